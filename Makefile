@@ -1,0 +1,61 @@
+# Quick start:  make book   (build the book)      make test   (run the tests)
+# Each target installs what it needs on first use (.venv from requirements.txt, Chromium for the
+# browser test). Data come from LOTTERY_DATA (default data/) or the offline mirror LOTTERY_DATA_MIRROR,
+# which defaults to ../shared/data when that folder exists.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= book
+ifneq ($(wildcard ../shared/data),)
+export LOTTERY_DATA_MIRROR ?= $(abspath ../shared/data)
+endif
+
+.PHONY: venv test test-fast book smoke lint browser-deps bench publish clean help
+
+help:
+	@echo "make book [PROFILE=smoke|book|paper]   execute the chapters and build the HTML book in _build/html"
+	@echo "make test                              run the whole test suite (library, notebooks, built book)"
+	@echo "make test-fast                         library tests only"
+	@echo "make bench                             print the training-speed benchmark for this machine"
+	@echo "make lint                              ruff"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Debian's Chromium drives the browser test of the built book (Playwright cannot download its own here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium chromium-driver (the browser test will be skipped)"; fi; }
+
+test: venv browser-deps
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow and not browser"
+
+book: venv
+	$(PY) -m concave_lottery.book build --profile $(PROFILE)
+
+smoke:
+	$(MAKE) book PROFILE=smoke
+
+bench: venv
+	$(PY) benchmarks/train_speed.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+publish: book
+	$(PY) -m concave_lottery.book publish
+
+clean:
+	rm -rf _build .book-cache
