@@ -1,0 +1,103 @@
+"""The ``lottery`` command.
+
+::
+
+    lottery presets [--keys]                      the presets and their protocols (--keys: every parameter)
+    lottery run PRESET [key=value ...] [--out DIR] [--device auto|cpu|cuda] [--quiet]
+    lottery data check | fetch NAME|all           datasets: where they come from, verified or not
+    lottery book build|run|publish ...            the book (see ``lottery book --help``)
+
+``lottery run`` prints the path of ``result.json`` as its last line. A user error (unknown preset,
+model, dataset or key; a value out of range; a missing dataset) prints one paragraph naming the
+parameter, the value given and what is allowed, and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Sequence
+
+from .errors import UserError
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from .experiments import PRESETS, config_help
+
+    for preset in PRESETS.values():
+        print(preset.name)
+        print(textwrap.indent(textwrap.fill(preset.description, 96), "    "))
+    if args.keys:
+        print("\nParameters (lottery run PRESET key=value ...):")
+        for name, default, text in config_help():
+            print(f"  {name:<18} {default:<14} {text}")
+    return 0
+
+
+def _summary_line(record: dict) -> str:
+    acc = record.get("test_accuracy")
+    best = record.get("best_test_accuracy")
+    accs = f"ticket accuracy {acc:.4f} (best {best:.4f})" if acc is not None else "ticket not trained"
+    return (f"round {record['round']}: sparsity {record['sparsity']:.4f} "
+            f"({record['remaining_weights']:,} weights remain), {accs}, {record['seconds']:.1f} s")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .experiments import parse_assignments, resolve_config
+    from .lottery import run_lottery
+
+    config = resolve_config(args.preset, parse_assignments(args.overrides))
+    progress = False if args.quiet else None
+    path, result = run_lottery(config, args.out, device=args.device, progress=progress)
+    if not args.quiet:
+        for record in result["rounds"]:
+            print(_summary_line(record), file=sys.stderr)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lottery", description="Concave-regularised lottery tickets (Fracastoro et al., IEEE TNNLS 2025).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("presets", help="list the presets and their protocols")
+    p.add_argument("--keys", action="store_true", help="also list every parameter with its default")
+    p.set_defaults(func=_cmd_presets)
+
+    p = sub.add_parser("run", help="run one lottery search",
+                       description="Run one lottery search; any parameter can be overridden with key=value, "
+                                   "e.g. lottery run lenet300-mnist method=soft regularizer=log lam=1e-6 "
+                                   "eps=0.1 alpha=0.05 rounds=2 epochs=1 train_subset=2000 seed=1")
+    p.add_argument("preset", help="a preset name (lottery presets)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="parameter overrides")
+    p.add_argument("--out", default="results", help="results root (default: results)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-round summary")
+    p.set_defaults(func=_cmd_run)
+
+    from .data.commands import add_data_parser
+
+    add_data_parser(sub)
+    from .book import add_book_parser
+
+    add_book_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(textwrap.fill(f"lottery: error: {exc}", 100), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lottery: interrupted; rerun the same command to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

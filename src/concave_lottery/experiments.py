@@ -1,0 +1,269 @@
+"""Run specifications: every hyperparameter of one lottery search, and the named presets.
+
+A :class:`RunConfig` holds everything that determines a run's result. Presets hold the paper's
+protocols (Sec. V-D) and ``lenet300-mnist`` (open_lth's defaults for LeNet-300-100); any field can
+be overridden with ``key=value`` (:func:`resolve_config`), and every value is validated with an
+error that names the parameter, the value and what is allowed.
+
+Defaults the paper leaves open (DESIGN §3) are documented fields: ``mask_lr_scale`` (the mask's
+learning rate as a multiple of θ's), ``mask_weight_decay`` and ``alpha``. The chapter "What the
+paper leaves open" calibrates them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .errors import ParameterError, unknown_name
+
+METHOD_NAMES = ("soft", "imp", "sigmoid", "hard")
+REGULARIZER_NAMES = ("l1", "log", "lq", "mcp", "scad")
+#: The paper's λ per regularizer (Sec. V-D): ℓ1 3e-6, log 1e-6 (with ε = 0.1). Others: log's value.
+PAPER_LAMBDA = {"l1": 3e-6, "log": 1e-6}
+#: λ of the sigmoid baseline's penalty λΣσ(βs) when none is given (the ℓ1 value above).
+SIGMOID_DEFAULT_LAMBDA = 3e-6
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every hyperparameter of one lottery search (one ``lottery run``)."""
+
+    preset: str = field(default="custom", metadata={"help": "name of the preset this run started from"})
+    model: str = field(default="lenet300", metadata={"help": "lenet300, logreg, resnet20, resnet56, wrn20, vgg11"})
+    dataset: str = field(default="mnist", metadata={"help": "mnist, cifar10, cifar100, cifar10-subset, tinyimagenet"})
+    method: str = field(default="soft", metadata={"help": "soft (Algorithm 1), imp, sigmoid, hard"})
+    regularizer: str = field(default="log", metadata={"help": "r(m) of Assumption 1: l1, log, lq, mcp, scad"})
+    lam: float | None = field(default=None, metadata={
+        "help": "λ of eq. (2); default: the paper's value for the regularizer (l1 3e-6, log 1e-6)"})
+    eps: float = field(default=0.1, metadata={"help": "ε of the log regularizer (paper: 0.1)"})
+    q: float = field(default=0.5, metadata={"help": "exponent of the ℓq regularizer, 0 < q < 1"})
+    mcp_gamma: float = field(default=2.0, metadata={"help": "γ of the MCP regularizer, > 0"})
+    scad_a: float = field(default=3.7, metadata={"help": "a of the SCAD regularizer, > 2"})
+    alpha: float = field(default=0.01, metadata={"help": "pruning threshold on m (Alg. 1 step 4), in (0, 1)"})
+    prune_fraction: float = field(default=0.2, metadata={
+        "help": "fraction of surviving weights pruned per round by imp and hard, in (0, 1)"})
+    beta_final: float = field(default=200.0, metadata={"help": "β_T of the sigmoid baseline"})
+    rounds: int = field(default=3, metadata={
+        "help": "rounds T of Algorithm 1 (for imp: pruning levels after the dense level 0)"})
+    epochs: int = field(default=40, metadata={"help": "training epochs per round"})
+    milestones: tuple[int, ...] = field(default=(), metadata={"help": "epochs where lr is divided by 10"})
+    lr: float = field(default=0.1, metadata={"help": "SGD learning rate of θ"})
+    momentum: float = field(default=0.0, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=0.0, metadata={"help": "weight decay on θ"})
+    batch_size: int = field(default=128, metadata={"help": "minibatch size"})
+    mask_lr_scale: float = field(default=100.0, metadata={
+        "help": "learning rate of the mask as a multiple of θ's (the paper leaves it open)"})
+    mask_weight_decay: float = field(default=0.0, metadata={"help": "weight decay on the mask"})
+    mask_init: float = field(default=0.5, metadata={"help": "m_0 of Algorithm 1 (paper: 1/2)"})
+    rewind_step: int = field(default=0, metadata={
+        "help": "rewind θ to θ_k after k optimizer steps of the first training (0: θ_0)"})
+    train_tickets: str = field(default="all", metadata={
+        "help": "train the ticket in isolation after every round (all) or only after the last (last)"})
+    train_subset: int = field(default=0, metadata={"help": "use only this many training images (0: all)"})
+    test_subset: int = field(default=0, metadata={"help": "use only this many test images (0: all)"})
+    seed: int = field(default=0, metadata={"help": "seed of θ_0, batch order and augmentation"})
+    bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CUDA only)"})
+    channels_last: bool = field(default=False, metadata={"help": "channels_last memory format"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
+
+    # ---------------------------------------------------------------- derived
+    @property
+    def resolved_lam(self) -> float:
+        if self.lam is not None:
+            return self.lam
+        if self.method == "sigmoid":
+            return SIGMOID_DEFAULT_LAMBDA
+        return PAPER_LAMBDA.get(self.regularizer, PAPER_LAMBDA["log"])
+
+    def resolved(self) -> RunConfig:
+        """The same config with every default made explicit (``lam`` filled in)."""
+        return dataclasses.replace(self, lam=self.resolved_lam)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the result (everything but speed switches and the preset name)."""
+        d = self.resolved().to_dict()
+        for key in ("preset", "bf16", "channels_last", "compile"):
+            d.pop(key)
+        return d
+
+    def short_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:8]
+
+    def run_name(self) -> str:
+        """Readable run directory name, e.g. ``soft-log-lam1e-06-seed0-1a2b3c4d``."""
+        c = self.resolved()
+        if c.method == "imp":
+            head = f"imp-p{c.prune_fraction:g}"
+        elif c.method == "sigmoid":
+            head = f"sigmoid-lam{c.lam:g}"
+        else:
+            head = f"{c.method}-{c.regularizer}-lam{c.lam:g}"
+        return f"{head}-seed{c.seed}-{self.short_hash()}"
+
+    def validate(self) -> RunConfig:
+        """Raise :class:`ParameterError` for the first value that is not allowed."""
+        from .data import DATASETS
+        from .models import MODELS
+
+        if self.model not in MODELS:
+            raise unknown_name("model", self.model, MODELS)
+        if self.dataset not in DATASETS or self.dataset == "mnist01":
+            raise unknown_name("dataset", self.dataset, [d for d in DATASETS if d != "mnist01"])
+        if self.method not in METHOD_NAMES:
+            raise unknown_name("method", self.method, METHOD_NAMES)
+        if self.regularizer not in REGULARIZER_NAMES:
+            raise unknown_name("regularizer", self.regularizer, REGULARIZER_NAMES)
+        checks: list[tuple[str, bool, str]] = [
+            ("lam", self.lam is None or self.lam >= 0, "λ must be >= 0"),
+            ("eps", self.eps > 0, "ε must be > 0"),
+            ("q", 0 < self.q < 1, "q must lie in (0, 1)"),
+            ("mcp_gamma", self.mcp_gamma > 0, "γ must be > 0"),
+            ("scad_a", self.scad_a > 2, "a must be > 2"),
+            ("alpha", 0 < self.alpha < 1, "alpha must lie in the open interval (0, 1)"),
+            ("prune_fraction", 0 < self.prune_fraction < 1, "the fraction must lie in (0, 1)"),
+            ("beta_final", self.beta_final >= 1, "β_T must be >= 1"),
+            ("rounds", self.rounds >= 1, "rounds must be an integer >= 1"),
+            ("epochs", self.epochs >= 1, "epochs must be an integer >= 1"),
+            ("milestones", all(0 < m for m in self.milestones), "milestones must be positive epochs"),
+            ("lr", self.lr > 0, "the learning rate must be > 0"),
+            ("momentum", 0 <= self.momentum < 1, "momentum must lie in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, "weight decay must be >= 0"),
+            ("batch_size", self.batch_size >= 1, "the batch size must be an integer >= 1"),
+            ("mask_lr_scale", self.mask_lr_scale > 0, "the mask learning-rate scale must be > 0"),
+            ("mask_weight_decay", self.mask_weight_decay >= 0, "mask weight decay must be >= 0"),
+            ("mask_init", 0 < self.mask_init <= 1, "m_0 must lie in (0, 1]"),
+            ("rewind_step", self.rewind_step >= 0, "rewind_step must be an integer >= 0"),
+            ("train_tickets", self.train_tickets in ("all", "last"), "train_tickets must be all or last"),
+            ("train_subset", self.train_subset >= 0, "train_subset must be >= 0 (0: all)"),
+            ("test_subset", self.test_subset >= 0, "test_subset must be >= 0 (0: all)"),
+            ("seed", self.seed >= 0, "the seed must be an integer >= 0"),
+        ]
+        for name, ok, allowed in checks:
+            if not ok:
+                raise ParameterError(name, getattr(self, name), allowed)
+        return self
+
+
+# ------------------------------------------------------------------------------------ presets
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    config: RunConfig
+
+
+def _paper(model: str, dataset: str, epochs: int, milestones: tuple[int, int], note: str = "") -> Preset:
+    cfg = RunConfig(preset=f"{model}-{dataset}", model=model, dataset=dataset, epochs=epochs,
+                    milestones=milestones, lr=0.1, momentum=0.9, weight_decay=1e-4, batch_size=128,
+                    rounds=3)
+    text = (f"{model} on {dataset}: the paper's protocol (Sec. V-D): SGD lr 0.1, momentum 0.9, "
+            f"wd 1e-4, batch 128, {epochs} epochs per round, lr/10 at {milestones[0]} and {milestones[1]}, "
+            f"3 rounds.{note}")
+    return Preset(cfg.preset, text, cfg)
+
+
+def _presets() -> dict[str, Preset]:
+    presets = [
+        Preset("lenet300-mnist",
+               "LeNet-300-100 on MNIST with open_lth's defaults: SGD lr 0.1 (no momentum, no weight "
+               "decay), batch 128, 40 epochs per round, 3 rounds; IMP prunes 20% per level.",
+               RunConfig(preset="lenet300-mnist", model="lenet300", dataset="mnist", epochs=40, lr=0.1,
+                         momentum=0.0, weight_decay=0.0, batch_size=128, rounds=3, prune_fraction=0.2)),
+    ]
+    for dataset in ("cifar10", "cifar100", "tinyimagenet", "cifar10-subset"):
+        note = " Real but partial CIFAR-10 (5,170 training images): reduced scale." \
+            if dataset == "cifar10-subset" else ""
+        presets.append(_paper("resnet20", dataset, 85, (56, 71), note))
+        presets.append(_paper("vgg11", dataset, 120, (60, 90), note))
+        presets.append(_paper("wrn20", dataset, 120, (60, 90), note))
+    presets.append(_paper("resnet56", "cifar10", 85, (56, 71),
+                          " The paper does not state ResNet-56's schedule (Table II); ResNet-20's is used."))
+    return {p.name: p for p in presets}
+
+
+PRESETS: dict[str, Preset] = _presets()
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise unknown_name("preset", name, PRESETS)
+    return PRESETS[name]
+
+
+# ------------------------------------------------------------------------------------ overrides
+
+
+def _parse_value(name: str, raw: str, current: Any, annotation: str) -> Any:
+    text = raw.strip()
+    try:
+        if "tuple" in annotation:
+            return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+        if annotation.startswith("bool"):
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if annotation.startswith("int"):
+            value = float(text)
+            if not value.is_integer():
+                raise ValueError(text)
+            return int(value)
+        if "float" in annotation:
+            if annotation.endswith("None") and text.lower() in ("none", "default", ""):
+                return None
+            return float(text)
+        return text
+    except ValueError:
+        kind = annotation.replace(" | None", "").replace("tuple[int, ...]", "comma-separated integers")
+        raise ParameterError(name, raw, f"{name} must be of type {kind}") from None
+
+
+def apply_overrides(config: RunConfig, overrides: Mapping[str, object]) -> RunConfig:
+    """``config`` with the given fields replaced; string values are parsed by field type."""
+    types = {f.name: str(f.type) for f in fields(RunConfig)}
+    changes: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in types:
+            raise unknown_name("key", key, types)
+        if isinstance(value, str):
+            value = _parse_value(key, value, getattr(config, key), types[key])
+        elif key == "milestones":
+            value = tuple(int(v) for v in value)  # type: ignore[union-attr]
+        changes[key] = value
+    return dataclasses.replace(config, **changes)
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, str]:
+    """``["lam=1e-6", "eps=0.1"]`` → ``{"lam": "1e-6", "eps": "0.1"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError("override", item, "overrides are written key=value, e.g. lam=1e-6")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def resolve_config(preset: str, overrides: Mapping[str, object] | None = None) -> RunConfig:
+    """The validated, fully resolved config of ``preset`` with ``overrides`` applied."""
+    config = apply_overrides(get_preset(preset).config, dict(overrides or {}))
+    return config.validate().resolved()
+
+
+def config_help() -> list[tuple[str, str, str]]:
+    """(name, default, help) of every field, for ``lottery presets --keys``."""
+    return [(f.name, repr(f.default), f.metadata.get("help", "")) for f in fields(RunConfig)]

@@ -1,0 +1,155 @@
+"""The search strategies, as one interface over :mod:`concave_lottery.masks`.
+
+Every method answers the same four questions for the lottery loop (:mod:`concave_lottery.lottery`):
+which mask kind the search trains, which penalty it adds to the loss, what it does at the start of
+an epoch, and how it prunes when a round's training ends.
+
+``soft``     Algorithm 1: relaxed mask ``m ∈ [0,1]^d`` (eq. 1), loss + ``λ R(m)`` (eq. 2) with a
+             concave ``r`` of Assumption 1, projection after every step, then prune ``m_i < α``
+             (step 4).
+``hard``     The fixed-percentage ablation of Fig. 8: as ``soft``, but each round prunes the fraction
+             ``prune_fraction`` of the surviving entries with the smallest ``m``.
+``sigmoid``  The reparameterization ablation of Fig. 9 (continuous sparsification, Savarese et al.
+             2020): ``m = σ(β s)``, ``s_0 = 0``, penalty ``λ Σ m``, ``β`` raised per epoch as
+             ``β_t = β_T^{t/(T-1)}`` (epochs ``t = 0..T-1``, so the last epoch trains at ``β_T``), reset
+             each round; prune ``m_i < α`` at ``β_T``.
+``imp``      Iterative magnitude pruning (Frankle & Carbin 2019): train the binary-masked network,
+             then prune the fraction ``prune_fraction`` of the surviving weights with the smallest
+             magnitude ``|θ_i|``, globally over all prunable layers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import masks as masklib
+from .errors import unknown_name
+from .regularizers import Regularizer
+
+
+class SearchMethod(ABC):
+    """What a method does inside one lottery round."""
+
+    name: str
+    mask_kind: masklib.MaskKind
+    #: IMP trains only the binary-masked network: its "search" training *is* the ticket training.
+    search_is_ticket: bool = False
+
+    def penalty(self, model: nn.Module) -> Callable[[], torch.Tensor] | None:
+        """The loss term λR(m) for the mask of ``model`` (``None``: no penalty)."""
+        return None
+
+    def before_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
+        """Called at the start of every training epoch of the search."""
+
+    @abstractmethod
+    def prune(self, model: nn.Module) -> int:
+        """Prune the trained model's masks in place; returns the number of entries removed."""
+
+
+def _penalty(model: nn.Module, regularizer: Regularizer, lam: float) -> Callable[[], torch.Tensor]:
+    masks = list(masklib.get_masks(model).values())
+
+    def penalty() -> torch.Tensor:
+        # λ Σ_i r(a_i m_i): r(0) = 0, so pruned entries (a_i = 0) add nothing and get no gradient.
+        return lam * sum(regularizer(mask.mask()) for mask in masks)
+
+    return penalty
+
+
+@dataclass
+class SoftMask(SearchMethod):
+    """Algorithm 1 with threshold ``alpha``."""
+
+    regularizer: Regularizer
+    lam: float
+    alpha: float
+    name: str = "soft"
+    mask_kind: masklib.MaskKind = "relaxed"
+
+    def penalty(self, model: nn.Module) -> Callable[[], torch.Tensor] | None:
+        return _penalty(model, self.regularizer, self.lam) if self.lam > 0 else None
+
+    def prune(self, model: nn.Module) -> int:
+        return masklib.prune_by_threshold_(model, self.alpha)
+
+
+@dataclass
+class HardMask(SoftMask):
+    """Algorithm 1 with a fixed pruning fraction per round instead of the threshold (Fig. 8)."""
+
+    prune_fraction: float = 0.2
+    name: str = "hard"
+
+    def prune(self, model: nn.Module) -> int:
+        scores = masklib.effective_masks(model)
+        return masklib.prune_by_fraction_(model, scores, self.prune_fraction)
+
+
+@dataclass
+class SigmoidMask(SearchMethod):
+    """Continuous-sparsification baseline: m = σ(βs), penalty λΣm, threshold ``alpha`` (Fig. 9)."""
+
+    lam: float
+    alpha: float
+    beta_final: float = 200.0
+    name: str = "sigmoid"
+    mask_kind: masklib.MaskKind = "sigmoid"
+
+    def penalty(self, model: nn.Module) -> Callable[[], torch.Tensor] | None:
+        from .regularizers import get_regularizer
+
+        return _penalty(model, get_regularizer("l1"), self.lam) if self.lam > 0 else None
+
+    def beta(self, epoch: int, epochs: int) -> float:
+        """β_t = β_T^{t/(T-1)}: 1 in the first epoch, β_T in the last."""
+        return float(self.beta_final ** (epoch / max(epochs - 1, 1)))
+
+    def before_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
+        masklib.set_beta(model, self.beta(epoch, epochs))
+
+    def prune(self, model: nn.Module) -> int:
+        masklib.set_beta(model, self.beta_final)
+        return masklib.prune_by_threshold_(model, self.alpha)
+
+
+@dataclass
+class MagnitudePruning(SearchMethod):
+    """IMP: prune ``prune_fraction`` of the surviving weights with the smallest |θ|, globally."""
+
+    prune_fraction: float = 0.2
+    name: str = "imp"
+    mask_kind: masklib.MaskKind = "binary"
+    search_is_ticket: bool = True
+
+    def prune(self, model: nn.Module) -> int:
+        magnitudes = {name: module.parametrizations.weight.original.detach().abs()
+                      for name, module in _masked_modules(model).items()}
+        return masklib.prune_by_fraction_(model, magnitudes, self.prune_fraction)
+
+
+def _masked_modules(model: nn.Module) -> dict[str, nn.Module]:
+    modules = dict(model.named_modules())
+    return {name: modules[name.removesuffix(".weight")] for name in masklib.get_masks(model)}
+
+
+METHODS: tuple[str, ...] = ("soft", "imp", "sigmoid", "hard")
+
+
+def make_method(name: str, *, regularizer: Regularizer, lam: float, alpha: float,
+                prune_fraction: float, beta_final: float) -> SearchMethod:
+    """Build the method called ``name`` (one of :data:`METHODS`)."""
+    if name == "soft":
+        return SoftMask(regularizer, lam, alpha)
+    if name == "hard":
+        return HardMask(regularizer, lam, alpha, prune_fraction=prune_fraction)
+    if name == "sigmoid":
+        return SigmoidMask(lam, alpha, beta_final)
+    if name == "imp":
+        return MagnitudePruning(prune_fraction)
+    raise unknown_name("method", name, METHODS)

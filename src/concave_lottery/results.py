@@ -1,0 +1,136 @@
+"""Run directories and result files, and loading many runs into a table.
+
+A run lives in ``<out>/<preset>/<run name>/`` (:meth:`RunConfig.run_name`, e.g.
+``results/lenet300-mnist/soft-log-lam1e-06-seed0-1a2b3c4d/``) and holds::
+
+    config.json              the resolved config (written first)
+    result.json              config + per-round records + provenance (written last: a run is
+                             finished exactly when this file exists)
+    theta0.pt                θ_0 (and theta_rewind.pt = θ_k when rewinding to step k > 0)
+    round-<t>/masks.pt       the mask state after round t's pruning (alive + m or s)
+    round-<t>/record.json    the round's record
+    round-<t>/<phase>/metrics.json   per-epoch metrics of the search and ticket training
+    round-<t>/<phase>/checkpoint.pt  per-epoch checkpoint (deleted when the phase finishes)
+
+``result.json`` has ``config``, ``rounds`` (one entry per round or IMP level: ``round``,
+``sparsity`` = fraction of prunable weights removed, ``remaining_weights``, ``test_accuracy``
+(final epoch of the ticket training), ``best_test_accuracy``, ``seconds``, ...) and
+``provenance`` (``git_commit``, ``torch``, ``python``, ``device``, ``started``, ``seconds``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CorruptFile
+
+RESULT_FILE = "result.json"
+CONFIG_FILE = "config.json"
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` as indented JSON atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise CorruptFile(f"{path} is not valid JSON ({exc}); delete it to recompute.") from None
+
+
+def git_commit() -> str:
+    """The library's git commit (with ``+dirty`` when the work tree has changes), or ``unknown``."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", str(here)], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of the hardware a run used."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def provenance(device: torch.device, started: datetime, seconds: float) -> dict[str, Any]:
+    import concave_lottery
+
+    return {
+        "git_commit": git_commit(),
+        "library": concave_lottery.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": device_name(device),
+        "device_type": device.type,
+        "started": started.astimezone(UTC).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+    }
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def find_results(root: Path | str) -> list[Path]:
+    """Every ``result.json`` under ``root``, sorted."""
+    return sorted(Path(root).rglob(RESULT_FILE))
+
+
+def load_result(path: Path | str) -> dict[str, Any]:
+    """Load one ``result.json`` (or the one inside a run directory) and check its shape."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULT_FILE
+    data = read_json(path)
+    for key in ("config", "rounds", "provenance"):
+        if key not in data:
+            raise CorruptFile(f"{path} has no '{key}': it is not a lottery result file.")
+    return data
+
+
+def load_runs(paths: Iterable[Path | str] | Path | str) -> Any:
+    """A pandas DataFrame with one row per (run, round): the config columns, the round record and
+    the provenance (prefixed ``prov_``). ``paths`` is a results root or an iterable of result files."""
+    import pandas as pd
+
+    if isinstance(paths, str | Path):
+        paths = find_results(paths)
+    rows = []
+    for path in paths:
+        result = load_result(path)
+        base = {k: (tuple(v) if isinstance(v, list) else v) for k, v in result["config"].items()}
+        base.update({f"prov_{k}": v for k, v in result["provenance"].items()})
+        base["run_dir"] = str(Path(path).parent if Path(path).name == RESULT_FILE else path)
+        for record in result["rounds"]:
+            row = dict(base)
+            row.update({k: v for k, v in record.items() if not isinstance(v, dict | list)})
+            rows.append(row)
+    return pd.DataFrame(rows)

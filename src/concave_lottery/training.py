@@ -1,0 +1,249 @@
+"""One training run: SGD on θ (and on the mask, when it is trainable), epoch-based learning-rate
+milestones, a penalty hook, a post-step hook, evaluation, and per-epoch checkpoint/resume.
+
+The objective minimised is the one of eq. (2),
+
+.. math::  \\mathcal{L}(x; m \\odot \\theta) + \\lambda \\mathbb{R}(m),
+
+with the mean cross-entropy as :math:`\\mathcal{L}`; the penalty term comes from the search method
+(:mod:`concave_lottery.methods`) through ``hooks.penalty`` and the projection onto ``[0, 1]^d``
+through ``hooks.after_step``.
+
+Optimizer: one SGD with two parameter groups. θ (every network parameter: weights, biases,
+BatchNorm) uses ``lr``, ``momentum`` and ``weight_decay``; the mask parameters use
+``lr · mask_lr_scale`` and ``mask_weight_decay`` with the same momentum. Both follow the same
+milestone schedule (``lr_gamma`` at each milestone epoch).
+
+Determinism and resume: the batch order and the augmentation of epoch ``e`` are drawn from a CPU
+generator seeded with ``(seed, e)``, so an epoch is the same whether or not the run was
+interrupted before it. After every epoch the model, optimizer, scheduler and history are written
+atomically to ``checkpoint``; :func:`train` given an existing checkpoint continues after its
+last completed epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import masks as masklib
+from .data import ImageData, batches, num_batches
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyperparameters of one training run (one round's search, or one ticket training)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    mask_lr_scale: float = 1.0
+    mask_weight_decay: float = 0.0
+    bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
+
+
+@dataclass
+class Hooks:
+    """What a search method adds to plain training.
+
+    ``penalty()`` returns the regularisation term λR(m) added to the loss of each step;
+    ``after_step()`` runs after every optimizer step (projection onto [0, 1]);
+    ``before_epoch(e)`` runs at the start of epoch ``e`` (0-based; the sigmoid β schedule);
+    ``on_step(k)`` runs after optimizer step ``k`` (1-based; captures θ_k for rewinding).
+    """
+
+    penalty: Callable[[], torch.Tensor] | None = None
+    after_step: Callable[[], None] | None = None
+    before_epoch: Callable[[int], None] | None = None
+    on_step: Callable[[int], None] | None = None
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    lr: float
+    train_loss: float
+    train_penalty: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    sparsity: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    history: list[EpochMetrics] = field(default_factory=list)
+    steps: int = 0
+
+    @property
+    def final_test_accuracy(self) -> float:
+        return self.history[-1].test_accuracy
+
+    @property
+    def best_test_accuracy(self) -> float:
+        return max(e.test_accuracy for e in self.history)
+
+    @property
+    def seconds(self) -> float:
+        return sum(e.seconds for e in self.history)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``'s batch order and augmentation."""
+    return (int(seed) * 1_000_003 + int(epoch) * 7_919 + 17) % (2**63 - 1)
+
+
+def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.SGD:
+    groups: list[dict[str, Any]] = [
+        {"params": masklib.weight_parameters(model), "lr": s.lr, "weight_decay": s.weight_decay}]
+    mask_params = masklib.mask_parameters(model)
+    if mask_params:
+        groups.append({"params": mask_params, "lr": s.lr * s.mask_lr_scale,
+                       "weight_decay": s.mask_weight_decay})
+    return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum)
+
+
+def autocast_context(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when asked; a no-op elsewhere (CPU bf16 is slower than fp32 here)."""
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: ImageData, *, batch_size: int = 1000, bf16: bool = False,
+             channels_last: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on the test split."""
+    was_training = model.training
+    model.eval()
+    device = data.test_images.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for x, y in batches(data, batch_size, train=False, channels_last=channels_last):
+        with autocast_context(device, bf16):
+            out = model(x)
+        loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
+        correct += (out.argmax(1) == y).sum()
+    model.train(was_training)
+    n = data.test_labels.numel()
+    return float(loss_sum) / n, float(correct) / n
+
+
+def _progress_enabled(progress: bool | None) -> bool | None:
+    if os.environ.get("LOTTERY_PROGRESS", "").lower() in {"0", "false", "no"}:
+        return False
+    return progress
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: int,
+          hooks: Hooks | None = None, checkpoint: Path | None = None, desc: str = "train",
+          progress: bool | None = None, sparsity: Callable[[], float] | None = None) -> TrainResult:
+    """Train ``model`` on ``data`` for ``settings.epochs`` epochs (resuming from ``checkpoint``).
+
+    ``sparsity()`` (optional) is shown in the progress bar and recorded per epoch: for a search
+    with a relaxed mask it is the fraction of prunable entries currently below the threshold α.
+    """
+    hooks = hooks or Hooks()
+    device = data.train_images.device
+    if settings.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, settings)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.milestones),
+                                                     gamma=settings.lr_gamma)
+    forward = torch.compile(model) if settings.compile else model
+    result = TrainResult()
+    start_epoch = 0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        result = TrainResult([EpochMetrics(**e) for e in state["history"]], state["steps"])
+        start_epoch = len(result.history)
+
+    steps_per_epoch = num_batches(data, settings.batch_size, train=True)
+    enabled = _progress_enabled(progress)
+    for epoch in range(start_epoch, settings.epochs):
+        started = time.perf_counter()
+        if hooks.before_epoch is not None:
+            hooks.before_epoch(epoch)
+        model.train()
+        generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        loss_sum = torch.zeros((), device=device)
+        penalty_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        bar = tqdm(total=steps_per_epoch, desc=f"{desc} epoch {epoch + 1}/{settings.epochs}",
+                   leave=False, disable=(not enabled) if enabled is not None else None,
+                   file=sys.stderr, dynamic_ncols=True)
+        for i, (x, y) in enumerate(batches(data, settings.batch_size, train=True, generator=generator,
+                                           channels_last=settings.channels_last)):
+            with autocast_context(device, settings.bf16):
+                out = forward(x)
+                loss = F.cross_entropy(out.float(), y)
+            objective = loss
+            if hooks.penalty is not None:
+                penalty = hooks.penalty()
+                objective = loss + penalty
+                penalty_sum += penalty.detach()
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            optimizer.step()
+            if hooks.after_step is not None:
+                hooks.after_step()
+            result.steps += 1
+            if hooks.on_step is not None:
+                hooks.on_step(result.steps)
+            loss_sum += loss.detach() * y.numel()
+            correct += (out.detach().argmax(1) == y).sum()
+            seen += y.numel()
+            bar.update(1)
+            if (i + 1) % 25 == 0 or i + 1 == steps_per_epoch:
+                postfix = {"loss": f"{float(loss_sum) / seen:.3f}", "acc": f"{float(correct) / seen:.3f}"}
+                if sparsity is not None:
+                    postfix["sparsity"] = f"{sparsity():.3f}"
+                bar.set_postfix(postfix, refresh=False)
+        bar.close()
+        lr = optimizer.param_groups[0]["lr"]
+        scheduler.step()
+        test_loss, test_acc = evaluate(model, data, bf16=settings.bf16,
+                                       channels_last=settings.channels_last)
+        train_loss = float(loss_sum) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"{desc}: the training loss diverged ({train_loss}) in epoch {epoch + 1}")
+        result.history.append(EpochMetrics(
+            epoch=epoch + 1, lr=lr, train_loss=train_loss,
+            train_penalty=float(penalty_sum) / max(i + 1, 1), train_accuracy=float(correct) / max(seen, 1),
+            test_loss=test_loss, test_accuracy=test_acc,
+            sparsity=sparsity() if sparsity is not None else 0.0,
+            seconds=time.perf_counter() - started))
+        if checkpoint is not None:
+            _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "scheduler": scheduler.state_dict(), "steps": result.steps,
+                          "history": [asdict(e) for e in result.history]}, checkpoint)
+    return result
