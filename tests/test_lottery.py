@@ -1,0 +1,159 @@
+"""The lottery loop end to end on a tiny synthetic dataset: records, resume, no recomputation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from _synthetic import tiny_images
+from concave_lottery import lottery as lotterylib
+from concave_lottery import training
+from concave_lottery.experiments import resolve_config
+from concave_lottery.results import load_runs
+
+FAST = {"epochs": 2, "batch_size": 32, "rounds": 2, "lr": 0.05}
+
+
+def config(**overrides):
+    return resolve_config("lenet300-mnist", {**FAST, **overrides})
+
+
+def run(tmp_path, cfg, data=None):
+    return lotterylib.run_lottery(cfg, tmp_path, device="cpu", progress=False, data=data or tiny_images())
+
+
+def strip_timings(result: dict) -> dict:
+    result = json.loads(json.dumps(result))
+    result.pop("provenance")
+    for record in result["rounds"]:
+        for key in list(record):
+            if "seconds" in key:
+                record.pop(key)
+    return result
+
+
+@pytest.mark.parametrize("method", ["soft", "hard", "sigmoid", "imp"])
+def test_every_method_produces_round_records(tmp_path, method):
+    cfg = config(method=method, lam=1e-3, alpha=0.3)
+    path, result = run(tmp_path, cfg)
+    assert path.name == "result.json" and path.exists()
+    assert path.parent.name.startswith(f"{method}-") and path.parent.parent.name == "lenet300-mnist"
+    n = cfg.rounds + (1 if method == "imp" else 0)
+    assert [r["round"] for r in result["rounds"]] == list(range(0 if method == "imp" else 1, cfg.rounds + 1))
+    assert len(result["rounds"]) == n
+    sparsities = [r["sparsity"] for r in result["rounds"]]
+    assert sparsities == sorted(sparsities)  # sparsity never decreases: nothing revives
+    for r in result["rounds"]:
+        assert 0.0 <= r["test_accuracy"] <= 1.0 and r["best_test_accuracy"] >= r["test_accuracy"]
+        prunable = 8 * 8 * 300 + 300 * 100 + 100 * 4  # LeNet-300-100 on 8x8 inputs, 4 classes
+        assert r["remaining_weights"] == round((1 - r["sparsity"]) * prunable)
+    prov = result["provenance"]
+    assert {"git_commit", "torch", "python", "device", "started", "seconds"} <= set(prov)
+    assert result["config"]["method"] == method
+    assert not list(path.parent.rglob("checkpoint.pt"))
+    if method == "imp":
+        assert result["rounds"][0]["sparsity"] == 0.0
+        assert result["rounds"][1]["sparsity"] == pytest.approx(0.2, abs=1e-4)
+        assert result["rounds"][2]["sparsity"] == pytest.approx(0.36, abs=1e-4)
+    if method == "hard":
+        assert result["rounds"][0]["sparsity"] == pytest.approx(0.2, abs=1e-4)
+
+
+def test_soft_mask_sparsifies_with_a_large_lambda(tmp_path):
+    _, result = run(tmp_path, config(method="soft", regularizer="l1", lam=1e-2, alpha=0.05, mask_lr_scale=100))
+    assert result["rounds"][-1]["sparsity"] > 0.5
+    assert result["rounds"][0]["mask_before_pruning"]["fraction_below"]["0.05"] > 0
+
+
+def test_finished_run_is_never_recomputed(tmp_path, monkeypatch):
+    cfg = config(rounds=1, epochs=1)
+    path, first = run(tmp_path, cfg)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("training ran again")
+
+    monkeypatch.setattr(lotterylib, "train", boom)
+    again_path, again = run(tmp_path, cfg)
+    assert again_path == path and again == first
+
+
+@pytest.mark.parametrize("method", ["soft", "imp"])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, method):
+    cfg = config(method=method, lam=1e-3, alpha=0.3, epochs=3)
+    _, reference = run(tmp_path / "a", cfg)
+
+    # 1) killed after round 1 (at the first training call of round 2)
+    calls = {"n": 0}
+    real_phase = lotterylib.LotteryRun._phase
+
+    def phase_then_die(self, round_dir, phase, *args, **kwargs):
+        if round_dir.name == "round-2":
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return real_phase(self, round_dir, phase, *args, **kwargs)
+
+    monkeypatch.setattr(lotterylib.LotteryRun, "_phase", phase_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", cfg)
+    monkeypatch.setattr(lotterylib.LotteryRun, "_phase", real_phase)
+
+    # 2) killed in the middle of a phase: after epoch 2's checkpoint, during epoch 3's evaluation
+    real_eval, seen = training.evaluate, {"n": 0}
+
+    def eval_then_die(*args, **kwargs):
+        seen["n"] += 1
+        if seen["n"] == 3:
+            raise KeyboardInterrupt
+        return real_eval(*args, **kwargs)
+
+    monkeypatch.setattr(training, "evaluate", eval_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", cfg)
+    checkpoints = list((tmp_path / "b").rglob("checkpoint.pt"))
+    assert len(checkpoints) == 1
+    assert len(torch.load(checkpoints[0], weights_only=False)["history"]) == 2
+    monkeypatch.setattr(training, "evaluate", real_eval)
+
+    _, resumed = run(tmp_path / "b", cfg)
+    assert strip_timings(resumed) == strip_timings(reference)
+    masks_a = sorted((tmp_path / "a").rglob("masks.pt"))
+    masks_b = sorted((tmp_path / "b").rglob("masks.pt"))
+    assert len(masks_a) == len(masks_b) > 0
+    for a, b in zip(masks_a, masks_b, strict=True):
+        sa, sb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+        for name in sa:
+            for key in sa[name]:
+                assert torch.equal(sa[name][key], sb[name][key])
+
+
+def test_rewinding_to_step_k(tmp_path):
+    cfg = config(method="imp", rewind_step=3, rounds=1, epochs=1)
+    path, result = run(tmp_path, cfg)
+    assert (path.parent / "theta_rewind.pt").exists()
+    theta0 = torch.load(path.parent / "theta0.pt", weights_only=True)
+    thetak = torch.load(path.parent / "theta_rewind.pt", weights_only=True)
+    assert theta0.keys() == thetak.keys()
+    assert any(not torch.equal(theta0[k], thetak[k]) for k in theta0)
+    assert len(result["rounds"]) == 2
+
+
+def test_load_runs_gives_one_row_per_round(tmp_path):
+    run(tmp_path, config(method="imp", rounds=1, epochs=1))
+    run(tmp_path, config(method="soft", rounds=1, epochs=1, lam=1e-3))
+    df = load_runs(tmp_path)
+    assert len(df) == 3
+    assert {"method", "sparsity", "test_accuracy", "prov_device", "run_dir"} <= set(df.columns)
+
+
+def test_run_directory_with_other_config_is_refused(tmp_path):
+    cfg = config(rounds=1, epochs=1)
+    path, _ = run(tmp_path, cfg)
+    (path).unlink()
+    other = lotterylib.LotteryRun(config(rounds=1, epochs=1, seed=5), path.parent, device="cpu", progress=False,
+                                  data=tiny_images())
+    from concave_lottery.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="different config"):
+        other.run()
