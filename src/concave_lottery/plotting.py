@@ -1,0 +1,201 @@
+"""One seaborn style for every figure of the book, and the figures that recur across chapters.
+
+Call :func:`set_style` once at the top of a chapter; every function here returns the matplotlib
+``Figure`` (and draws on the current style), so a chapter's plotting cell is one line. Colours are
+fixed per regularizer and per method (:data:`REGULARIZER_COLORS`, :data:`METHOD_COLORS`) so ℓ1 is
+the same blue and log the same orange in every chapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+__all__ = [
+    "REGULARIZER_COLORS",
+    "METHOD_COLORS",
+    "set_style",
+    "color_for",
+    "plot_regularizers",
+    "plot_trajectories",
+    "plot_bound_check",
+    "accuracy_vs_sparsity",
+    "lambda_sweep",
+    "styled_table",
+]
+
+_PALETTE = sns.color_palette("colorblind", 10)
+
+#: One colour per regularizer family (by ``Regularizer.name``).
+REGULARIZER_COLORS: dict[str, tuple[float, float, float]] = {
+    "l1": _PALETTE[0],
+    "log": _PALETTE[1],
+    "lq": _PALETTE[2],
+    "mcp": _PALETTE[4],
+    "scad": _PALETTE[8],
+}
+
+#: One colour per lottery search method (later chapters).
+METHOD_COLORS: dict[str, tuple[float, float, float]] = {
+    "imp": _PALETTE[7],
+    "soft-l1": _PALETTE[0],
+    "soft-log": _PALETTE[1],
+    "sigmoid": _PALETTE[3],
+    "hard": _PALETTE[5],
+    "dense": (0.2, 0.2, 0.2),
+}
+
+
+def set_style(context: str = "notebook") -> None:
+    """The book's style: seaborn ``whitegrid``, colour-blind palette, compact figures."""
+    sns.set_theme(context=context, style="whitegrid", palette=_PALETTE, font_scale=0.95)
+    mpl.rcParams.update({
+        "figure.figsize": (7.0, 3.6),
+        "figure.dpi": 100,
+        "savefig.dpi": 150,
+        "figure.constrained_layout.use": True,
+        "axes.titlesize": "medium",
+        "axes.titleweight": "bold",
+        "legend.frameon": False,
+        "lines.linewidth": 1.8,
+    })
+
+
+def color_for(name: str, index: int = 0) -> tuple[float, float, float]:
+    """The colour of a regularizer or method name (``"log(eps=0.1)"`` counts as ``log``)."""
+    base = name.split("(")[0].strip().lower()
+    if base in REGULARIZER_COLORS:
+        return REGULARIZER_COLORS[base]
+    if base in METHOD_COLORS:
+        return METHOD_COLORS[base]
+    return _PALETTE[index % len(_PALETTE)]
+
+
+def plot_regularizers(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    families: Mapping[str, str] | None = None,
+    derivative_ylim: tuple[float, float] | None = (0.0, 6.0),
+) -> plt.Figure:
+    """r(m) (left) and r'(m) (right) on [0, 1] for several regularizers.
+
+    ``curves`` maps a label (e.g. ``"log(eps=0.1)"``) to ``(m, r(m), r'(m))`` arrays. Curves of one
+    family share its colour with line styles cycling, so a sweep over ε reads at a glance.
+    """
+    fig, (ax_r, ax_d) = plt.subplots(1, 2, figsize=(9.0, 3.8))
+    styles = ["-", "--", ":", "-."]
+    seen: dict[str, int] = {}
+    for label, (m, r, dr) in curves.items():
+        fam = (families or {}).get(label, label.split("(")[0])
+        i = seen.get(fam, 0)
+        seen[fam] = i + 1
+        kw = {"color": color_for(fam), "linestyle": styles[i % len(styles)], "label": label}
+        ax_r.plot(m, r, **kw)
+        ax_d.plot(m, dr, **kw)
+    ax_r.plot([0, 1], [0, 1], color="0.6", linewidth=0.8, zorder=0)
+    ax_r.set(xlabel="$m$", ylabel="$r(m)$", title="Regularizer $r(m)$", xlim=(0, 1), ylim=(0, 1.02))
+    ax_d.set(xlabel="$m$", ylabel="$r'(m)$", title="Derivative $r'(m)$", xlim=(0, 1))
+    if derivative_ylim is not None:
+        ax_d.set_ylim(*derivative_ylim)
+    ax_d.legend(loc="upper right", fontsize="small", ncol=1)
+    return fig
+
+
+def plot_trajectories(
+    frames: Sequence[pd.DataFrame],
+    titles: Sequence[str],
+    *,
+    ylabels: Sequence[str] | None = None,
+) -> plt.Figure:
+    """Iterates of each coordinate (one panel per method) from :func:`concave_lottery.toy.trajectory_frame`.
+
+    Coordinates in the true support are drawn in colour, the others in grey, with the zero line.
+    Two panels sit side by side, more are stacked (so the iterations stay readable).
+    """
+    n = len(frames)
+    shape, size = ((1, n), (4.6 * n, 3.4)) if n <= 2 else ((n, 1), (7.0, 2.3 * n))
+    fig, axes = plt.subplots(*shape, figsize=size, sharex=True)
+    axes = np.atleast_1d(axes).ravel()
+    for j, (ax, df, title) in enumerate(zip(axes, frames, titles, strict=True)):
+        for coord, sub in df.groupby("coordinate"):
+            in_support = bool(sub["in_support"].iloc[0])
+            ax.plot(sub["step"], sub["value"], color=_PALETTE[coord % 10] if in_support else "0.55",
+                    linewidth=1.6 if in_support else 1.0, alpha=1.0 if in_support else 0.8)
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.set(title=title, ylabel=(ylabels[j] if ylabels else "value"))
+    axes[-1].set_xlabel("iteration")
+    return fig
+
+
+def plot_bound_check(df: pd.DataFrame, *, x: str = "bound_thm1", y: str = "error", hue: str = "regularizer",
+                     flag: str | None = "thm1_holds") -> plt.Figure:
+    """Measured error against a bound on log-log axes with the diagonal y = x; points above it
+    violate the bound (circled in red when ``flag`` is False)."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    labels = list(dict.fromkeys(df[hue]))
+    for i, lab in enumerate(labels):
+        sub = df[df[hue] == lab]
+        ax.scatter(sub[x], sub[y], s=14, alpha=0.6, color=color_for(lab, i), label=lab, edgecolor="none")
+    if flag is not None and flag in df and (~df[flag]).any():
+        bad = df[~df[flag]]
+        ax.scatter(bad[x], bad[y], s=60, facecolor="none", edgecolor="red", linewidth=1.2, label="violation")
+    positive = df[[x, y]].to_numpy()
+    positive = positive[positive > 0]
+    lo = float(positive.min()) / 2 if positive.size else 1e-3
+    hi = float(positive.max()) * 2 if positive.size else 1.0
+    ax.plot([lo, hi], [lo, hi], color="black", linewidth=0.9, label="error = bound")
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel=x.replace("_", " "),
+           ylabel=y.replace("_", " "))
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def accuracy_vs_sparsity(df: pd.DataFrame, *, x: str = "sparsity", y: str = "accuracy", hue: str = "method",
+                         errorbar: str | None = "sd", ax: plt.Axes | None = None) -> plt.Figure:
+    """Test accuracy against sparsity (fraction of prunable weights removed), one line per ``hue``,
+    mean and ``errorbar`` over seeds: the figure of the lottery chapters (paper Figs 5-9)."""
+    if ax is None:
+        fig, ax = plt.subplots()
+    else:
+        fig = ax.figure
+    labels = list(dict.fromkeys(df[hue]))
+    palette = {lab: color_for(str(lab), i) for i, lab in enumerate(labels)}
+    sns.lineplot(df, x=x, y=y, hue=hue, palette=palette, marker="o", errorbar=errorbar, ax=ax)
+    ax.set(xlabel=x.replace("_", " "), ylabel=y.replace("_", " "))
+    return fig
+
+
+def lambda_sweep(df: pd.DataFrame, *, y: str | Sequence[str], x: str = "lam", hue: str = "regularizer",
+                 logx: bool = True, errorbar: str | None = "sd") -> plt.Figure:
+    """One panel per metric in ``y`` against λ (log axis), one line per ``hue``: the λ sweeps."""
+    ys = [y] if isinstance(y, str) else list(y)
+    fig, axes = plt.subplots(1, len(ys), figsize=(4.6 * len(ys), 3.6))
+    axes = np.atleast_1d(axes)
+    labels = list(dict.fromkeys(df[hue]))
+    palette = {lab: color_for(str(lab), i) for i, lab in enumerate(labels)}
+    for ax, col in zip(axes, ys, strict=True):
+        sns.lineplot(df, x=x, y=col, hue=hue, palette=palette, marker="o", errorbar=errorbar, ax=ax,
+                     legend=ax is axes[-1])
+        if logx:
+            ax.set_xscale("log")
+        ax.set(xlabel="$\\lambda$" if x == "lam" else x.replace("_", " "), ylabel=col.replace("_", " "))
+    return fig
+
+
+def styled_table(df: pd.DataFrame, fmt: str = "{:.3g}", *, hide_index: bool = False):
+    """The book's table style: floats with 3 significant digits (``fmt``), float index labels such
+    as λ factors written as ``0.25``, ``1``, ``16``; integers and booleans as they are."""
+
+    def cell(v):
+        return fmt.format(v) if isinstance(v, float) else v
+
+    def label(v):
+        return f"{v:g}" if isinstance(v, float) else v
+
+    sty = df.style.format(cell).format_index(label, axis=0)
+    return sty.hide(axis="index") if hide_index else sty

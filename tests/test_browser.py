@@ -1,0 +1,160 @@
+"""The built book in headless Chromium, with the network off.
+
+Opens ``_build/html/index.html`` and every page of ``_toc.yml`` with Playwright driving Debian's
+``/usr/bin/chromium``; every request that is not a ``file:`` URL is aborted and counted. On each
+page: MathJax has typeset every formula (``mjx-container`` elements, no ``mjx-merror``), every
+image has loaded, and the console shows no error except the one harmless message of
+sphinx-book-theme, "Got invalid theme mode". A full-page screenshot of the theory chapter (and
+one of every page, viewport only) is saved to ``test-artifacts/``.
+
+Skipped, with the reason, only when the site has not been built (``make book``) or Chromium is
+absent (``make browser-deps``). CI builds the book before ``make test``, so there it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from concave_lottery.book import HTML_DIR, _toc_files
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = ROOT / HTML_DIR
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+#: The one console error allowed: sphinx-book-theme logs it on every page (harmless).
+ALLOWED_CONSOLE_ERRORS = ("Got invalid theme mode",)
+#: Pages that must carry figures (executed chapters with plots).
+PAGES_WITH_FIGURES = ("notebooks/regularizers", "notebooks/theory")
+
+pytestmark = pytest.mark.browser
+
+
+def _pages() -> list[str]:
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    docs = [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in _toc_files(toc)]
+    return ["index", *docs]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (SITE / "index.html").is_file():
+        pytest.skip(f"the book is not built ({SITE / 'index.html'} is missing): run `make book` first")
+    if not CHROMIUM.is_file() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed: `make browser-deps` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    executable = str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium"))
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _open(browser, page_name: str):
+    """Load one page offline; return (page, context, console errors, page errors, blocked requests)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    blocked: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    context.set_offline(True)
+    page = context.new_page()
+    console: list[str] = []
+    errors: list[str] = []
+    page.on("console", lambda msg: console.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto((SITE / f"{page_name}.html").as_uri(), wait_until="load")
+    if page_name == "index":  # a redirect to the root page
+        page.wait_for_url("**/book/*.html", timeout=10_000)
+        page.wait_for_load_state("load")
+    return page, context, console, errors, blocked
+
+
+def _wait_for_mathjax(page) -> None:
+    """Wait until MathJax has typeset the page (Sphinx loads MathJax only on pages with math)."""
+    if page.evaluate("() => document.querySelectorAll('.math').length") == 0:
+        return
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+    page.evaluate("() => MathJax.startup.promise")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.math').length === 0 ||"
+        " document.querySelectorAll('mjx-container').length > 0",
+        timeout=20_000,
+    )
+
+
+@pytest.mark.parametrize("page_name", _pages())
+def test_page_renders_offline(browser, page_name):
+    page, context, console, errors, blocked = _open(browser, page_name)
+    try:
+        _wait_for_mathjax(page)
+        n_math = page.evaluate("() => document.querySelectorAll('.math, span.math, div.math').length")
+        n_typeset = page.evaluate("() => document.querySelectorAll('mjx-container').length")
+        n_merror = page.evaluate("() => document.querySelectorAll('mjx-merror').length")
+        merrors = page.evaluate(
+            "() => Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error'))")
+        images = page.evaluate(
+            "() => Array.from(document.images).map(i => ({src: i.getAttribute('src'),"
+            " ok: i.complete && i.naturalWidth > 0}))")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{page_name.replace('/', '__')}.png"))
+        if page_name == "notebooks/theory":
+            page.screenshot(path=str(ARTIFACTS / "theory-chapter.png"), full_page=True)
+    finally:
+        context.close()
+
+    assert not blocked, f"{page_name} requested the network: {blocked}"
+    assert not errors, f"{page_name} raised JavaScript errors: {errors}"
+    unexpected = [m for m in console if not any(a in m for a in ALLOWED_CONSOLE_ERRORS)]
+    assert not unexpected, f"{page_name} logged console errors: {unexpected}"
+    if n_math:
+        assert n_typeset >= n_math, f"{page_name}: {n_math} formulas but only {n_typeset} typeset by MathJax"
+    assert n_merror == 0, f"{page_name}: MathJax could not typeset {n_merror} formula(s): {merrors}"
+    broken = [i["src"] for i in images if not i["ok"]]
+    assert not broken, f"{page_name}: images that did not load: {broken}"
+    if page_name in PAGES_WITH_FIGURES:
+        figures = [i for i in images if "_images/" in (i["src"] or "")]
+        assert figures, f"{page_name} shows no figure"
+
+
+def test_math_is_typeset_on_the_theory_chapter(browser):
+    """The theorems of the theory chapter are typeset, and MathJax is served from the site itself."""
+    page, context, *_ = _open(browser, "notebooks/theory")
+    try:
+        _wait_for_mathjax(page)
+        scripts = page.evaluate("() => Array.from(document.scripts).map(s => s.src).filter(Boolean)")
+        n_typeset = page.evaluate("() => document.querySelectorAll('mjx-container').length")
+        proofs = page.evaluate("() => document.querySelectorAll('div.proof').length")
+    finally:
+        context.close()
+    mathjax = [s for s in scripts if "mathjax" in s.lower()]
+    assert mathjax and all(s.startswith("file:") and "/_static/mathjax/" in s for s in mathjax), mathjax
+    assert n_typeset > 50
+    assert proofs >= 4, "the theorems, lemma and proofs (sphinx-proof) are missing"
+
+
+def test_site_records_its_profile():
+    info_path = SITE / "build-info.json"
+    if not info_path.is_file():
+        pytest.skip(f"the book is not built ({info_path} is missing): run `make book` first")
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    assert info["profile"] in ("smoke", "book", "paper")
+    assert (SITE / "_static" / "mathjax" / "tex-chtml.js").is_file()
