@@ -92,7 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(textwrap.fill(f"lottery: error: {exc}", 100), file=sys.stderr)
+        lines = f"lottery: error: {exc}".splitlines()
+        print("\n".join(textwrap.fill(line, 100, subsequent_indent="  ") for line in lines if line.strip()),
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lottery: interrupted; rerun the same command to resume.", file=sys.stderr)

@@ -252,7 +252,7 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
-            raise ParameterError("override", item, "overrides are written key=value, e.g. lam=1e-6")
+            raise ParameterError("override", item, "an override must be written key=value, e.g. lam=1e-6")
         key, value = item.split("=", 1)
         out[key.strip()] = value
     return out
