@@ -41,7 +41,8 @@ def _pages() -> list[str]:
     import yaml
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    docs = [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in _toc_files(toc)]
+    docs = [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f
+            for f in _toc_files(toc)]
     return ["index", *docs]
 
 
@@ -92,7 +93,8 @@ def _wait_for_mathjax(page) -> None:
     """Wait until MathJax has typeset the page (Sphinx loads MathJax only on pages with math)."""
     if page.evaluate("() => document.querySelectorAll('.math').length") == 0:
         return
-    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                           timeout=20_000)
     page.evaluate("() => MathJax.startup.promise")
     page.wait_for_function(
         "() => document.querySelectorAll('.math').length === 0 ||"
@@ -110,7 +112,8 @@ def test_page_renders_offline(browser, page_name):
         n_typeset = page.evaluate("() => document.querySelectorAll('mjx-container').length")
         n_merror = page.evaluate("() => document.querySelectorAll('mjx-merror').length")
         merrors = page.evaluate(
-            "() => Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error'))")
+            "() => Array.from(document.querySelectorAll('mjx-merror'))"
+            ".map(e => e.getAttribute('data-mjx-error'))")
         images = page.evaluate(
             "() => Array.from(document.images).map(i => ({src: i.getAttribute('src'),"
             " ok: i.complete && i.naturalWidth > 0}))")

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -77,6 +78,7 @@ __all__ = [
     "profile_parameters",
     "resolve_parameters",
     "declared_reads",
+    "declared_data",
     "cache_key",
     "chapter_status",
     "check_pairs",
@@ -782,33 +784,43 @@ def build(
     return 0
 
 
-def _fetch_data(root: Path, *, echo=print) -> None:
-    """Make the datasets the chapters declare (``# data: <name>`` lines) available before executing.
-
-    Datasets come from ``concave_lottery.data`` (local root, offline mirror, download); a chapter
-    that declares none needs nothing.
-    """
+def declared_data(chapter: Chapter, nb=None) -> list[str]:
+    """The dataset names of the ``# data: <name> [<name> ...]`` comment lines in the chapter's code."""
+    nb = nb if nb is not None else read_source(chapter)
     names: list[str] = []
-    for chapter in chapters(root):
-        for cell in read_source(chapter).cells:
-            if cell.cell_type != "code":
-                continue
-            for line in cell.source.splitlines():
-                s = line.strip()
-                if s.startswith("#") and s[1:].lstrip().startswith("data:"):
-                    names.extend(n for n in s[1:].lstrip()[len("data:"):].replace(",", " ").split()
-                                 if n not in names)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for line in cell.source.splitlines():
+            s = line.strip()
+            if s.startswith("#") and s[1:].lstrip().startswith("data:"):
+                names.extend(s[1:].lstrip()[len("data:"):].replace(",", " ").split())
+    return names
+
+
+def _fetch_data(root: Path, *, echo=print) -> None:
+    """Make the datasets the chapters declare (``# data: <name>``) available before executing them.
+
+    Each comes from :func:`concave_lottery.data.load_dataset` (data root, offline mirror, official
+    download; md5-checked) and is decoded into its tensor cache once, so a chapter's execution time
+    does not include the download. Runs with the repository root as the current directory, like
+    the chapters, so the default data root ``data/`` is the same for both.
+    """
+    names = list(dict.fromkeys(n for c in chapters(root) for n in declared_data(c)))
     if not names:
         return
-    from . import data  # type: ignore[attr-defined]
+    from .data import DATASETS, dataset_status, load_dataset
 
-    fetch = getattr(data, "ensure_dataset", None) or getattr(data, "fetch", None)
-    if fetch is None:
-        raise BookError("concave_lottery.data has no ensure_dataset()/fetch(): cannot fetch "
-                        + ", ".join(names))
-    for name in names:
-        echo(f"[book] dataset {name}")
-        fetch(name)
+    with contextlib.chdir(root):
+        for name in names:
+            if name not in DATASETS:
+                raise ParameterError("data", name, "a `# data:` line must name one of " + ", ".join(DATASETS))
+            status = dataset_status(name)
+            if status.available and status.cached is not False:
+                echo(f"[book] dataset {name}: {status.source or 'available'}")
+                continue
+            echo(f"[book] dataset {name}: fetching and decoding")
+            load_dataset(name, device="cpu", progress=False)
 
 
 # ------------------------------------------------------------------------------------------------
