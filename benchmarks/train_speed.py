@@ -159,7 +159,8 @@ def main() -> None:
     ref0 = lenet_reference(mnist_root, args.lenet_epochs, workers=0)
     ref2 = lenet_reference(mnist_root, args.lenet_epochs, workers=2)
     ref = min(ref0, ref2)
-    print(f"  ours, binary mask (ticket training)        {ours_bin:7.3f} s  ({ref / ours_bin:5.1f}x the best reference)")
+    print(f"  ours, binary mask (ticket training)        {ours_bin:7.3f} s  "
+          f"({ref / ours_bin:5.1f}x the best reference)")
     print(f"  ours, relaxed mask + log penalty (Alg. 1)  {ours_rel:7.3f} s  ({ref / ours_rel:5.1f}x)")
     print(f"  reference DataLoader, num_workers=0        {ref0:7.3f} s")
     print(f"  reference DataLoader, num_workers=2        {ref2:7.3f} s")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 from _synthetic import tiny_images
+
 from concave_lottery import lottery as lotterylib
 from concave_lottery import training
 from concave_lottery.experiments import resolve_config

@@ -45,7 +45,8 @@ class SearchMethod(ABC):
         return None
 
     def before_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
-        """Called at the start of every training epoch of the search."""
+        """Called at the start of every training epoch of the search (default: nothing)."""
+        return None
 
     @abstractmethod
     def prune(self, model: nn.Module) -> int:
