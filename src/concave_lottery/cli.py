@@ -4,6 +4,7 @@
 
     lottery presets [--keys]                      the presets and their protocols (--keys: every parameter)
     lottery run PRESET [key=value ...] [--out DIR] [--device auto|cpu|cuda] [--quiet]
+    lottery sweep SPEC [--workers N] [--dry-run]  a grid of runs from a TOML spec (skip finished, resume)
     lottery data check | fetch NAME|all           datasets: where they come from, verified or not
     lottery book build|run|publish ...            the book (see ``lottery book --help``)
 
@@ -57,6 +58,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import LocalExecutor, SerialExecutor, load_spec, run_sweep
+
+    spec = load_spec(args.spec, out=args.out, device=args.device)
+    if args.dry_run:
+        for task in spec.tasks:
+            print(f"{'done' if task.finished else 'todo'}  {task.run_dir}")
+        print(f"{len(spec.tasks)} runs, {sum(t.finished for t in spec.tasks)} finished")
+        return 0
+    executor = SerialExecutor() if args.workers == 1 and args.threads is None else \
+        LocalExecutor(args.workers, args.threads)
+    outcomes = run_sweep(spec.tasks, executor)
+    failed = [o for o in outcomes if not o.ok]
+    for o in outcomes:
+        state = "skipped (finished)" if o.skipped else ("ok" if o.ok else "FAILED")
+        print(f"{state:<18} {o.seconds:8.1f} s  {o.task.label()}")
+    for o in failed:
+        print(f"\n{o.task.label()} failed:\n{o.error}", file=sys.stderr)
+    print(f"{len(outcomes)} runs: {len(outcomes) - len(failed)} ok, {len(failed)} failed")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lottery", description="Concave-regularised lottery tickets (Fracastoro et al., IEEE TNNLS 2025).")
@@ -76,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-round summary")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("sweep", help="run a grid of lottery searches from a TOML spec",
+                       description="Run every run of a sweep spec (see concave_lottery.sweep); finished runs "
+                                   "are skipped, interrupted ones resume.")
+    p.add_argument("spec", help="TOML sweep spec with [[grid]] tables")
+    p.add_argument("--out", default=None, help="results root (default: the spec's `out`, else results)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default: 1)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per worker (default: cores / workers)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished")
+    p.set_defaults(func=_cmd_sweep)
 
     from .data.commands import add_data_parser
 

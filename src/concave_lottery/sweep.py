@@ -1,0 +1,241 @@
+"""Sweeps: a grid of lottery runs (models x datasets x methods x λ/α x seeds) run by an executor.
+
+A sweep spec is a TOML file with one or more ``[[grid]]`` tables. Every key of a table is a
+:class:`~concave_lottery.experiments.RunConfig` field (``preset`` is required); a list value is
+swept (``milestones``, itself a list, is swept by a list of lists), a scalar is fixed, and a table expands to the cartesian product of its lists::
+
+    out = "results"            # optional: results root (default: results)
+
+    [[grid]]
+    preset = "lenet300-mnist"
+    method = "soft"
+    regularizer = ["l1", "log"]
+    seed = [0, 1]
+
+    [[grid]]
+    preset = "lenet300-mnist"
+    method = "imp"
+    seed = [0, 1]
+
+The runner is separate from how runs are scheduled. :func:`run_task` runs one
+:class:`RunTask` (a picklable description: config, results root, device) and returns a
+:class:`TaskOutcome`; an :class:`Executor` only decides where and how many tasks run at once.
+:class:`LocalExecutor` runs several in worker processes on this machine, each pinned to its share
+of the CPU threads (or sharing the GPU). A cluster backend is one more ``Executor`` whose ``map``
+submits :func:`run_task` elsewhere (e.g. submitit's ``AutoExecutor.map_array(run_task, tasks)``
+for SLURM, or ``ray.remote(run_task)``); nothing in the runner changes.
+
+Finished runs are skipped before scheduling (their ``result.json`` exists); interrupted runs
+resume from their checkpoints, because :class:`~concave_lottery.lottery.LotteryRun` does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import tomllib
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm.auto import tqdm
+
+from .errors import ParameterError, UserError
+from .experiments import RunConfig, resolve_config
+from .results import RESULT_FILE
+
+#: RunConfig fields whose value is itself a list.
+LIST_FIELDS = frozenset({"milestones"})
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run of a sweep: everything a worker needs, picklable."""
+
+    preset: str
+    overrides: tuple[tuple[str, Any], ...]
+    out: str
+    device: str = "auto"
+
+    @property
+    def config(self) -> RunConfig:
+        return resolve_config(self.preset, dict(self.overrides))
+
+    @property
+    def run_dir(self) -> Path:
+        config = self.config
+        return Path(self.out) / config.preset / config.run_name()
+
+    @property
+    def finished(self) -> bool:
+        return (self.run_dir / RESULT_FILE).exists()
+
+    def label(self) -> str:
+        return f"{self.config.preset}/{self.config.run_name()}"
+
+
+@dataclass
+class TaskOutcome:
+    task: RunTask
+    ok: bool
+    result_path: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    skipped: bool = False
+
+
+@dataclass
+class SweepSpec:
+    tasks: list[RunTask] = field(default_factory=list)
+    out: str = "results"
+
+
+# ------------------------------------------------------------------------------------ specs
+
+
+def _is_swept(key: str, value: Any) -> bool:
+    """A list sweeps, except for a list-valued field (``milestones``) given one list: that is its value;
+    ``milestones = [[56, 71], [40, 60]]`` sweeps two schedules."""
+    if not isinstance(value, list):
+        return False
+    if key in LIST_FIELDS:
+        return bool(value) and all(isinstance(v, list) for v in value)
+    return True
+
+
+def expand_grid(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cartesian product of a grid table's swept values (scalars are fixed)."""
+    keys = sorted(table)
+    values = [table[k] if _is_swept(k, table[k]) else [table[k]] for k in keys]
+    for k, v in zip(keys, values, strict=True):
+        if not v:
+            raise ParameterError(k, [], "a swept value needs at least one entry")
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _as_override(value: Any) -> Any:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def tasks_from_tables(tables: Iterable[dict[str, Any]], out: str, device: str = "auto") -> list[RunTask]:
+    """Expand grid tables to validated, de-duplicated tasks (in spec order)."""
+    tasks: list[RunTask] = []
+    seen: set[Path] = set()
+    for table in tables:
+        if "preset" not in table:
+            raise ParameterError("preset", None, "every [[grid]] table needs a preset")
+        for point in expand_grid(table):
+            preset = str(point.pop("preset"))
+            overrides = tuple(sorted((k, _as_override(v)) for k, v in point.items()))
+            task = RunTask(preset, overrides, out, device)
+            run_dir = task.run_dir  # validates the config
+            if run_dir not in seen:
+                seen.add(run_dir)
+                tasks.append(task)
+    return tasks
+
+
+def load_spec(path: str | Path, *, out: str | None = None, device: str = "auto") -> SweepSpec:
+    """Read a TOML sweep spec (see the module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise ParameterError("spec", str(path), "the sweep spec must be an existing TOML file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError("spec", str(path), f"the sweep spec must be valid TOML ({exc})") from None
+    grids = data.get("grid")
+    if not isinstance(grids, list) or not grids:
+        raise ParameterError("spec", str(path), "the sweep spec needs at least one [[grid]] table")
+    root = out or data.get("out", "results")
+    return SweepSpec(tasks_from_tables(grids, str(root), device), str(root))
+
+
+# ------------------------------------------------------------------------------------ runner
+
+
+def run_task(task: RunTask) -> TaskOutcome:
+    """Run one task in this process (what every executor calls); never raises."""
+    from .lottery import run_lottery
+
+    start = time.perf_counter()
+    try:
+        path, _ = run_lottery(task.config, task.out, device=task.device, progress=False)
+        return TaskOutcome(task, True, str(path), time.perf_counter() - start)
+    except UserError as exc:
+        return TaskOutcome(task, False, None, time.perf_counter() - start, str(exc))
+    except Exception:  # a bug in one run must not take the sweep down; it is reported
+        return TaskOutcome(task, False, None, time.perf_counter() - start, traceback.format_exc())
+
+
+# ------------------------------------------------------------------------------------ executors
+
+
+class Executor(Protocol):
+    """Where tasks run. ``map`` yields one outcome per task, in completion order."""
+
+    def map(self, fn: Callable[[RunTask], TaskOutcome], tasks: Sequence[RunTask]) -> Iterator[TaskOutcome]: ...
+
+
+class SerialExecutor:
+    """Run tasks one after another in this process."""
+
+    def map(self, fn: Callable[[RunTask], TaskOutcome], tasks: Sequence[RunTask]) -> Iterator[TaskOutcome]:
+        for task in tasks:
+            yield fn(task)
+
+
+def _pin_threads(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("LOTTERY_PROGRESS", "0")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class LocalExecutor:
+    """Several runs at once on this machine, in worker processes (spawned, so CUDA is safe).
+
+    Each of the ``workers`` processes gets ``threads_per_worker`` CPU threads (default: the cores
+    divided evenly); on a GPU the workers share it (several small runs fill one GPU better than one).
+    """
+
+    def __init__(self, workers: int = 1, threads_per_worker: int | None = None) -> None:
+        if workers < 1:
+            raise ParameterError("workers", workers, "workers must be an integer >= 1")
+        self.workers = workers
+        self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
+
+    def map(self, fn: Callable[[RunTask], TaskOutcome], tasks: Sequence[RunTask]) -> Iterator[TaskOutcome]:
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_pin_threads,
+                                 initargs=(self.threads,)) as pool:
+            pending: set[Future] = {pool.submit(fn, task) for task in tasks}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+
+
+def run_sweep(tasks: Sequence[RunTask], executor: Executor | None = None, *, progress: bool | None = None,
+              fn: Callable[[RunTask], TaskOutcome] = run_task) -> list[TaskOutcome]:
+    """Run every unfinished task with ``executor``; finished ones are reported as skipped."""
+    executor = executor or SerialExecutor()
+    outcomes = [TaskOutcome(t, True, str(t.run_dir / RESULT_FILE), skipped=True) for t in tasks if t.finished]
+    todo = [t for t in tasks if not t.finished]
+    bar = tqdm(total=len(tasks), initial=len(outcomes), desc="sweep", unit="run", disable=progress is False)
+    failed = 0
+    for outcome in executor.map(fn, todo):
+        outcomes.append(outcome)
+        failed += not outcome.ok
+        bar.set_postfix({"last": outcome.task.label()[-40:], "failed": failed}, refresh=False)
+        bar.update(1)
+    bar.close()
+    return outcomes

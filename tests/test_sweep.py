@@ -1,0 +1,144 @@
+"""Sweeps: spec expansion, skipping finished runs, resuming, and the executor interface."""
+
+from __future__ import annotations
+
+import pytest
+
+from concave_lottery.cli import main
+from concave_lottery.errors import ParameterError
+from concave_lottery.sweep import (LocalExecutor, RunTask, SerialExecutor, TaskOutcome, load_spec, run_sweep,
+                                   tasks_from_tables)
+
+SPEC = """
+out = "{out}"
+
+[[grid]]
+preset = "lenet300-mnist"
+method = "soft"
+regularizer = ["l1", "log"]
+seed = [0, 1]
+epochs = 1
+
+[[grid]]
+preset = "lenet300-mnist"
+method = "imp"
+seed = [0, 1]
+milestones = [1, 2]
+"""
+
+
+def write_spec(tmp_path, text=SPEC):
+    path = tmp_path / "spec.toml"
+    path.write_text(text.format(out=tmp_path / "results"))
+    return path
+
+
+def test_spec_expands_to_the_cartesian_product(tmp_path):
+    spec = load_spec(write_spec(tmp_path))
+    assert len(spec.tasks) == 6
+    configs = [t.config for t in spec.tasks]
+    assert {(c.method, c.regularizer, c.seed) for c in configs if c.method == "soft"} == \
+        {("soft", r, s) for r in ("l1", "log") for s in (0, 1)}
+    assert all(c.milestones == (1, 2) for c in configs if c.method == "imp")
+    assert len({t.run_dir for t in spec.tasks}) == 6
+
+
+def test_duplicate_points_are_run_once(tmp_path):
+    tables = [{"preset": "lenet300-mnist", "seed": [0, 0, 1]}]
+    assert len(tasks_from_tables(tables, str(tmp_path))) == 2
+
+
+@pytest.mark.parametrize("text, name", [
+    ("[[grid]]\nmethod = 'soft'\n", "preset"),
+    ("[[grid]]\npreset = 'lenet300-mnist'\nalpha = [0.5, 2.0]\n", "alpha"),
+    ("[[grid]]\npreset = 'lenet300-mnist'\ncolour = 'red'\n", "key"),
+    ("out = 'x'\n", "spec"),
+    ("[[grid\n", "spec"),
+])
+def test_bad_specs_are_user_errors(tmp_path, text, name):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ParameterError, match=f"{name}="):
+        load_spec(path)
+
+
+def fake_run(task: RunTask) -> TaskOutcome:
+    """A stand-in runner: writes result.json as a finished run would (picklable: module level)."""
+    import json
+
+    task.run_dir.mkdir(parents=True, exist_ok=True)
+    (task.run_dir / "result.json").write_text(json.dumps({"config": {}, "rounds": [], "provenance": {}}))
+    return TaskOutcome(task, True, str(task.run_dir / "result.json"), 0.0)
+
+
+def test_finished_runs_are_skipped(tmp_path):
+    tasks = load_spec(write_spec(tmp_path)).tasks
+    calls = []
+
+    def counting(task):
+        calls.append(task)
+        return fake_run(task)
+
+    first = run_sweep(tasks[:2], SerialExecutor(), fn=counting, progress=False)
+    assert len(calls) == 2 and all(o.ok and not o.skipped for o in first)
+    second = run_sweep(tasks, SerialExecutor(), fn=counting, progress=False)
+    assert len(calls) == 6
+    assert sum(o.skipped for o in second) == 2 and len(second) == 6
+
+
+def test_local_executor_runs_tasks_in_worker_processes(tmp_path):
+    tasks = load_spec(write_spec(tmp_path)).tasks
+    outcomes = run_sweep(tasks, LocalExecutor(workers=2, threads_per_worker=1), fn=fake_run, progress=False)
+    assert len(outcomes) == 6 and all(o.ok for o in outcomes)
+    assert all(t.finished for t in tasks)
+    with pytest.raises(ParameterError, match="workers="):
+        LocalExecutor(workers=0)
+
+
+def test_a_failing_run_is_reported_not_raised(tmp_path, monkeypatch):
+    from concave_lottery import sweep
+
+    task = load_spec(write_spec(tmp_path)).tasks[0]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("concave_lottery.lottery.run_lottery", broken)
+    outcome = sweep.run_task(task)
+    assert not outcome.ok and "disk on fire" in outcome.error
+
+
+def test_sweep_command_runs_resumes_and_skips(tmp_path, monkeypatch, capsys):
+    """End to end on a tiny synthetic dataset: an interrupted sweep resumes and skips finished runs."""
+    from _synthetic import tiny_images
+    from concave_lottery import lottery
+
+    real = lottery.load_data
+    monkeypatch.setattr(lottery, "load_data", lambda config, device, progress=None, base=None:
+                        real(config, device, progress, tiny_images()))
+    spec = write_spec(tmp_path, """
+out = "{out}"
+[[grid]]
+preset = "lenet300-mnist"
+method = ["soft", "imp"]
+epochs = 1
+rounds = 1
+batch_size = 64
+""")
+    runs = {"n": 0}
+    real_run = lottery.LotteryRun.run
+
+    def die_on_second(self):
+        runs["n"] += 1
+        if runs["n"] == 2:
+            raise KeyboardInterrupt
+        return real_run(self)
+
+    monkeypatch.setattr(lottery.LotteryRun, "run", die_on_second)
+    assert main(["sweep", str(spec)]) == 130
+    monkeypatch.setattr(lottery.LotteryRun, "run", real_run)
+    assert main(["sweep", str(spec)]) == 0
+    out = capsys.readouterr().out
+    assert "skipped (finished)" in out and "2 runs: 2 ok, 0 failed" in out
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    assert capsys.readouterr().out.count("done ") == 2
