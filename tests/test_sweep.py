@@ -6,8 +6,15 @@ import pytest
 
 from concave_lottery.cli import main
 from concave_lottery.errors import ParameterError
-from concave_lottery.sweep import (LocalExecutor, RunTask, SerialExecutor, TaskOutcome, load_spec, run_sweep,
-                                   tasks_from_tables)
+from concave_lottery.sweep import (
+    LocalExecutor,
+    RunTask,
+    SerialExecutor,
+    TaskOutcome,
+    load_spec,
+    run_sweep,
+    tasks_from_tables,
+)
 
 SPEC = """
 out = "{out}"
@@ -111,6 +118,7 @@ def test_a_failing_run_is_reported_not_raised(tmp_path, monkeypatch):
 def test_sweep_command_runs_resumes_and_skips(tmp_path, monkeypatch, capsys):
     """End to end on a tiny synthetic dataset: an interrupted sweep resumes and skips finished runs."""
     from _synthetic import tiny_images
+
     from concave_lottery import lottery
 
     real = lottery.load_data
