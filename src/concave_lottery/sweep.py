@@ -2,7 +2,8 @@
 
 A sweep spec is a TOML file with one or more ``[[grid]]`` tables. Every key of a table is a
 :class:`~concave_lottery.experiments.RunConfig` field (``preset`` is required); a list value is
-swept (``milestones``, itself a list, is swept by a list of lists), a scalar is fixed, and a table expands to the cartesian product of its lists::
+swept (``milestones``, itself a list, is swept by a list of lists), a scalar is fixed, and a
+table expands to the cartesian product of its swept values::
 
     out = "results"            # optional: results root (default: results)
 
