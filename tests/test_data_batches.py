@@ -15,9 +15,7 @@ from concave_lottery.errors import ParameterError
 torch.set_num_threads(1)
 
 
-def make_data(
-    n_train=37, n_test=11, channels=3, size=8, augmentation="cifar", classes=None, seed=0
-) -> ImageData:
+def make_data(n_train=37, n_test=11, channels=3, size=8, augmentation="cifar", classes=None, seed=0) -> ImageData:
     g = torch.Generator().manual_seed(seed)
     train = torch.randint(1, 256, (n_train, channels, size, size), generator=g, dtype=torch.uint8)  # no zeros
     test = torch.randint(1, 256, (n_test, channels, size, size), generator=g, dtype=torch.uint8)
@@ -62,11 +60,14 @@ def test_crop_flip_is_a_window_of_the_padded_image(n, c, h, w, pad, seed, channe
     index = torch.randint(0, n + 2, (n,), generator=g)
     offsets, flips = aug.draw(aug.CropFlip(pad=pad), n, g)
     assert offsets.min() >= 0 and offsets.max() <= 2 * pad  # the crop stays inside the padded image
-    out = aug.crop_flip(images, index, offsets, flips, pad, channels_last)
+    out = aug.crop_flip(images, index, offsets, flips, pad)
     assert out.shape == (n, c, h, w) and out.dtype == torch.uint8
-    assert torch.equal(out, reference(images[index], offsets, flips, pad))
-    if channels_last and c > 1:
-        assert out.is_contiguous(memory_format=torch.channels_last)
+    expected = reference(images[index], offsets, flips, pad)
+    assert torch.equal(out, expected)
+    mean, std = torch.rand(c, generator=g), 0.1 + torch.rand(c, generator=g)
+    x = aug.transform(images, index, offsets, flips, pad, mean, std, channels_last, torch.float32)
+    torch.testing.assert_close(x, (expected.float() / 255 - mean.view(-1, 1, 1)) / std.view(-1, 1, 1))
+    assert x.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
 def test_flip_is_an_exact_mirror_and_centre_crop_is_identity():
@@ -153,9 +154,7 @@ def test_test_split_in_order_normalised_without_augmentation():
 def test_mnist_style_data_is_never_augmented():
     data = make_data(channels=1, augmentation="none")
     x, y = next(iter(batches(data, 37, train=True, generator=torch.Generator().manual_seed(0))))
-    torch.testing.assert_close(
-        x, aug.normalize(data.train_images[y], torch.tensor(data.mean), torch.tensor(data.std))
-    )
+    torch.testing.assert_close(x, aug.normalize(data.train_images[y], torch.tensor(data.mean), torch.tensor(data.std)))
 
 
 def test_tinyimagenet_augmentation_pads_by_4():
@@ -186,17 +185,13 @@ def test_channels_last_and_dtype_options_change_layout_not_values():
     options = BatchOptions(channels_last=True, dtype="bfloat16")
     half = next(iter(batches(data, 8, train=False, **options.kwargs())))[0]
     assert half.dtype == torch.bfloat16 and half.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(
-        half.float(), next(iter(batches(data, 8, train=False)))[0], atol=0.05, rtol=0.01
-    )
+    torch.testing.assert_close(half.float(), next(iter(batches(data, 8, train=False)))[0], atol=0.05, rtol=0.01)
 
 
 def test_compiled_step_gives_the_same_batches():
     data = make_data()
     eager = list(batches(data, 8, train=True, generator=torch.Generator().manual_seed(3)))
-    compiled = list(
-        batches(data, 8, train=True, generator=torch.Generator().manual_seed(3), compile="aot_eager")
-    )
+    compiled = list(batches(data, 8, train=True, generator=torch.Generator().manual_seed(3), compile="aot_eager"))
     for (x, y), (z, w) in zip(eager, compiled, strict=True):
         assert torch.equal(y, w)
         torch.testing.assert_close(x, z)
@@ -207,9 +202,7 @@ def test_inductor_compiled_step_on_cpu():
     data = make_data()
     eager = list(batches(data, 8, train=True, generator=torch.Generator().manual_seed(3), channels_last=True))
     compiled = list(
-        batches(
-            data, 8, train=True, generator=torch.Generator().manual_seed(3), channels_last=True, compile=True
-        )
+        batches(data, 8, train=True, generator=torch.Generator().manual_seed(3), channels_last=True, compile=True)
     )
     for (x, _), (z, _) in zip(eager, compiled, strict=True):
         torch.testing.assert_close(x, z)
@@ -281,12 +274,8 @@ def test_cuda_batches_equal_cpu_batches():
     data = make_data()
     gpu = data.to("cuda")
     assert gpu.train_images.is_cuda and gpu.train_images.dtype == torch.uint8
-    cpu_batches = list(
-        batches(data, 8, train=True, generator=torch.Generator().manual_seed(5), channels_last=True)
-    )
-    gpu_batches = list(
-        batches(gpu, 8, train=True, generator=torch.Generator().manual_seed(5), channels_last=True)
-    )
+    cpu_batches = list(batches(data, 8, train=True, generator=torch.Generator().manual_seed(5), channels_last=True))
+    gpu_batches = list(batches(gpu, 8, train=True, generator=torch.Generator().manual_seed(5), channels_last=True))
     for (x, y), (z, w) in zip(cpu_batches, gpu_batches, strict=True):
         assert z.is_cuda and z.is_contiguous(memory_format=torch.channels_last)
         assert torch.equal(y, w.cpu())

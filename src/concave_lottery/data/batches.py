@@ -33,21 +33,17 @@ class BatchOptions:
     channels_last: bool = field(
         default=False,
         metadata={
-            "help": "deliver NCHW batches in channels_last memory "
-            "(NHWC), the fast layout for convolutions on GPU"
+            "help": "deliver NCHW batches in channels_last memory (NHWC), the fast layout for convolutions on GPU"
         },
     )
     compile: bool | str = field(
         default=False,
-        metadata={
-            "help": "torch.compile the gather+augment+normalise step (True: inductor, or a backend name)"
-        },
+        metadata={"help": "torch.compile the gather+augment+normalise step (True: inductor, or a backend name)"},
     )
     dtype: str = field(
         default="float32",
         metadata={
-            "help": "dtype of the delivered images: float32, bfloat16 "
-            "or float16 (under autocast float32 is fine)"
+            "help": "dtype of the delivered images: float32, bfloat16 or float16 (under autocast float32 is fine)"
         },
     )
 

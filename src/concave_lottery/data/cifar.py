@@ -86,9 +86,7 @@ def _locate(name: str, spec: CifarSpec, root: Path, mirror: Path | None, attempt
         missing = _missing(folder, spec)
         if not missing:
             return kind, folder
-        attempts.add(
-            f"{kind} {folder}", "missing " + ", ".join(missing) if folder.is_dir() else "no such folder"
-        )
+        attempts.add(f"{kind} {folder}", "missing " + ", ".join(missing) if folder.is_dir() else "no such folder")
     return None
 
 
@@ -102,9 +100,7 @@ def _download(spec: CifarSpec, root: Path, attempts: Attempts) -> Path | None:
         return None
     try:
         root.mkdir(parents=True, exist_ok=True)
-        download_and_extract_archive(
-            url, str(root), filename=spec.tv_class.filename, md5=spec.tv_class.tgz_md5
-        )
+        download_and_extract_archive(url, str(root), filename=spec.tv_class.filename, md5=spec.tv_class.tgz_md5)
     except Exception as exc:  # noqa: BLE001 - any failure means this source did not serve
         attempts.add(f"torchvision download {url}", f"failed ({exc})")
         return None
@@ -224,21 +220,13 @@ def probe(name: str, root: Path, mirror: Path | None) -> Status:
             return Status(name, False, detail="; ".join(f"{s}: {o}" for s, o in attempts.tried))
         kind, path = found
         ok = md5_file(path) == SUBSET_MD5
-        return Status(
-            name, True, f"{kind}:{path}", ok, path.stat().st_size, None, "" if ok else "md5 mismatch"
-        )
+        return Status(name, True, f"{kind}:{path}", ok, path.stat().st_size, None, "" if ok else "md5 mismatch")
     spec = SPECS[name]
     found = _locate(name, spec, root, mirror, attempts)
     if found is None:
         return Status(name, False, detail="; ".join(f"{s}: {o}" for s, o in attempts.tried))
     kind, folder = found
-    files = (
-        spec.files["train"]
-        + spec.files["test"]
-        + [(spec.tv_class.meta["filename"], spec.tv_class.meta["md5"])]
-    )
+    files = spec.files["train"] + spec.files["test"] + [(spec.tv_class.meta["filename"], spec.tv_class.meta["md5"])]
     bad = [n for n, md5 in files if md5_file(folder / n) != md5]
     size = sum((folder / n).stat().st_size for n, _ in files)
-    return Status(
-        name, True, f"{kind}:{folder}", not bad, size, None, f"md5 mismatch: {', '.join(bad)}" if bad else ""
-    )
+    return Status(name, True, f"{kind}:{folder}", not bad, size, None, f"md5 mismatch: {', '.join(bad)}" if bad else "")

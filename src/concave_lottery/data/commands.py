@@ -57,9 +57,7 @@ def add_data_parser(subparsers) -> None:
         "source, whether its checksums verify, its size and whether a decoded cache exists. Downloads "
         "nothing. Exit 0 when all are available and verified, 1 otherwise, 2 for an unknown name.",
     )
-    check.add_argument(
-        "names", nargs="*", metavar="NAME", help=f"datasets to check (default: all of {DATASETS})"
-    )
+    check.add_argument("names", nargs="*", metavar="NAME", help=f"datasets to check (default: all of {DATASETS})")
     check.add_argument("--json", action="store_true", help="print one JSON object per dataset instead")
     check.set_defaults(func=run_check)
 
@@ -103,10 +101,7 @@ def format_table(statuses: list[Status]) -> str:
         for s in statuses
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
     notes = [f"  {s.name}: {s.detail}" for s in statuses if s.detail]
     return "\n".join(lines + (["notes:", *notes] if notes else []))
 
@@ -162,9 +157,7 @@ def run_fetch(args: argparse.Namespace) -> int:
             failed.append(name)
             continue
         if not _fine(status):
-            print(
-                f"{name}: available from {status.source} but NOT verified: {status.detail}", file=sys.stderr
-            )
+            print(f"{name}: available from {status.source} but NOT verified: {status.detail}", file=sys.stderr)
             failed.append(name)
             continue
         print(f"{name}: ok ({status.source}; verified; {human_size(status.size_bytes)})")

@@ -38,13 +38,10 @@ class ImageData:
         for split in ("train", "test"):
             images, labels = getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
             if images.dtype != torch.uint8 or images.dim() != 4:
-                raise ValueError(
-                    f"{split}_images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}"
-                )
+                raise ValueError(f"{split}_images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
             if labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
                 raise ValueError(
-                    f"{split}_labels must be int64 ({images.shape[0]},), got {labels.dtype} "
-                    f"{tuple(labels.shape)}"
+                    f"{split}_labels must be int64 ({images.shape[0]},), got {labels.dtype} {tuple(labels.shape)}"
                 )
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
             raise ValueError("train and test images differ in shape")

@@ -88,9 +88,7 @@ def _download(root: Path, attempts: Attempts) -> tuple[str, Path] | None:
             MNIST(str(root), train=True, download=True)
             if not _missing(folder):
                 return f"torchvision-download:{folder}", folder
-            attempts.add(
-                f"torchvision download {' or '.join(MNIST.mirrors)}", "finished without the IDX files"
-            )
+            attempts.add(f"torchvision download {' or '.join(MNIST.mirrors)}", "finished without the IDX files")
         except Exception as exc:  # noqa: BLE001 - any failure means: try the next source
             attempts.add(f"torchvision download {' or '.join(MNIST.mirrors)}", f"failed ({exc})")
     if offline():
@@ -156,6 +154,4 @@ def probe(name: str, root: Path, mirror: Path | None) -> Status:
     kind, folder = found
     bad = [n for n, md5 in FILES.items() if md5_file(folder / n) != md5]
     size = sum((folder / n).stat().st_size for n in FILES)
-    return Status(
-        name, True, f"{kind}:{folder}", not bad, size, None, f"md5 mismatch: {', '.join(bad)}" if bad else ""
-    )
+    return Status(name, True, f"{kind}:{folder}", not bad, size, None, f"md5 mismatch: {', '.join(bad)}" if bad else "")

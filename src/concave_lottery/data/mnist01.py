@@ -108,9 +108,7 @@ def draw_runs(
     if n_runs < 1:
         raise ParameterError("n_runs", n_runs, "n_runs must be at least 1")
     if not 0 < n_train < per_digit:
-        raise ParameterError(
-            "n_train", n_train, f"n_train must lie in [1, per_digit - 1] = [1, {per_digit - 1}]"
-        )
+        raise ParameterError("n_train", n_train, f"n_train must lie in [1, per_digit - 1] = [1, {per_digit - 1}]")
     if X.dim() != 2 or y.shape != X.shape[:1]:
         raise ParameterError("X", tuple(X.shape), "X must be (n, d) with one label in y per row")
     train, val = [], []

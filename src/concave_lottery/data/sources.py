@@ -151,9 +151,7 @@ def npm_pack(spec: str, dest: Path, timeout: float = 600.0) -> Path:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("npm is not installed")
-    done = subprocess.run(
-        [npm, "pack", spec, "--silent"], cwd=dest, capture_output=True, text=True, timeout=timeout
-    )
+    done = subprocess.run([npm, "pack", spec, "--silent"], cwd=dest, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"`npm pack {spec}` failed: {(done.stderr or done.stdout).strip()[-500:]}")
     tarballs = sorted(dest.glob("*.tgz"))

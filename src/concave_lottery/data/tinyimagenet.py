@@ -202,9 +202,7 @@ class RawSource:
                                 try:
                                     yield rel, zf.read(info)
                                 except (zipfile.BadZipFile, OSError) as exc:
-                                    raise CorruptFile(
-                                        f"{archive}: member {info.filename} is corrupt ({exc})"
-                                    ) from exc
+                                    raise CorruptFile(f"{archive}: member {info.filename} is corrupt ({exc})") from exc
                             bar.update(info.compress_size)
                     continue
                 try:
@@ -227,11 +225,7 @@ def _candidates(kind: str, base: Path) -> list[RawSource]:
     if (base / ZIP_NAME).is_file():
         found.append(RawSource(kind, "zip", base / ZIP_NAME))
     folder = base / FOLDER
-    if (
-        (folder / "val.tar.gz").is_file()
-        and any(folder.glob("train-*.tar.gz"))
-        and (folder / "wnids.txt").is_file()
-    ):
+    if (folder / "val.tar.gz").is_file() and any(folder.glob("train-*.tar.gz")) and (folder / "wnids.txt").is_file():
         found.append(RawSource(kind, "shards", folder))
     if (
         (folder / "train").is_dir()
@@ -315,14 +309,11 @@ def _decode(blobs: list[bytes], names: list[str], where: str, progress: bool, de
                     try:
                         decoded += decode([data])
                     except (RuntimeError, ValueError, OSError) as exc:
-                        raise CorruptFile(
-                            f"{where}: {names[start + i]} cannot be decoded as a JPEG ({exc})"
-                        ) from exc
+                        raise CorruptFile(f"{where}: {names[start + i]} cannot be decoded as a JPEG ({exc})") from exc
             for i, image in enumerate(decoded):
                 if tuple(image.shape) != IMAGE_SHAPE:
                     raise CorruptFile(
-                        f"{where}: {names[start + i]} decodes to shape {tuple(image.shape)}, "
-                        f"not {IMAGE_SHAPE}"
+                        f"{where}: {names[start + i]} decodes to shape {tuple(image.shape)}, not {IMAGE_SHAPE}"
                     )
             torch.stack(decoded, out=out[start : start + len(chunk)])
             bar.update(len(chunk))
@@ -348,9 +339,7 @@ def decode_source(source: RawSource, progress: bool = True) -> dict:
     if expected is not None:
         missing = sorted(rel for rel in expected if _wanted(rel) and rel not in blobs)
         if missing:
-            raise CorruptFile(
-                f"{where}: {len(missing)} files listed in MD5SUMS are missing, e.g. {missing[:3]}"
-            )
+            raise CorruptFile(f"{where}: {len(missing)} files listed in MD5SUMS are missing, e.g. {missing[:3]}")
     for needed in ("wnids.txt", "val/val_annotations.txt"):
         if needed not in blobs:
             raise CorruptFile(f"{where}: no {needed}")
@@ -375,9 +364,7 @@ def decode_source(source: RawSource, progress: bool = True) -> dict:
         fields = line.split("\t")
         rel = f"val/images/{fields[0]}"
         if len(fields) < 2 or fields[1] not in index or rel not in blobs:
-            raise CorruptFile(
-                f"{where}: val_annotations.txt line {line!r} names no val image of a known class"
-            )
+            raise CorruptFile(f"{where}: val_annotations.txt line {line!r} names no val image of a known class")
         val_names.append(rel)
         val_labels.append(index[fields[1]])
 
@@ -414,9 +401,7 @@ def load_cache(root: Path, record: dict) -> dict:
     pt, _ = _cache_paths(root)
     actual = sha256_file(pt)
     if actual != record.get("sha256"):
-        raise CorruptFile(
-            f"{pt} is corrupt: its sha256 is {actual} but {CACHE_META} says {record.get('sha256')}"
-        )
+        raise CorruptFile(f"{pt} is corrupt: its sha256 is {actual} but {CACHE_META} says {record.get('sha256')}")
     arrays = torch.load(pt, map_location="cpu", weights_only=True, mmap=True)
     for key in ("train_images", "train_labels", "test_images", "test_labels"):
         if key not in arrays:
@@ -487,9 +472,7 @@ def load(name: str, root: Path, mirror: Path | None, download: bool, progress: b
     if matched is not None or (record is not None and not sources):
         try:
             arrays = load_cache(root, record)
-            origin = (
-                record.get("source", "?") if matched else f"{record.get('source', '?')}, no longer present"
-            )
+            origin = record.get("source", "?") if matched else f"{record.get('source', '?')}, no longer present"
             return _image_data(name, arrays, f"cache:{pt} (decoded from {origin})")
         except CorruptFile as exc:
             if not sources and not download:
@@ -560,8 +543,7 @@ def probe(name: str, root: Path, mirror: Path | None) -> Status:
             ok and bool(record.get("verified")),
             pt.stat().st_size,
             True,
-            f"decoded from {origin}"
-            + ("" if ok else "; the cache's sha256 does not match its json: corrupt"),
+            f"decoded from {origin}" + ("" if ok else "; the cache's sha256 does not match its json: corrupt"),
         )
     if not sources:
         return Status(name, False, detail="; ".join(f"{s}: {o}" for s, o in attempts.tried))
