@@ -269,6 +269,12 @@ def test_declared_reads_and_data(tmp_path):
     assert book.declared_data(chapter) == ["mnist"]
 
 
+def test_declared_datasets_are_checked_before_executing(tmp_path):
+    root = make_book(tmp_path, MINI.replace("# reads: results/mini/", "# data: no-such-dataset"))
+    with pytest.raises(ParameterError, match="must name one of"):
+        book.build(root, "smoke", html=False, echo=lambda *a: None)
+
+
 # ------------------------------------------------------------------------------------------------
 # Execution (a real kernel; the chapter is tiny)
 # ------------------------------------------------------------------------------------------------

@@ -405,10 +405,6 @@ def executed_dir(root: Path, profile: str) -> Path:
     return root / EXECUTED_DIR / profile
 
 
-def _record_path(root: Path, profile: str, name: str) -> Path:
-    return executed_dir(root, profile) / f"{name}.json"
-
-
 def _output_path(root: Path, profile: str, name: str) -> Path:
     return executed_dir(root, profile) / NOTEBOOK_DIR / f"{name}.ipynb"
 
