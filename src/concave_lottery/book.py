@@ -545,6 +545,8 @@ def _papermill_execute(nb, output: Path, parameters: dict[str, Any], cwd: Path, 
     papermill.execute_notebook(
         nb, str(output), parameters=parameters, kernel_name=kernel, cwd=str(cwd),
         progress_bar=False, log_output=log_output, request_save_on_cell_execute=True,
+        # Quiet the kernel's own start-up log (ipykernel warns that a local kernel talks over TCP).
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
 
 
