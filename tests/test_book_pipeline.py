@@ -319,7 +319,7 @@ def test_run_chapter_with_overrides(tmp_path):
     root = make_book(tmp_path)
     lines: list[str] = []
     out = book.run_chapter("mini", {"b": 2.0}, profile="smoke", output=tmp_path / "out.ipynb", root=root,
-                           log_output=False, echo=lines.append)
+                           progress_bar=False, echo=lines.append)
     assert "product 4.0 x" in _outputs(out)
     assert "papermill notebooks/mini.ipynb" in lines[0] and "-f profiles/smoke/mini.yml -p b 2.0" in lines[0]
 
@@ -406,6 +406,18 @@ def test_publish_pushes_the_site_to_gh_pages(tmp_path):
     second = book.publish(root, echo=lambda *a: None)
     assert _git(remote, "rev-parse", "gh-pages^") == first
     assert _git(remote, "show", f"{second}:index.html") == "<html>book v2</html>"
+    # Published from another clone meanwhile: the next publish builds on the remote's branch.
+    other = tmp_path / "other"
+    _git(tmp_path, "clone", "-q", str(remote), str(other))
+    _git(other, "checkout", "-q", "gh-pages")
+    (other / "CNAME").write_text("book.example.org\n")
+    _git(other, "add", "CNAME")
+    _git(other, "-c", "user.name=x", "-c", "user.email=x@y", "commit", "-q", "-m", "cname")
+    _git(other, "push", "-q", "origin", "gh-pages")
+    remote_head = _git(remote, "rev-parse", "gh-pages")
+    third = book.publish(root, echo=lambda *a: None)
+    assert _git(remote, "rev-parse", "gh-pages") == third
+    assert _git(remote, "rev-parse", "gh-pages^") == remote_head
     # The current branch and the working tree are untouched (the branch is still unborn here).
     head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True)
     assert head.returncode != 0

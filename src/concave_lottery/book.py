@@ -538,13 +538,14 @@ class Execution:
     error: str = ""
 
 
-def _papermill_execute(nb, output: Path, parameters: dict[str, Any], cwd: Path, log_output: bool) -> None:
+def _papermill_execute(nb, output: Path, parameters: dict[str, Any], cwd: Path, log_output: bool,
+                       progress_bar: bool = False) -> None:
     import papermill
 
     kernel = nb.metadata.get("kernelspec", {}).get("name", "python3")
     papermill.execute_notebook(
         nb, str(output), parameters=parameters, kernel_name=kernel, cwd=str(cwd),
-        progress_bar=False, log_output=log_output, request_save_on_cell_execute=True,
+        progress_bar=progress_bar, log_output=log_output, request_save_on_cell_execute=True,
         # Quiet the kernel's own start-up log (ipykernel warns that a local kernel talks over TCP).
         extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
@@ -833,7 +834,8 @@ def run_chapter(
     profile: str = "book",
     output: Path | str | None = None,
     root: Path | str | None = None,
-    log_output: bool = True,
+    log_output: bool = False,
+    progress_bar: bool = True,
     echo=print,
 ) -> Path:
     """Execute one chapter with a profile and extra parameters into ``output`` (no cache involved).
@@ -854,7 +856,7 @@ def run_chapter(
         cmd += ["-p", k, str(v)]
     echo("[book] " + " ".join(cmd))
     start = time.perf_counter()
-    _papermill_execute(nb, out, injected, root, log_output)
+    _papermill_execute(nb, out, injected, root, log_output, progress_bar)
     echo(f"[book] {chapter.name} finished in {time.perf_counter() - start:.1f} s: {out}")
     return out
 
@@ -905,9 +907,12 @@ def publish(
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), "GIT_WORK_TREE": str(html)}
         git("add", "--all", "--force", ".", env=env)
         tree = git("write-tree", env=env)
-    parent = git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
-    if not parent and push:
-        git("fetch", remote, f"{branch}:refs/heads/{branch}", check=False)
+    parent = ""
+    if push:  # the remote's branch is the truth: build on it, so the push is a fast-forward
+        tracking = f"refs/remotes/{remote}/{branch}"
+        git("fetch", "--quiet", remote, f"+refs/heads/{branch}:{tracking}", check=False)
+        parent = git("rev-parse", "--verify", "--quiet", tracking, check=False)
+    if not parent:
         parent = git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)
     source = info.get("commit") or "unknown"
     msg = message or f"Publish the book (profile {info.get('profile')}, source {source})"
