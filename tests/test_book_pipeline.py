@@ -262,7 +262,7 @@ def test_cache_key_tracks_source_parameters_library_and_reads(tmp_path):
 
 
 def test_declared_reads_and_data(tmp_path):
-    lines = "# reads: results/a.csv, results/b/\n# data: mnist"
+    lines = "# reads: results/a.csv, results/b/  # two of them\n# data: mnist"
     root = make_book(tmp_path, MINI.replace("# reads: results/mini/", lines))
     chapter = book.get_chapter("mini", root)
     assert book.declared_reads(chapter) == ["results/a.csv", "results/b/"]

@@ -356,16 +356,21 @@ def resolve_parameters(
 
 def declared_reads(chapter: Chapter, nb=None) -> list[str]:
     """The globs of the ``# reads: <glob> [<glob> ...]`` comment lines in the chapter's code cells."""
-    nb = nb if nb is not None else read_source(chapter)
-    globs: list[str] = []
+    return _comment_declarations(nb if nb is not None else read_source(chapter), "reads")
+
+
+def _comment_declarations(nb, key: str) -> list[str]:
+    """The items of every ``# <key>: a, b  # trailing comment`` line in the notebook's code cells."""
+    items: list[str] = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         for line in cell.source.splitlines():
             stripped = line.strip()
-            if stripped.startswith("#") and stripped[1:].lstrip().startswith("reads:"):
-                globs.extend(stripped[1:].lstrip()[len("reads:"):].replace(",", " ").split())
-    return globs
+            if stripped.startswith("#") and stripped[1:].lstrip().startswith(f"{key}:"):
+                value = stripped[1:].lstrip()[len(key) + 1:].split("#", 1)[0]
+                items.extend(value.replace(",", " ").split())
+    return items
 
 
 def _files_below(path: Path) -> list[Path]:
@@ -785,16 +790,7 @@ def build(
 
 def declared_data(chapter: Chapter, nb=None) -> list[str]:
     """The dataset names of the ``# data: <name> [<name> ...]`` comment lines in the chapter's code."""
-    nb = nb if nb is not None else read_source(chapter)
-    names: list[str] = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        for line in cell.source.splitlines():
-            s = line.strip()
-            if s.startswith("#") and s[1:].lstrip().startswith("data:"):
-                names.extend(s[1:].lstrip()[len("data:"):].replace(",", " ").split())
-    return names
+    return _comment_declarations(nb if nb is not None else read_source(chapter), "data")
 
 
 def _fetch_data(root: Path, *, echo=print) -> None:
