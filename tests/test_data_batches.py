@@ -65,7 +65,8 @@ def test_crop_flip_is_a_window_of_the_padded_image(n, c, h, w, pad, seed, channe
     expected = reference(images[index], offsets, flips, pad)
     assert torch.equal(out, expected)
     mean, std = torch.rand(c, generator=g), 0.1 + torch.rand(c, generator=g)
-    x = aug.transform(images, index, offsets, flips, pad, mean, std, channels_last, torch.float32)
+    scale, shift = aug.affine(mean, std, (c, h, w), channels_last)
+    x = aug.transform(images, index, offsets, flips, pad, scale, shift, channels_last, torch.float32)
     torch.testing.assert_close(x, (expected.float() / 255 - mean.view(-1, 1, 1)) / std.view(-1, 1, 1))
     assert x.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 

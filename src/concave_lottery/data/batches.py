@@ -99,7 +99,7 @@ def batches(
     images = data.train_images if train else data.test_images
     labels = data.train_labels if train else data.test_labels
     device = images.device
-    n = int(images.shape[0])
+    n, c, h, w = images.shape
     order = torch.randperm(n, generator=generator) if train else None
     recipe = aug.get(data.augmentation)
     if augment is None:
@@ -112,43 +112,32 @@ def batches(
         order = order.to(device, non_blocking=True)
     mean = torch.tensor(data.mean, dtype=torch.float32, device=device)
     std = torch.tensor(data.std, dtype=torch.float32, device=device)
+    scale, shift = aug.affine(mean, std, (c, h, w), channels_last)
     step = aug.compiled_transform("inductor" if compile is True else compile) if compile else aug.transform
-    pad = recipe.pad if recipe is not None else 0
     count = num_batches(data, batch_size, train=train, drop_last=drop_last)
+    pad = recipe.pad if recipe is not None else 0
     return _iterate(
-        images,
-        labels,
-        order,
-        offsets,
-        flips,
-        pad,
-        mean,
-        std,
-        channels_last,
-        dtype,
-        step,
-        batch_size,
-        count,
-        n,
+        images, labels, order, offsets, flips, pad, scale, shift, channels_last, dtype, step, batch_size, count
     )
 
 
 def _iterate(
-    images, labels, order, offsets, flips, pad, mean, std, channels_last, dtype, step, batch_size, count, n
+    images, labels, order, offsets, flips, pad, scale, shift, channels_last, dtype, step, batch_size, count
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    positions = torch.arange(n, device=images.device) if order is None else order
+    n = images.shape[0]
     for b in range(count):
         start, stop = b * batch_size, min(n, (b + 1) * batch_size)
-        index = positions[start:stop]
-        batch_offsets = offsets[start:stop] if offsets is not None else None
-        batch_flips = flips[start:stop] if flips is not None else None
         if order is None and offsets is None:  # test split in order: a slice, no gather
             x = images[start:stop]
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            yield aug.normalize(x, mean, std, dtype), labels[start:stop]
+            yield aug.apply_affine(x, scale, shift, dtype), labels[start:stop]
             continue
-        x = step(images, index, batch_offsets, batch_flips, pad, mean, std, channels_last, dtype)
+        index = order[start:stop] if order is not None else torch.arange(start, stop, device=images.device)
+        if offsets is None:
+            x = step(images, index, None, None, pad, scale, shift, channels_last, dtype)
+        else:
+            x = step(images, index, offsets[start:stop], flips[start:stop], pad, scale, shift, channels_last, dtype)
         yield x, labels.index_select(0, index)
 
 

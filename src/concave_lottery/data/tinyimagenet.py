@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 import time
@@ -413,13 +414,17 @@ def write_cache(root: Path, arrays: dict, record: dict) -> None:
     """Write the cache atomically (tensor file first, then the json that vouches for it)."""
     pt, meta = _cache_paths(root)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = pt.with_suffix(".pt.tmp")
-    torch.save(arrays, tmp)
-    record = dict(record, sha256=sha256_file(tmp), bytes=tmp.stat().st_size)
-    meta.unlink(missing_ok=True)
-    tmp.replace(pt)
-    meta.with_suffix(".json.tmp").write_text(json.dumps(record, indent=1))
-    meta.with_suffix(".json.tmp").replace(meta)
+    tmp, meta_tmp = (path.with_name(f"{path.name}.{os.getpid()}.tmp") for path in (pt, meta))
+    try:
+        torch.save(arrays, tmp)
+        record = dict(record, sha256=sha256_file(tmp), bytes=tmp.stat().st_size)
+        meta.unlink(missing_ok=True)
+        tmp.replace(pt)
+        meta_tmp.write_text(json.dumps(record, indent=1))
+        meta_tmp.replace(meta)
+    finally:
+        tmp.unlink(missing_ok=True)
+        meta_tmp.unlink(missing_ok=True)
 
 
 def _matching(record: dict | None, sources: list[RawSource]) -> RawSource | None:
