@@ -157,3 +157,24 @@ def test_run_directory_with_other_config_is_refused(tmp_path):
 
     with pytest.raises(ParameterError, match="different config"):
         other.run()
+
+
+def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path):
+    import subprocess
+
+    from concave_lottery.errors import UserError
+
+    cfg = config(rounds=1, epochs=1)
+    run_dir = tmp_path / cfg.preset / cfg.run_name()
+    run_dir.mkdir(parents=True)
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (run_dir / ".lock").write_text(str(sleeper.pid))
+        with pytest.raises(UserError, match="being run by process"):
+            run(tmp_path, cfg)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the owner is gone: its stale lock is taken over
+    path, _ = run(tmp_path, cfg)
+    assert path.exists() and not (run_dir / ".lock").exists()

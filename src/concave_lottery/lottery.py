@@ -20,6 +20,7 @@ result, and a finished run is returned without training.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict
 from datetime import datetime
@@ -31,7 +32,7 @@ from torch import nn
 
 from . import masks as masklib
 from .data import ImageData, load_dataset
-from .errors import ParameterError
+from .errors import ParameterError, UserError
 from .experiments import RunConfig
 from .methods import SearchMethod, make_method
 from .models import get_model
@@ -92,6 +93,50 @@ def mask_statistics(model: nn.Module) -> dict[str, Any]:
                               [:1_000_000]], torch.tensor([0.1, 0.5, 0.9]))
     return {"quantiles": {"q10": float(q[0]), "q50": float(q[1]), "q90": float(q[2])},
             "fraction_below": {f"{t:g}": float((values < t).float().mean()) for t in MASK_STATS_THRESHOLDS}}
+
+
+class RunLock:
+    """An exclusive lock on a run directory (``.lock`` holding the owner's pid), so that two processes
+    (two sweeps, or a sweep and a ``lottery run``) never train the same run at once. A lock left by a
+    process that no longer exists is taken over."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / ".lock"
+
+    def __enter__(self) -> RunLock:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and owner != os.getpid() and _alive(owner):
+                    raise UserError(f"{self.path.parent} is being run by process {owner}; wait for it to finish "
+                                    f"(or stop it) and run again.") from None
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise UserError(f"could not lock {self.path.parent}")
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class LotteryRun:
@@ -195,6 +240,12 @@ class LotteryRun:
         if result_path.exists():
             return load_result(result_path)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        with RunLock(self.run_dir):
+            if result_path.exists():  # finished by another process while we waited for nothing
+                return load_result(result_path)
+            return self._run_locked(result_path)
+
+    def _run_locked(self, result_path: Path) -> dict[str, Any]:
         config_path = self.run_dir / CONFIG_FILE
         if config_path.exists() and read_json(config_path) != self.config.to_dict():
             raise ParameterError("out", str(self.run_dir),
