@@ -178,3 +178,22 @@ def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path):
     # the owner is gone: its stale lock is taken over
     path, _ = run(tmp_path, cfg)
     assert path.exists() and not (run_dir / ".lock").exists()
+
+
+def test_a_run_recorded_by_an_older_version_is_found_and_reused(tmp_path, monkeypatch):
+    """A config.json written before a field existed still identifies its run (no recomputation)."""
+    cfg = config(rounds=1, epochs=1)
+    path, first = run(tmp_path, cfg)
+    # pretend the run was recorded before `test_subset` existed, under another hash
+    stored = json.loads((path.parent / "config.json").read_text())
+    stored.pop("test_subset")
+    (path.parent / "config.json").write_text(json.dumps(stored))
+    old_dir = path.parent.with_name(path.parent.name[:-8] + "00000000")
+    path.parent.rename(old_dir)
+
+    def boom(*args, **kwargs):
+        raise AssertionError("training ran again")
+
+    monkeypatch.setattr(lotterylib, "train", boom)
+    again_path, again = run(tmp_path, cfg)
+    assert again_path == old_dir / "result.json" and again == first

@@ -84,6 +84,19 @@ class RunConfig:
         """The same config with every default made explicit (``lam`` filled in)."""
         return dataclasses.replace(self, lam=self.resolved_lam)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """A config from a stored ``config.json``; fields added to the library since it was written take
+        their defaults, so a run recorded by an older version is still found and reused."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}")
+        values = dict(data)
+        if "milestones" in values:
+            values["milestones"] = tuple(values["milestones"])
+        return cls(**values)
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["milestones"] = list(self.milestones)

@@ -37,7 +37,8 @@ from .experiments import RunConfig
 from .methods import SearchMethod, make_method
 from .models import get_model
 from .regularizers import get_regularizer
-from .results import CONFIG_FILE, RESULT_FILE, load_result, now, provenance, read_json, write_json
+from .results import (CONFIG_FILE, RESULT_FILE, load_result, now, provenance, read_json, run_directory, same_run,
+                      write_json)
 from .rewinding import load_theta_, theta_state
 from .training import Hooks, TrainResult, TrainSettings, train
 
@@ -247,10 +248,12 @@ class LotteryRun:
 
     def _run_locked(self, result_path: Path) -> dict[str, Any]:
         config_path = self.run_dir / CONFIG_FILE
-        if config_path.exists() and read_json(config_path) != self.config.to_dict():
-            raise ParameterError("out", str(self.run_dir),
-                                 "this run directory holds a run with a different config; choose another --out")
-        write_json(config_path, self.config.to_dict())
+        if config_path.exists():
+            if not same_run(read_json(config_path), self.config):
+                raise ParameterError("out", str(self.run_dir),
+                                     "this run directory holds a run with a different config; choose another --out")
+        else:
+            write_json(config_path, self.config.to_dict())
         started_path = self.run_dir / "started.json"
         if not started_path.exists():
             write_json(started_path, {"started": now().isoformat(timespec="seconds")})
@@ -351,7 +354,7 @@ def run_lottery(config: RunConfig, out: Path | str = "results", *, device: str |
                 progress: bool | None = None, data: ImageData | None = None) -> tuple[Path, dict[str, Any]]:
     """Run one lottery search into ``out/<preset>/<run name>/``; returns (result path, result)."""
     config = config.validate().resolved()
-    run_dir = Path(out) / config.preset / config.run_name()
+    run_dir = run_directory(config, out)
     result = LotteryRun(config, run_dir, device=device, progress=progress, data=data).run()
     return run_dir / RESULT_FILE, result
 

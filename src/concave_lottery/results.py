@@ -99,6 +99,29 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def same_run(stored: dict[str, Any], config: Any) -> bool:
+    """Whether a stored ``config.json`` describes the same run as ``config`` (a RunConfig): equal in every
+    field that determines the result, with fields newer than the stored file at their defaults."""
+    from .experiments import RunConfig
+
+    try:
+        return RunConfig.from_dict(stored).identity() == config.identity()
+    except (TypeError, ValueError):
+        return False
+
+
+def run_directory(config: Any, out: Path | str) -> Path:
+    """Where ``config``'s run lives under ``out``: ``<out>/<preset>/<run name>/``, or an existing run
+    directory of the same run whose name was computed by an older library version."""
+    default = Path(out) / config.preset / config.run_name()
+    if default.exists():
+        return default
+    for config_path in sorted(default.parent.glob(f"*/{CONFIG_FILE}")):
+        if same_run(read_json(config_path), config):
+            return config_path.parent
+    return default
+
+
 def find_results(root: Path | str) -> list[Path]:
     """Every ``result.json`` under ``root``, sorted."""
     return sorted(Path(root).rglob(RESULT_FILE))

@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 
 from .errors import ParameterError, UserError
 from .experiments import RunConfig, resolve_config
-from .results import RESULT_FILE
+from .results import RESULT_FILE, run_directory
 
 #: RunConfig fields whose value is itself a list.
 LIST_FIELDS = frozenset({"milestones"})
@@ -69,8 +69,7 @@ class RunTask:
 
     @property
     def run_dir(self) -> Path:
-        config = self.config
-        return Path(self.out) / config.preset / config.run_name()
+        return run_directory(self.config, self.out)
 
     @property
     def finished(self) -> bool:
