@@ -37,8 +37,17 @@ from .experiments import RunConfig
 from .methods import SearchMethod, make_method
 from .models import get_model
 from .regularizers import get_regularizer
-from .results import (CONFIG_FILE, RESULT_FILE, load_result, now, provenance, read_json, run_directory, same_run,
-                      write_json)
+from .results import (
+    CONFIG_FILE,
+    RESULT_FILE,
+    load_result,
+    now,
+    provenance,
+    read_json,
+    run_directory,
+    same_run,
+    write_json,
+)
 from .rewinding import load_theta_, theta_state
 from .training import Hooks, TrainResult, TrainSettings, train
 
