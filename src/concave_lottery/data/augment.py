@@ -12,9 +12,9 @@ Per dataset (``ImageData.augmentation``):
 
 A crop offset ``(dy, dx)`` lies in ``{0, ..., 2 * pad}``: output pixel ``(i, j)`` of a sample is
 pixel ``(i + dy - pad, j + dx - pad)`` of the original image (zero outside it), read at column
-``W - 1 - j`` instead of ``j`` when the sample is flipped. Crop and flip are two whole-batch
-gathers (:func:`gather_windows`, after :func:`windows` turned a batch's offsets and flips into source
-rows and columns), no per-sample Python. Normalisation, ``(x / 255 - mean) / std``, is one
+``W - 1 - j`` instead of ``j`` when the sample is flipped. Crop and flip are whole-batch
+ops (:func:`crop_flip`: one padded buffer, one ``index_select`` of its row windows), no per-sample
+Python. Normalisation, ``(x / 255 - mean) / std``, is one
 multiply-add pass from the uint8 batch to the float one (:func:`apply_affine`). The random
 offsets and flip bits are drawn by the caller on the CPU (:func:`draw`), so a seed gives the same
 batch on every device.
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 
@@ -63,52 +62,32 @@ def draw(aug: CropFlip, n: int, generator: torch.Generator | None) -> tuple[torc
     return offsets, flips
 
 
-class Windows(NamedTuple):
-    """Where each sample's crop reads from.
-
-    ``rows[k, i]``: source row of output row ``i`` of sample ``k``, clamped into the image;
-    ``cols[k, j]``: source column of output column ``j`` (already reversed for a flipped sample);
-    ``row_inside`` / ``col_inside``: whether that row / column lies inside the image (else the output
-    pixel is padding, 0).
-    """
-
-    rows: torch.Tensor  # int64 (n, H)
-    cols: torch.Tensor  # int64 (n, W)
-    row_inside: torch.Tensor  # uint8 (n, H), 1 inside
-    col_inside: torch.Tensor  # uint8 (n, W)
-
-
-def windows(offsets: torch.Tensor, flips: torch.Tensor, pad: int, h: int, w: int) -> Windows:
-    """The :class:`Windows` of samples with crop ``offsets`` ``(n, 2)`` and ``flips`` ``(n,)``."""
-    device = offsets.device
-    rows = offsets[:, :1] - pad + torch.arange(h, device=device)
-    cols = offsets[:, 1:] - pad + torch.arange(w, device=device)
-    cols = torch.where(flips[:, None], cols.flip(1), cols)
-    row_inside, col_inside = ((rows >= 0) & (rows < h)).to(torch.uint8), ((cols >= 0) & (cols < w)).to(torch.uint8)
-    return Windows(rows.clamp(0, h - 1), cols.clamp(0, w - 1), row_inside, col_inside)
-
-
-def gather_windows(images: torch.Tensor, index: torch.Tensor, win: Windows) -> torch.Tensor:
-    """Samples ``images[index]`` cropped (and flipped) as ``win`` says: uint8 ``(B, C, H, W)``, contiguous.
-
-    Two whole-batch gathers: the source row of every output row (``index_select`` of ``W``-byte rows),
-    then the source column of every output pixel (``gather`` along the row); padding is zeroed.
-    """
-    n, c, h, w = images.shape
-    b = index.shape[0]
-    channel_rows = torch.arange(0, c * h, h, device=images.device)[None, :, None]
-    row_index = index[:, None, None] * (c * h) + channel_rows + win.rows[:, None, :]  # (B, C, H)
-    batch = images.reshape(n * c * h, w).index_select(0, row_index.reshape(-1)).view(b, c, h, w)
-    batch = batch.gather(3, win.cols[:, None, None, :].expand(b, c, h, w))
-    return batch * (win.row_inside[:, :, None] * win.col_inside[:, None, :])[:, None]  # uint8 outer product
-
-
 def crop_flip(
     images: torch.Tensor, index: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int
 ) -> torch.Tensor:
     """Gather ``images[index]`` (uint8 ``(N, C, H, W)``) with each sample cropped at ``offsets``
-    (int64 ``(B, 2)``) from the ``pad``-padded image and flipped where ``flips`` (bool ``(B,)``)."""
-    return gather_windows(images, index, windows(offsets, flips, pad, *images.shape[-2:]))
+    (int64 ``(B, 2)``) from the ``pad``-zero-padded image and flipped where ``flips`` (bool ``(B,)``).
+
+    Returns a contiguous uint8 ``(B, C, H, W)`` batch, built with whole-batch ops only: the batch and
+    its mirror image are written into one zero-padded buffer, and every output row is then a
+    ``W``-byte window of that buffer, so one ``index_select`` over the buffer's sliding windows
+    (``unfold``) cuts all crops at once. A flipped crop is the crop of the mirrored padded image at
+    column offset ``2 * pad - dx``.
+    """
+    n, c, h, w = images.shape
+    b = index.shape[0]
+    hp, wp = h + 2 * pad, w + 2 * pad
+    device = images.device
+    batch = images.index_select(0, index)
+    padded = images.new_zeros((2, b, c, hp, wp))  # [0]: the batch, [1]: its mirror image
+    padded[0, :, :, pad : pad + h, pad : pad + w] = batch
+    padded[1, :, :, pad : pad + h, pad : pad + w] = batch.flip(3)
+    sample = flips.long() * b + torch.arange(b, device=device)  # which padded image each output reads
+    dx = torch.where(flips, 2 * pad - offsets[:, 1], offsets[:, 1])
+    first_row = (sample[:, None, None] * c + torch.arange(c, device=device)[None, :, None]) * hp
+    row = first_row + offsets[:, :1, None] + torch.arange(h, device=device)[None, None, :]  # (B, C, H)
+    starts = row * wp + dx[:, None, None]  # byte offset in the buffer of every output row
+    return padded.view(-1).unfold(0, w, 1).index_select(0, starts.reshape(-1)).view(b, c, h, w)
 
 
 def affine(
@@ -124,17 +103,24 @@ def affine(
 
 
 def apply_affine(
-    images: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, dtype: torch.dtype = torch.float32
+    images: torch.Tensor,
+    scale: torch.Tensor,
+    shift: torch.Tensor,
+    channels_last: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """``shift + x * scale`` over each sample's bytes in memory order: one pass, uint8 in, float out.
+    """``shift + x * scale`` over each sample's bytes in memory order: uint8 in, float out.
 
-    ``images`` is a contiguous or (then ``scale``/``shift`` in (H, W, C) order) channels_last batch;
-    the result keeps its memory format. (A broadcast of per-channel values over a channels_last
-    tensor is several times slower on a CPU.)
+    ``scale``/``shift`` come from :func:`affine` with the same ``channels_last``; the batch is put in
+    that memory format first (a no-op when it already is) and the result has it too. (A broadcast of
+    per-channel values over a channels_last tensor is several times slower on a CPU.)
     """
     b, c, h, w = images.shape
-    nhwc = c > 1 and not images.is_contiguous()
-    flat = (images.permute(0, 2, 3, 1) if nhwc else images).reshape(b, c * h * w)
+    nhwc = channels_last and c > 1
+    if nhwc:
+        flat = images.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1).reshape(b, c * h * w)
+    else:
+        flat = images.contiguous().reshape(b, c * h * w)
     out = flat.float()
     out = torch.addcmul(shift, out, scale, out=out)  # in place: fastest on a CPU (no second buffer)
     if dtype != torch.float32:
@@ -148,10 +134,8 @@ def normalize(
     """``(x / 255 - mean) / std`` for a uint8 batch ``x`` (contiguous or channels_last, kept);
     ``mean``/``std`` are ``(C,)``."""
     channels_last = not images.is_contiguous() and images.is_contiguous(memory_format=torch.channels_last)
-    if not channels_last:
-        images = images.contiguous()
     scale, shift = affine(mean.to(images.device), std.to(images.device), tuple(images.shape[1:]), channels_last)
-    return apply_affine(images, scale, shift, dtype)
+    return apply_affine(images, scale, shift, channels_last, dtype)
 
 
 def transform(
@@ -168,15 +152,13 @@ def transform(
     """Gather, augment (when ``offsets`` is given), lay out and normalise one batch: the whole data path.
 
     ``scale``/``shift`` come from :func:`affine` for the same ``channels_last``. With ``channels_last``
-    the uint8 batch is converted (1 byte per value), so the float batch is written once, in place.
+    the uint8 batch is converted (1 byte per value) and the float batch written once, in that layout.
     """
     if offsets is not None:
-        batch = gather_windows(images, index, windows(offsets, flips, pad, *images.shape[-2:]))
+        batch = crop_flip(images, index, offsets, flips, pad)
     else:
         batch = images.index_select(0, index)
-    if channels_last:
-        batch = batch.contiguous(memory_format=torch.channels_last)
-    return apply_affine(batch, scale, shift, dtype)
+    return apply_affine(batch, scale, shift, channels_last, dtype)
 
 
 _COMPILED: dict[str, Callable] = {}

@@ -128,10 +128,7 @@ def _iterate(
     for b in range(count):
         start, stop = b * batch_size, min(n, (b + 1) * batch_size)
         if order is None and offsets is None:  # test split in order: a slice, no gather
-            x = images[start:stop]
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield aug.apply_affine(x, scale, shift, dtype), labels[start:stop]
+            yield aug.apply_affine(images[start:stop], scale, shift, channels_last, dtype), labels[start:stop]
             continue
         index = order[start:stop] if order is not None else torch.arange(start, stop, device=images.device)
         if offsets is None:
