@@ -197,3 +197,28 @@ def test_a_run_recorded_by_an_older_version_is_found_and_reused(tmp_path, monkey
     monkeypatch.setattr(lotterylib, "train", boom)
     again_path, again = run(tmp_path, cfg)
     assert again_path == old_dir / "result.json" and again == first
+
+
+def test_a_corrupt_checkpoint_is_detected_not_used(tmp_path, monkeypatch):
+    from concave_lottery.errors import CorruptFile
+
+    cfg = config(rounds=1, epochs=2)
+    real_eval, seen = training.evaluate, {"n": 0}
+
+    def eval_then_die(*args, **kwargs):
+        seen["n"] += 1
+        if seen["n"] == 2:
+            raise KeyboardInterrupt
+        return real_eval(*args, **kwargs)
+
+    monkeypatch.setattr(training, "evaluate", eval_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, cfg)
+    monkeypatch.setattr(training, "evaluate", real_eval)
+    (checkpoint,) = list(tmp_path.rglob("checkpoint.pt"))
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # truncated
+    with pytest.raises(CorruptFile, match="checkpoint.pt cannot be read"):
+        run(tmp_path, cfg)
+    checkpoint.unlink()
+    path, _ = run(tmp_path, cfg)
+    assert path.exists()

@@ -49,7 +49,7 @@ from .results import (
     write_json,
 )
 from .rewinding import load_theta_, theta_state
-from .training import Hooks, TrainResult, TrainSettings, train
+from .training import Hooks, TrainResult, TrainSettings, load_checked, save_atomic, train
 
 MASK_STATS_THRESHOLDS = (1e-3, 1e-2, 0.05, 0.1, 0.2, 0.5)
 
@@ -178,8 +178,8 @@ class LotteryRun:
     def _theta0(self) -> dict[str, torch.Tensor]:
         path = self.run_dir / "theta0.pt"
         if not path.exists():
-            torch.save(theta_state(self._fresh_model()), path)
-        return torch.load(path, weights_only=True)
+            save_atomic(theta_state(self._fresh_model()), path)
+        return load_checked(path)
 
     def _rewind_state(self) -> dict[str, torch.Tensor]:
         if self.config.rewind_step == 0:
@@ -187,7 +187,7 @@ class LotteryRun:
         path = self.run_dir / "theta_rewind.pt"
         if not path.exists():
             raise RuntimeError(f"{path} is missing: θ_k is captured during the first training phase")
-        return torch.load(path, weights_only=True)
+        return load_checked(path)
 
     def _capture_hook(self, model: nn.Module) -> Hooks:
         k, path = self.config.rewind_step, self.run_dir / "theta_rewind.pt"
@@ -196,7 +196,7 @@ class LotteryRun:
 
         def on_step(step: int) -> None:
             if step == k:
-                torch.save(theta_state(model), path)
+                save_atomic(theta_state(model), path)
 
         return Hooks(on_step=on_step)
 
@@ -308,11 +308,11 @@ class LotteryRun:
             round_dir = self.run_dir / f"round-{t}"
             if (round_dir / "record.json").exists():
                 records.append(read_json(round_dir / "record.json"))
-                mask_state = torch.load(round_dir / "masks.pt", weights_only=True)
+                mask_state = load_checked(round_dir / "masks.pt")
                 continue
             masks_path = round_dir / "masks.pt"
             if masks_path.exists():
-                mask_state = torch.load(masks_path, weights_only=True)
+                mask_state = load_checked(masks_path)
                 search_info = read_json(round_dir / "search.json")
             else:
                 theta = self._theta0() if t == 1 else self._rewind_state()
@@ -326,7 +326,7 @@ class LotteryRun:
                                "search_seconds": search.seconds, "pruned_this_round": removed,
                                "mask_before_pruning": stats}
                 write_json(round_dir / "search.json", search_info)
-                torch.save(mask_state, masks_path)
+                save_atomic(mask_state, masks_path)
             ticket = None
             if self.config.train_tickets == "all" or t == self.config.rounds:
                 model, ticket = self._phase(round_dir, "ticket", "binary", mask_state, self._rewind_state(),
@@ -346,7 +346,7 @@ class LotteryRun:
             round_dir = self.run_dir / f"round-{level}"
             if (round_dir / "record.json").exists():
                 records.append(read_json(round_dir / "record.json"))
-                mask_state = torch.load(round_dir / "masks.pt", weights_only=True)
+                mask_state = load_checked(round_dir / "masks.pt")
                 continue
             theta = self._theta0() if level == 0 else self._rewind_state()
             model, ticket = self._phase(round_dir, "ticket", "binary", mask_state, theta, search=False)
@@ -354,7 +354,7 @@ class LotteryRun:
             removed = self.method.prune(model) if level < self.config.rounds else 0
             record["pruned_after_level"] = removed
             mask_state = masklib.mask_state(model)
-            torch.save(mask_state, round_dir / "masks.pt")
+            save_atomic(mask_state, round_dir / "masks.pt")
             records.append(self._record(round_dir, record))
         return records
 

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from . import masks as masklib
 from .data import ImageData, batches, num_batches
+from .errors import CorruptFile
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,17 @@ def _progress_enabled(progress: bool | None) -> bool | None:
     return progress
 
 
-def _save_atomic(obj: object, path: Path) -> None:
+def load_checked(path: Path, *, map_location: str | torch.device | None = None, weights_only: bool = True) -> Any:
+    """``torch.load`` that turns an unreadable file into a :class:`CorruptFile` error naming it."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as exc:  # truncated, not a torch file, or unpickling refused
+        raise CorruptFile(f"{path} cannot be read ({type(exc).__name__}: {exc}). It is not used: delete it "
+                          f"and rerun to recompute what it held.") from None
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a reader never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -179,7 +190,7 @@ def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: i
     result = TrainResult()
     start_epoch = 0
     if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        state = load_checked(checkpoint, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -243,7 +254,7 @@ def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: i
             sparsity=sparsity() if sparsity is not None else 0.0,
             seconds=time.perf_counter() - started))
         if checkpoint is not None:
-            _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "scheduler": scheduler.state_dict(), "steps": result.steps,
                           "history": [asdict(e) for e in result.history]}, checkpoint)
     return result
