@@ -482,6 +482,7 @@ def load(name: str, root: Path, mirror: Path | None, download: bool, progress: b
         except CorruptFile as exc:
             if not sources and not download:
                 raise
+            attempts.add(f"cache {pt}", f"corrupt ({exc})")
             warnings.warn(f"{exc}; decoding again", stacklevel=2)
     if not sources:
         if download:
