@@ -62,9 +62,7 @@ def write_cifar10(base: Path, seed: int = 0) -> type:
     }
     test_list = [["test_batch", _dump(folder / "test_batch", test)]]
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    meta_md5 = _dump(
-        folder / "batches.meta", {"label_names": names, "num_cases_per_batch": 7, "num_vis": 3072}
-    )
+    meta_md5 = _dump(folder / "batches.meta", {"label_names": names, "num_cases_per_batch": 7, "num_vis": 3072})
 
     class TestCIFAR10(torchvision.datasets.CIFAR10):
         pass
@@ -128,9 +126,7 @@ def test_cifar10_matches_torchvision_reading_the_same_files(tmp_path, monkeypatc
     assert data.source == f"root:{root / 'cifar-10-batches-py'}"
     for train in (True, False):
         reference = tv_class(str(root), train=train, download=False)  # md5-checks and reads the same pickles
-        images, labels = (
-            (data.train_images, data.train_labels) if train else (data.test_images, data.test_labels)
-        )
+        images, labels = (data.train_images, data.train_labels) if train else (data.test_images, data.test_labels)
         # torchvision's .data is HWC; ours is CHW; the label order is the batch files' order
         assert torch.equal(images, torch.from_numpy(reference.data).permute(0, 3, 1, 2))
         assert labels.tolist() == list(reference.targets)
@@ -244,9 +240,7 @@ def test_cifar10_subset_from_a_test_written_npz(tmp_path, monkeypatch):
     monkeypatch.setattr(cifar_module, "SUBSET_MD5", _md5(tmp_path / "mirror" / "cifar10-subset.npz"))
     data = load_dataset("cifar10-subset", mirror=tmp_path / "mirror")
     assert torch.equal(data.train_images, torch.from_numpy(arrays["train_images"]).permute(0, 3, 1, 2))
-    assert (
-        data.test_labels.dtype == torch.int64 and data.test_labels.tolist() == arrays["test_labels"].tolist()
-    )
+    assert data.test_labels.dtype == torch.int64 and data.test_labels.tolist() == arrays["test_labels"].tolist()
     assert data.mean == cifar_module.CIFAR10_MEAN and data.augmentation == "cifar"
     monkeypatch.setattr(cifar_module, "SUBSET_MD5", "0" * 32)
     with pytest.raises(CorruptFile, match="0{32}"):

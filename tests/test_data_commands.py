@@ -42,9 +42,7 @@ def mirror(tmp_path, monkeypatch):
         test_images=rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8),
         test_labels=np.arange(3, dtype=np.uint8),
     )
-    monkeypatch.setattr(
-        cifar, "SUBSET_MD5", hashlib.md5((base / "cifar10-subset.npz").read_bytes()).hexdigest()
-    )
+    monkeypatch.setattr(cifar, "SUBSET_MD5", hashlib.md5((base / "cifar10-subset.npz").read_bytes()).hexdigest())
     monkeypatch.setenv("LOTTERY_DATA", str(tmp_path / "root"))
     monkeypatch.setenv("LOTTERY_DATA_MIRROR", str(base))
     monkeypatch.setenv("LOTTERY_OFFLINE", "1")
@@ -62,16 +60,10 @@ def test_check_prints_a_row_per_dataset_and_exits_1_when_one_is_missing(mirror, 
     assert run("check") == EXIT_MISSING  # no CIFAR, no Tiny ImageNet in this mirror
     out = capsys.readouterr().out
     assert "dataset" in out and "available" in out and "verified" in out and "cached" in out
-    lines = {
-        line.split()[0]: line.split() for line in out.splitlines() if line and line.split()[0] in DATASETS
-    }
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if line and line.split()[0] in DATASETS}
     assert set(lines) == set(DATASETS)
     assert lines["mnist"][1:4] == ["yes", f"mirror:{mirror / 'MNIST' / 'raw'}", "yes"]
-    assert (
-        lines["cifar10-subset"][1] == "yes"
-        and lines["cifar10"][1] == "NO"
-        and lines["tinyimagenet"][1] == "NO"
-    )
+    assert lines["cifar10-subset"][1] == "yes" and lines["cifar10"][1] == "NO" and lines["tinyimagenet"][1] == "NO"
     assert "tiny-imagenet-200" in out  # the notes say where it was looked for
 
 

