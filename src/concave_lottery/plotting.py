@@ -199,3 +199,80 @@ def styled_table(df: pd.DataFrame, fmt: str = "{:.3g}", *, hide_index: bool = Fa
 
     sty = df.style.format(cell).format_index(label, axis=0)
     return sty.hide(axis="index") if hide_index else sty
+
+
+# ------------------------------------------------------------------------------ lottery chapters
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.3g}%"
+
+
+def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, float] | None = None,
+                                 accuracy: str = "test_accuracy", label: str = "method_label",
+                                 ax: plt.Axes | None = None) -> plt.Figure:
+    """Ticket test accuracy against the remaining fraction of prunable weights (log axis, dense on the
+    left, sparsity growing to the right; the top axis reads the same points as sparsity), one line
+    per method with mean ± std over seeds as error bars (both axes), and the dense network's
+    accuracy (``dense``: mean, std) as a dashed reference line with its ± std band.
+
+    ``summary`` is :func:`concave_lottery.analysis.summarize_rounds` output (columns
+    ``<accuracy>_mean``/``_std``, ``sparsity_mean``/``_std``)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.6, 4.4))
+    else:
+        fig = ax.figure
+    labels = list(dict.fromkeys(summary[label]))
+    for i, lab in enumerate(labels):
+        sub = summary[summary[label] == lab].sort_values("sparsity_mean")
+        remaining = 1.0 - sub["sparsity_mean"].to_numpy(dtype=float)
+        ax.errorbar(np.clip(remaining, 1e-6, None), 100 * sub[f"{accuracy}_mean"].to_numpy(dtype=float),
+                    yerr=100 * sub[f"{accuracy}_std"].fillna(0).to_numpy(dtype=float),
+                    xerr=sub["sparsity_std"].fillna(0).to_numpy(dtype=float), marker="o", markersize=4.5,
+                    capsize=3, color=color_for(str(lab), i), label=str(lab))
+    if dense is not None and np.isfinite(dense.get("mean", np.nan)):
+        mean, std = 100 * dense["mean"], 100 * (dense.get("std") or 0.0)
+        ax.axhline(mean, color=METHOD_COLORS["dense"], linestyle="--", linewidth=1.0,
+                   label=f"dense (IMP level 0): {mean:.2f}%")
+        if np.isfinite(std) and std > 0:
+            ax.axhspan(mean - std, mean + std, color=METHOD_COLORS["dense"], alpha=0.08, linewidth=0)
+    ax.set_xscale("log")
+    lo = float(np.nanmin(1.0 - summary["sparsity_mean"])) if len(summary) else 0.1
+    lo = min(max(lo, 1e-4) / 1.4, 0.5)
+    ax.set_xlim(1.08, lo)  # dense on the left, sparser to the right
+    ticks = [t for t in (1.0, 0.8, 0.6, 0.4, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001) if t >= lo]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([_percent(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(ticks)
+    top.set_xticklabels([_percent(1.0 - t) for t in ticks])
+    top.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    top.set_xlabel("sparsity (prunable weights removed)")
+    ax.set(xlabel="remaining prunable weights (log scale)",
+           ylabel=f"ticket test accuracy (%, {'final' if accuracy == 'test_accuracy' else 'best'} epoch)")
+    ax.legend(fontsize="small", loc="lower left")
+    return fig
+
+
+def mask_below_alpha(stats: pd.DataFrame, *, hue: str, style: str | None = None,
+                     ax: plt.Axes | None = None) -> plt.Figure:
+    """The fraction of surviving mask entries below each threshold α (log axis) before a round's
+    pruning: the sparsity α would give. ``stats`` is long (:func:`concave_lottery.analysis.sparsity_at_alpha`),
+    one line per ``hue`` (and ``style``) value. A flat curve means the mask has separated into
+    zeros and large values, so the choice of α hardly matters; a steep one means it decides."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    else:
+        fig = ax.figure
+    labels = list(dict.fromkeys(stats[hue]))
+    palette = {lab: color_for(str(lab), i) for i, lab in enumerate(labels)}
+    sns.lineplot(stats, x="alpha", y="fraction_below", hue=hue, style=style, palette=palette, marker="o",
+                 errorbar=None, ax=ax)
+    ax.set_xscale("log")
+    ax.set(xlabel="threshold $\\alpha$ (log scale)", ylabel="fraction of mask entries $< \\alpha$", ylim=(-0.02, 1.02))
+    ax.legend(fontsize="small", loc="best")
+    return fig
+
+
+__all__ += ["ticket_accuracy_vs_remaining", "mask_below_alpha"]

@@ -1,0 +1,198 @@
+"""Tables over runs: method labels, means over seeds, matched-sparsity comparisons, the mask
+statistics behind the threshold study, and which runs of a sweep are missing."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from concave_lottery import analysis
+from concave_lottery.experiments import resolve_config
+from concave_lottery.results import load_runs, run_directory, write_json
+from concave_lottery.sweep import tasks_from_tables
+
+
+def _points(rows):
+    """A tickets() table from (method, regularizer, seed, round, sparsity, accuracy) tuples."""
+    df = pd.DataFrame(rows, columns=["method", "regularizer", "seed", "round", "sparsity", "test_accuracy"])
+    df["best_test_accuracy"] = df["test_accuracy"]
+    return analysis.tickets(df)
+
+
+def test_method_labels():
+    assert analysis.method_label({"method": "soft", "regularizer": "l1"}) == "soft-l1"
+    assert analysis.method_label({"method": "soft", "regularizer": "log"}) == "soft-log"
+    assert analysis.method_label({"method": "hard", "regularizer": "log"}) == "hard"
+    assert analysis.method_label({"method": "imp", "regularizer": "log"}) == "imp"
+
+
+def test_summary_mean_std_and_dense_reference():
+    pts = _points([
+        ("imp", "log", 0, 0, 0.0, 0.98), ("imp", "log", 1, 0, 0.0, 0.96),
+        ("imp", "log", 0, 1, 0.2, 0.97), ("imp", "log", 1, 1, 0.2, 0.95),
+        ("soft", "l1", 0, 1, 0.5, 0.90), ("soft", "l1", 1, 1, 0.7, 0.94),
+    ])
+    table = analysis.summarize_rounds(pts)
+    assert list(table["method_label"]) == ["soft-l1", "imp", "imp"]  # METHOD_ORDER, then round
+    soft = table.iloc[0]
+    assert soft["n_seeds"] == 2
+    assert soft["sparsity_mean"] == pytest.approx(0.6)
+    assert soft["test_accuracy_mean"] == pytest.approx(0.92)
+    assert soft["test_accuracy_std"] == pytest.approx(pd.Series([0.90, 0.94]).std())
+    assert soft["remaining_mean"] == pytest.approx(0.4)
+    dense = analysis.dense_reference(pts)
+    assert dense["mean"] == pytest.approx(0.97) and dense["n"] == 2
+    assert math.isnan(analysis.dense_reference(_points([("soft", "l1", 0, 1, 0.5, 0.9)]))["mean"])
+
+
+def test_empty_inputs_give_empty_tables():
+    empty = analysis.tickets(pd.DataFrame())
+    assert empty.empty and analysis.summarize_rounds(empty).empty
+    assert analysis.default_targets(empty) == []
+    assert analysis.dense_reference(empty)["n"] == 0
+
+
+def test_interpolation_is_linear_in_log_remaining_and_never_extrapolates():
+    pts = _points([("imp", "log", 0, 0, 0.0, 1.0), ("imp", "log", 0, 1, 0.75, 0.5)])
+    # remaining 1 -> 0.25: log-remaining midpoint is remaining 0.5, i.e. sparsity 0.5
+    at = analysis.accuracy_at_sparsity(pts, [0.5, 0.9])
+    assert list(at["target"]) == [0.5]
+    assert at["accuracy"].iloc[0] == pytest.approx(0.75)
+    # a 5% margin in remaining weights: 76% sparsity stands for 75%
+    near = analysis.accuracy_at_sparsity(pts, [0.76])
+    assert near["accuracy"].iloc[0] == pytest.approx(0.5)
+
+
+def test_compare_methods_needs_the_gap_to_exceed_the_seed_spread():
+    rows = []
+    for seed, (a, b) in enumerate([(0.95, 0.90), (0.97, 0.91)]):  # clear gap, small spread
+        rows += [("imp", "log", seed, 0, 0.0, 0.99), ("imp", "log", seed, 1, 0.5, a),
+                 ("hard", "log", seed, 1, 0.5, b)]
+    pts = _points(rows)
+    verdict = analysis.compare_methods(analysis.accuracy_at_sparsity(pts, [0.5])).iloc[0]
+    assert verdict["winner"] == "imp" and verdict["verdict"] == "imp"
+    assert verdict["gap"] == pytest.approx(0.055)
+
+    noisy = _points([("imp", "log", 0, 1, 0.5, 0.95), ("imp", "log", 1, 1, 0.5, 0.85),
+                     ("hard", "log", 0, 1, 0.5, 0.90), ("hard", "log", 1, 1, 0.5, 0.88)])
+    assert analysis.compare_methods(analysis.accuracy_at_sparsity(noisy, [0.5])).iloc[0]["verdict"] == "tie"
+
+    single = _points([("imp", "log", 0, 1, 0.5, 0.95), ("hard", "log", 0, 1, 0.5, 0.90)])
+    assert analysis.compare_methods(analysis.accuracy_at_sparsity(single, [0.5])).iloc[0]["verdict"] == "one seed"
+
+    alone = _points([("imp", "log", 0, 1, 0.5, 0.95)])
+    assert analysis.compare_methods(analysis.accuracy_at_sparsity(alone, [0.5])).iloc[0]["verdict"] == "only imp"
+
+
+def test_default_targets_merge_close_sparsities():
+    pts = _points([("imp", "log", 0, 1, 0.2, 0.9), ("hard", "log", 0, 1, 0.2, 0.9),
+                   ("soft", "l1", 0, 1, 0.205, 0.9), ("soft", "l1", 0, 2, 0.6, 0.9)])
+    assert analysis.default_targets(pts) == pytest.approx([0.2, 0.6])
+
+
+def _fake_run(root: Path, overrides: dict, rounds: list[dict]) -> Path:
+    config = resolve_config("lenet300-mnist", overrides)
+    run_dir = run_directory(config, root)
+    write_json(run_dir / "config.json", config.to_dict())
+    result = {"config": config.to_dict(), "rounds": rounds,
+              "provenance": {"device": "cpu", "seconds": 1.0, "git_commit": "x"}}
+    write_json(run_dir / "result.json", result)
+    for r in rounds:
+        write_json(run_dir / f"round-{r['round']}" / "record.json", r)
+        write_json(run_dir / f"round-{r['round']}" / "search" / "metrics.json",
+                   {"epochs": [{"epoch": 1, "test_accuracy": 0.9, "sparsity": r["sparsity"]}], "steps": 10})
+    return run_dir
+
+
+def _round(t, sparsity, below):
+    return {"round": t, "sparsity": sparsity, "remaining_weights": 10, "test_accuracy": 0.97,
+            "best_test_accuracy": 0.98, "search_test_accuracy": 0.96, "seconds": 2.0,
+            "mask_before_pruning": {"quantiles": {"q10": 0.0, "q50": 0.1, "q90": 0.8},
+                                    "fraction_below": {"0.001": below[0], "0.01": below[1], "0.1": below[2]}}}
+
+
+def test_mask_statistics_and_sparsity_at_alpha(tmp_path):
+    run = _fake_run(tmp_path, {"method": "soft", "regularizer": "l1", "rounds": 2},
+                    [_round(1, 0.5, (0.4, 0.5, 0.7)), _round(2, 0.75, (0.3, 0.5, 0.6))])
+    stats = analysis.mask_statistics([run / "result.json"])
+    assert list(stats["round"]) == [1, 2] and list(stats["sparsity_before"]) == [0.0, 0.5]
+    assert stats["q50"].iloc[0] == 0.1 and stats["method_label"].iloc[0] == "soft-l1"
+    assert [a for a, _ in analysis.alpha_columns(stats)] == [0.001, 0.01, 0.1]
+    long = analysis.sparsity_at_alpha(stats)
+    r2 = long[(long["round"] == 2)].set_index("alpha")["sparsity_at_alpha"]
+    assert r2[0.01] == pytest.approx(0.75)  # the threshold the run used reproduces its sparsity
+    assert r2[0.1] == pytest.approx(0.5 + 0.5 * 0.6)
+    frame = analysis.calibration_frame([run / "result.json"])
+    assert frame["effective_mask_lr"].iloc[0] == pytest.approx(0.1 * 1000.0)
+    assert frame["best_test_accuracy"].iloc[0] == 0.98
+    metrics = analysis.epoch_metrics(run, "search")
+    assert list(metrics["round"]) == [1, 2]
+
+
+def test_run_status_lists_missing_and_partial_runs(tmp_path):
+    tables = [{"preset": "lenet300-mnist", "method": "soft", "regularizer": "l1", "rounds": 2, "seed": [0, 1, 2]}]
+    tasks = tasks_from_tables(tables, str(tmp_path))
+    _fake_run(tmp_path, {"method": "soft", "regularizer": "l1", "rounds": 2, "seed": 0},
+              [_round(1, 0.5, (0.4, 0.5, 0.7)), _round(2, 0.75, (0.3, 0.5, 0.6))])
+    partial = tasks[1].run_dir
+    write_json(partial / "round-1" / "record.json", _round(1, 0.5, (0.4, 0.5, 0.7)))
+    status = analysis.run_status(tasks)
+    assert list(status["status"]) == ["finished", "in progress", "not started"]
+    assert list(status["rounds_done"]) == [2, 1, 0] and set(status["rounds_total"]) == {2}
+    finished = analysis.finished_results(status)
+    assert len(finished) == 1 and json.loads(Path(finished[0]).read_text())["rounds"][1]["sparsity"] == 0.75
+    assert len(load_runs(finished)) == 2
+
+
+def test_spec_tables_replace_seeds_and_apply_overrides(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('[[grid]]\npreset = "lenet300-mnist"\nmethod = "imp"\nrounds = 8\nseed = [0, 1]\n')
+    tables = analysis.spec_tables(spec, seeds=[0, 1, 2], overrides={"epochs": 1, "rounds": 2})
+    assert tables == [{"preset": "lenet300-mnist", "method": "imp", "rounds": 2, "seed": [0, 1, 2], "epochs": 1}]
+    assert analysis.spec_tables(spec)[0]["seed"] == [0, 1]
+    tasks = tasks_from_tables(tables, str(tmp_path))
+    assert analysis.run_status(tasks)["rounds_total"].tolist() == [3, 3, 3]  # IMP: levels 0..2
+
+
+def test_pick_setting_and_penalty_drift():
+    frame = pd.DataFrame({"method_label": ["soft-l1"] * 3, "mask_lr_scale": [10.0, 100.0, 1000.0],
+                          "sparsity": [0.1, 0.5, 0.9], "test_accuracy": [0.980, 0.978, 0.95]})
+    pick = analysis.pick_setting(frame, "mask_lr_scale", tolerance=0.005).iloc[0]
+    assert pick["mask_lr_scale"] == 100.0 and pick["best_accuracy"] == 0.98
+    drift = analysis.penalty_drift(lam=3e-6, derivative=1.0, lr=0.1, mask_lr_scale=1000.0, momentum=0.0, steps=100)
+    assert drift == pytest.approx(100 * 0.1 * 1000 * 3e-6)
+    assert analysis.penalty_drift(lam=3e-6, derivative=1.0, lr=0.1, mask_lr_scale=100.0, momentum=0.9,
+                                  steps=100) == pytest.approx(drift)
+
+
+def test_the_lottery_figures_draw():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from concave_lottery import plotting
+
+    plotting.set_style()
+    pts = _points([("imp", "log", s, t, 1 - 0.8 ** t, 0.98 - 0.01 * t + 0.002 * s) for s in (0, 1) for t in range(4)]
+                  + [("soft", "l1", s, t, 1 - 0.4 ** t, 0.97) for s in (0, 1) for t in (1, 2)])
+    fig = plotting.ticket_accuracy_vs_remaining(analysis.summarize_rounds(pts), dense=analysis.dense_reference(pts))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlim()[0] > ax.get_xlim()[1]  # dense on the left
+    assert any("dense" in t.get_text() for t in ax.get_legend().get_texts())
+    long = pd.DataFrame({"alpha": [0.001, 0.01, 0.1] * 2, "fraction_below": [0.1, 0.2, 0.5, 0.3, 0.4, 0.6],
+                         "method_label": ["soft-l1"] * 3 + ["soft-log"] * 3})
+    fig2 = plotting.mask_below_alpha(long, hue="method_label")
+    assert fig2.axes[0].get_xscale() == "log"
+    plt.close("all")
+
+
+def test_no_runs_at_all():
+    empty = analysis.tickets(pd.DataFrame())
+    assert analysis.accuracy_at_sparsity(empty, []).empty
+    assert analysis.accuracy_at_sparsity(empty, [0.5]).empty
+    assert analysis.mask_statistics([]).empty and analysis.calibration_frame([]).empty
