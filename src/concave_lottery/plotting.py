@@ -240,14 +240,14 @@ def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, f
     lo = float(np.nanmin(1.0 - summary["sparsity_mean"])) if len(summary) else 0.1
     lo = min(max(lo, 1e-4) / 1.4, 0.5)
     ax.set_xlim(1.08, lo)  # dense on the left, sparser to the right
-    ticks = [t for t in (1.0, 0.8, 0.6, 0.4, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001) if t >= lo]
+    ticks = [t for t in (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001) if t >= lo]
     ax.set_xticks(ticks)
     ax.set_xticklabels([_percent(t) for t in ticks])
     ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     top = ax.secondary_xaxis("top")
     top.set_xticks(ticks)
     top.set_xticklabels([_percent(1.0 - t) for t in ticks])
-    top.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    top.xaxis.set_minor_locator(mpl.ticker.NullLocator())
     top.set_xlabel("sparsity (prunable weights removed)")
     ax.set(xlabel="remaining prunable weights (log scale)",
            ylabel=f"ticket test accuracy (%, {'final' if accuracy == 'test_accuracy' else 'best'} epoch)")
