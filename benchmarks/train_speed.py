@@ -47,7 +47,8 @@ def lenet_ours(data, epochs: int, relaxed: bool) -> float:
     if relaxed:
         masklib.attach_masks(model, "relaxed")
         method = SoftMask(get_regularizer("log", eps=0.1), lam=1e-6, alpha=0.01)
-        hooks = Hooks(penalty=method.penalty(model), after_step=lambda: masklib.project_masks_(model))
+        hooks = Hooks(penalty=method.penalty(model), penalty_grad=method.penalty_grad(model),
+                      after_step=lambda: masklib.project_masks_(model))
     else:
         masklib.attach_masks(model, "binary")
     settings = TrainSettings(epochs=epochs, batch_size=128, lr=0.1, momentum=0.0, weight_decay=0.0,

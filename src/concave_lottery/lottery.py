@@ -216,6 +216,7 @@ class LotteryRun:
         if search and kind != "binary":
             method = self.method
             hooks.penalty = method.penalty(model)
+            hooks.penalty_grad = method.penalty_grad(model)
             hooks.after_step = lambda: masklib.project_masks_(model)
             hooks.before_epoch = lambda e: method.before_epoch(model, e, self.config.epochs)
             threshold = getattr(method, "alpha", self.config.alpha)

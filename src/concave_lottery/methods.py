@@ -44,6 +44,11 @@ class SearchMethod(ABC):
         """The loss term λR(m) for the mask of ``model`` (``None``: no penalty)."""
         return None
 
+    def penalty_grad(self, model: nn.Module) -> Callable[[], None] | None:
+        """An in-place alternative to back-propagating :meth:`penalty`: adds ∂(λR)/∂(mask parameter)
+        to the gradients after ``backward()``. ``None``: the penalty goes through autograd."""
+        return None
+
     def before_epoch(self, model: nn.Module, epoch: int, epochs: int) -> None:
         """Called at the start of every training epoch of the search (default: nothing)."""
         return None
@@ -63,6 +68,26 @@ def _penalty(model: nn.Module, regularizer: Regularizer, lam: float) -> Callable
     return penalty
 
 
+def _relaxed_penalty_grad(model: nn.Module, regularizer: Regularizer, lam: float) -> Callable[[], None] | None:
+    """∂/∂m_i of λ Σ_j r(a_j m_j) is λ r'(m_i) a_i: added to ``m.grad`` in place, without building an
+    autograd graph for the penalty (the same gradient, about a third of the cost per step).
+    Only for regularizers with a finite slope at 0 (ℓq goes through autograd instead)."""
+    if not torch.isfinite(regularizer.derivative(torch.zeros(1))).all():
+        return None
+    masks = list(masklib.get_masks(model).values())
+
+    @torch.no_grad()
+    def add_grad() -> None:
+        for mask in masks:
+            grad = regularizer.derivative(mask.score).mul_(mask.alive).mul_(lam)
+            if mask.score.grad is None:
+                mask.score.grad = grad
+            else:
+                mask.score.grad.add_(grad)
+
+    return add_grad
+
+
 @dataclass
 class SoftMask(SearchMethod):
     """Algorithm 1 with threshold ``alpha``."""
@@ -75,6 +100,9 @@ class SoftMask(SearchMethod):
 
     def penalty(self, model: nn.Module) -> Callable[[], torch.Tensor] | None:
         return _penalty(model, self.regularizer, self.lam) if self.lam > 0 else None
+
+    def penalty_grad(self, model: nn.Module) -> Callable[[], None] | None:
+        return _relaxed_penalty_grad(model, self.regularizer, self.lam) if self.lam > 0 else None
 
     def prune(self, model: nn.Module) -> int:
         return masklib.prune_by_threshold_(model, self.alpha)

@@ -66,12 +66,15 @@ class Hooks:
     """What a search method adds to plain training.
 
     ``penalty()`` returns the regularisation term λR(m) added to the loss of each step;
+    ``penalty_grad()``, when given, adds that term's gradient in place after ``backward()`` instead
+    (``penalty()`` is then evaluated only for the record, once per epoch);
     ``after_step()`` runs after every optimizer step (projection onto [0, 1]);
     ``before_epoch(e)`` runs at the start of epoch ``e`` (0-based; the sigmoid β schedule);
     ``on_step(k)`` runs after optimizer step ``k`` (1-based; captures θ_k for rewinding).
     """
 
     penalty: Callable[[], torch.Tensor] | None = None
+    penalty_grad: Callable[[], None] | None = None
     after_step: Callable[[], None] | None = None
     before_epoch: Callable[[int], None] | None = None
     on_step: Callable[[int], None] | None = None
@@ -171,6 +174,16 @@ def save_atomic(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _epoch_penalty(hooks: Hooks, penalty_sum: torch.Tensor, steps: int) -> float:
+    """The epoch's λR(m): the mean over its steps, or (in-place gradient) its value at the epoch's end."""
+    if hooks.penalty is None:
+        return 0.0
+    if hooks.penalty_grad is None:
+        return float(penalty_sum) / max(steps, 1)
+    with torch.no_grad():
+        return float(hooks.penalty())
+
+
 def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: int,
           hooks: Hooks | None = None, checkpoint: Path | None = None, desc: str = "train",
           progress: bool | None = None, sparsity: Callable[[], float] | None = None) -> TrainResult:
@@ -218,12 +231,14 @@ def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: i
                 out = forward(x)
                 loss = F.cross_entropy(out.float(), y)
             objective = loss
-            if hooks.penalty is not None:
+            if hooks.penalty is not None and hooks.penalty_grad is None:
                 penalty = hooks.penalty()
                 objective = loss + penalty
                 penalty_sum += penalty.detach()
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
+            if hooks.penalty_grad is not None:
+                hooks.penalty_grad()
             optimizer.step()
             if hooks.after_step is not None:
                 hooks.after_step()
@@ -249,7 +264,7 @@ def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: i
             raise FloatingPointError(f"{desc}: the training loss diverged ({train_loss}) in epoch {epoch + 1}")
         result.history.append(EpochMetrics(
             epoch=epoch + 1, lr=lr, train_loss=train_loss,
-            train_penalty=float(penalty_sum) / max(i + 1, 1), train_accuracy=float(correct) / max(seen, 1),
+            train_penalty=_epoch_penalty(hooks, penalty_sum, i + 1), train_accuracy=float(correct) / max(seen, 1),
             test_loss=test_loss, test_accuracy=test_acc,
             sparsity=sparsity() if sparsity is not None else 0.0,
             seconds=time.perf_counter() - started))
