@@ -104,22 +104,27 @@ class CifarLike(Dataset):
         return self.transform(self.images[i]), self.labels[i]
 
 
-def resnet_step_ours(data, steps: int) -> float:
-    torch.manual_seed(0)
-    model = get_model("resnet20", num_classes=10)
-    masklib.attach_masks(model, "binary")
+def median_step_seconds(model, batch_iter, steps: int) -> float:
+    """Median seconds of one SGD step (fetching the batch included), after two warm-up steps."""
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    it = batches(data, 128, train=True, generator=torch.Generator().manual_seed(0), drop_last=True)
     times = []
     for _ in range(steps + 2):
         start = time.perf_counter()
-        x, y = next(it)
+        x, y = next(batch_iter)
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - start)
     return float(np.median(times[2:]))
+
+
+def resnet_step_ours(data, steps: int) -> float:
+    torch.manual_seed(0)
+    model = get_model("resnet20", num_classes=10)
+    masklib.attach_masks(model, "binary")
+    it = batches(data, 128, train=True, generator=torch.Generator().manual_seed(0), drop_last=True)
+    return median_step_seconds(model, it, steps)
 
 
 def resnet_step_reference(images: np.ndarray, labels: np.ndarray, steps: int, workers: int) -> float:
@@ -127,18 +132,7 @@ def resnet_step_reference(images: np.ndarray, labels: np.ndarray, steps: int, wo
                         drop_last=True, persistent_workers=workers > 0)
     torch.manual_seed(0)
     model = get_model("resnet20", num_classes=10)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    it = iter(loader)
-    times = []
-    for _ in range(steps + 2):
-        start = time.perf_counter()
-        x, y = next(it)
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times[2:]))
+    return median_step_seconds(model, iter(loader), steps)
 
 
 def main() -> None:
