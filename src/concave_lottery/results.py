@@ -90,6 +90,7 @@ def provenance(device: torch.device, started: datetime, seconds: float) -> dict[
         "python": platform.python_version(),
         "device": device_name(device),
         "device_type": device.type,
+        "torch_threads": torch.get_num_threads(),
         "started": started.astimezone(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
     }
