@@ -219,7 +219,7 @@ def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, f
     ``summary`` is :func:`concave_lottery.analysis.summarize_rounds` output (columns
     ``<accuracy>_mean``/``_std``, ``sparsity_mean``/``_std``)."""
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.6, 4.4))
+        fig, ax = plt.subplots(figsize=(9.0, 4.4))
     else:
         fig = ax.figure
     labels = list(dict.fromkeys(summary[label]))
@@ -251,7 +251,7 @@ def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, f
     top.set_xlabel("sparsity (prunable weights removed)")
     ax.set(xlabel="remaining prunable weights (log scale)",
            ylabel=f"ticket test accuracy (%, {'final' if accuracy == 'test_accuracy' else 'best'} epoch)")
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
