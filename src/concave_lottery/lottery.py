@@ -21,7 +21,6 @@ result, and a finished run is returned without training.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -301,15 +300,22 @@ class LotteryRun:
         record["layers"] = {k: v["remaining"] for k, v in report.as_dict()["layers"].items()}
         return record
 
+    @staticmethod
+    def _finished_round(round_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] | None:
+        """(record, mask state after pruning) of a round that completed earlier, else ``None``."""
+        if not (round_dir / "record.json").exists():
+            return None
+        return read_json(round_dir / "record.json"), load_checked(round_dir / "masks.pt")
+
     def _run_rounds(self) -> list[dict[str, Any]]:
         """Algorithm 1 (and the hard and sigmoid variants)."""
         records: list[dict[str, Any]] = []
         mask_state: dict[str, dict[str, torch.Tensor]] | None = None
         for t in range(1, self.config.rounds + 1):
             round_dir = self.run_dir / f"round-{t}"
-            if (round_dir / "record.json").exists():
-                records.append(read_json(round_dir / "record.json"))
-                mask_state = load_checked(round_dir / "masks.pt")
+            if (finished := self._finished_round(round_dir)) is not None:
+                record, mask_state = finished
+                records.append(record)
                 continue
             masks_path = round_dir / "masks.pt"
             if masks_path.exists():
@@ -345,9 +351,9 @@ class LotteryRun:
         mask_state: dict[str, dict[str, torch.Tensor]] | None = None
         for level in range(0, self.config.rounds + 1):
             round_dir = self.run_dir / f"round-{level}"
-            if (round_dir / "record.json").exists():
-                records.append(read_json(round_dir / "record.json"))
-                mask_state = load_checked(round_dir / "masks.pt")
+            if (finished := self._finished_round(round_dir)) is not None:
+                record, mask_state = finished
+                records.append(record)
                 continue
             theta = self._theta0() if level == 0 else self._rewind_state()
             model, ticket = self._phase(round_dir, "ticket", "binary", mask_state, theta, search=False)
@@ -368,10 +374,3 @@ def run_lottery(config: RunConfig, out: Path | str = "results", *, device: str |
     result = LotteryRun(config, run_dir, device=device, progress=progress, data=data).run()
     return run_dir / RESULT_FILE, result
 
-
-def clean_checkpoints(run_dir: Path) -> None:
-    """Remove the per-epoch checkpoints of a finished run (they are deleted per phase anyway)."""
-    for path in Path(run_dir).rglob("checkpoint.pt"):
-        path.unlink()
-    for path in Path(run_dir).rglob("*.tmp"):
-        path.unlink() if path.is_file() else shutil.rmtree(path)

@@ -55,22 +55,23 @@ def offline() -> bool:
     return os.environ.get(ENV_OFFLINE, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def md5_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """The md5 hex digest of a file, read in chunks."""
-    digest = hashlib.md5()
+def file_digest(path: str | os.PathLike, algorithm: str, chunk: int = 1 << 22) -> str:
+    """The hex digest of a file under ``algorithm`` (a :mod:`hashlib` name), read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def md5_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """The md5 hex digest of a file (the checksums datasets are published with)."""
+    return file_digest(path, "md5", chunk)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 24) -> str:
     """The sha256 hex digest of a file (used for our own caches: faster than md5 here)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha256", chunk)
 
 
 def check_md5(path: str | os.PathLike, expected: str) -> None:
