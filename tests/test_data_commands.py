@@ -65,6 +65,7 @@ def test_check_prints_a_row_per_dataset_and_exits_1_when_one_is_missing(mirror, 
     assert lines["mnist"][1:4] == ["yes", f"mirror:{mirror / 'MNIST' / 'raw'}", "yes"]
     assert lines["cifar10-subset"][1] == "yes" and lines["cifar10"][1] == "NO" and lines["tinyimagenet"][1] == "NO"
     assert "tiny-imagenet-200" in out  # the notes say where it was looked for
+    assert "fix: `lottery data fetch cifar10`" in out and "fix: `lottery data fetch cifar100`" in out
 
 
 def test_check_of_available_datasets_exits_0(mirror, capsys):

@@ -102,7 +102,10 @@ def format_table(statuses: list[Status]) -> str:
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
-    notes = [f"  {s.name}: {s.detail}" for s in statuses if s.detail]
+    notes = [f"  {s.name}: {s.detail}" + ("" if s.available else f"; fix: `lottery data fetch {s.name}` on a "
+                                             "machine with internet, or set LOTTERY_DATA / LOTTERY_DATA_MIRROR "
+                                             "to a folder that holds it")
+             for s in statuses if s.detail or not s.available]
     return "\n".join(lines + (["notes:", *notes] if notes else []))
 
 
