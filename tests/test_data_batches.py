@@ -283,3 +283,15 @@ def test_cuda_batches_equal_cpu_batches():
         torch.testing.assert_close(x, z.cpu())
     with pytest.raises(ParameterError, match="CPU torch.Generator"):
         batches(gpu, 8, train=True, generator=torch.Generator(device="cuda"))
+
+
+def test_first_classes_keeps_every_image_of_the_kept_classes():
+    data = make_data(n_train=100, n_test=20, classes=4)
+    sub = data.first_classes(2)
+    assert sub.num_classes == 2
+    assert torch.equal(sub.train_labels, data.train_labels[data.train_labels < 2])
+    assert torch.equal(sub.test_images, data.test_images[data.test_labels < 2])
+    assert "first 2 of 4 classes" in sub.source
+    assert data.first_classes(4) is data
+    with pytest.raises(ParameterError, match="classes"):
+        data.first_classes(5)

@@ -222,3 +222,15 @@ def test_a_corrupt_checkpoint_is_detected_not_used(tmp_path, monkeypatch):
     checkpoint.unlink()
     path, _ = run(tmp_path, cfg)
     assert path.exists()
+
+
+def test_classes_cuts_the_dataset_and_keeps_older_run_names(tmp_path):
+    from concave_lottery.experiments import RunConfig
+
+    assert RunConfig().short_hash() == RunConfig(classes=0).short_hash()  # recorded runs keep their names
+    assert RunConfig(classes=2).short_hash() != RunConfig().short_hash()
+    cfg = config(method="imp", classes=2, rounds=1)
+    data = lotterylib.load_data(cfg, torch.device("cpu"), base=tiny_images())
+    assert data.num_classes == 2 and int(data.train_labels.max()) == 1
+    _, result = run(tmp_path, cfg)
+    assert result["config"]["classes"] == 2 and len(result["rounds"]) == 2

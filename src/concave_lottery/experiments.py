@@ -25,6 +25,8 @@ METHOD_NAMES = ("soft", "imp", "sigmoid", "hard")
 REGULARIZER_NAMES = ("l1", "log", "lq", "mcp", "scad")
 #: The paper's λ per regularizer (Sec. V-D): ℓ1 3e-6, log 1e-6 (with ε = 0.1). Others: log's value.
 PAPER_LAMBDA = {"l1": 3e-6, "log": 1e-6}
+#: Fields added after runs were recorded: left out of a run's identity (and hash) at these defaults.
+OMITTED_AT_DEFAULT: dict[str, Any] = {"classes": 0}
 #: λ of the sigmoid baseline's penalty λΣσ(βs) when none is given (the ℓ1 value above).
 SIGMOID_DEFAULT_LAMBDA = 3e-6
 
@@ -66,6 +68,8 @@ class RunConfig:
         "help": "train the ticket in isolation after every round (all) or only after the last (last)"})
     train_subset: int = field(default=0, metadata={"help": "use only this many training images (0: all)"})
     test_subset: int = field(default=0, metadata={"help": "use only this many test images (0: all)"})
+    classes: int = field(default=0, metadata={
+        "help": "use only the images of the first k classes (0: all), e.g. 10 of Tiny ImageNet's 200"})
     seed: int = field(default=0, metadata={"help": "seed of θ_0, batch order and augmentation"})
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CUDA only)"})
     channels_last: bool = field(default=False, metadata={"help": "channels_last memory format"})
@@ -107,6 +111,9 @@ class RunConfig:
         d = self.resolved().to_dict()
         for key in ("preset", "bf16", "channels_last", "compile"):
             d.pop(key)
+        for key, default in OMITTED_AT_DEFAULT.items():  # newer fields: older runs keep their names
+            if d[key] == default:
+                d.pop(key)
         return d
 
     def short_hash(self) -> str:
@@ -160,6 +167,7 @@ class RunConfig:
             ("train_tickets", self.train_tickets in ("all", "last"), "train_tickets must be all or last"),
             ("train_subset", self.train_subset >= 0, "train_subset must be >= 0 (0: all)"),
             ("test_subset", self.test_subset >= 0, "test_subset must be >= 0 (0: all)"),
+            ("classes", self.classes >= 0, "classes must be an integer >= 0 (0: all classes)"),
             ("seed", self.seed >= 0, "the seed must be an integer >= 0"),
         ]
         for name, ok, allowed in checks:
@@ -283,3 +291,35 @@ def resolve_config(preset: str, overrides: Mapping[str, object] | None = None) -
 def config_help() -> list[tuple[str, str, str]]:
     """(name, default, help) of every field, for ``lottery presets --keys``."""
     return [(f.name, repr(f.default), f.metadata.get("help", "")) for f in fields(RunConfig)]
+
+
+# ------------------------------------------------------------------------------------ reduced scale
+
+#: Training-set sizes of the datasets the paper trains on (Sec. V-B), for steps per epoch.
+PAPER_TRAIN_SIZES: dict[str, int] = {"cifar10": 50_000, "cifar100": 50_000, "tinyimagenet": 100_000}
+
+
+def steps_per_epoch(num_train: int, batch_size: int = 128) -> int:
+    """SGD steps in one epoch over ``num_train`` images (the last, smaller batch included)."""
+    return -(-int(num_train) // int(batch_size))
+
+
+def epoch_matched_lambda(lam: float, *, num_train: int, paper_dataset: str, batch_size: int = 128) -> float:
+    """λ for a reduced-scale run whose penalty pulls the mask as far per *epoch* as the paper's λ does.
+
+    With mask step η_m = lr · mask_lr_scale and momentum μ, the penalty alone moves an entry by
+    η_m λ r'(m) / (1 − μ) per step (see :func:`concave_lottery.analysis.penalty_drift`). A dataset of
+    ``num_train`` images has S = ⌈N/B⌉ steps per epoch instead of the paper's S_paper (391 for CIFAR,
+    782 for Tiny ImageNet at B = 128), so the same pull per epoch needs
+
+        λ_reduced = λ_paper · S_paper / S.
+
+    The learning-rate schedule is in epochs, so this keeps the penalty's pace relative to the
+    schedule; the drift per *step* is larger by S_paper / S, which a reduced-scale chapter states.
+    """
+    if paper_dataset not in PAPER_TRAIN_SIZES:
+        raise unknown_name("paper_dataset", paper_dataset, PAPER_TRAIN_SIZES)
+    if num_train < 1:
+        raise ParameterError("num_train", num_train, "num_train must be an integer >= 1")
+    paper_steps = steps_per_epoch(PAPER_TRAIN_SIZES[paper_dataset], batch_size)
+    return lam * paper_steps / steps_per_epoch(num_train, batch_size)

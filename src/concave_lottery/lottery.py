@@ -82,11 +82,14 @@ def train_settings(config: RunConfig, *, search: bool) -> TrainSettings:
 def load_data(config: RunConfig, device: torch.device, progress: bool | None = None,
               base: ImageData | None = None) -> ImageData:
     """The run's data on ``device``: ``base`` (an already loaded copy of the full dataset) or the
-    dataset loaded by name, cut to ``train_subset``/``test_subset`` when asked."""
+    dataset loaded by name, cut to its first ``classes`` classes and to ``train_subset``/``test_subset``
+    images when asked."""
     data = base if base is not None else load_dataset(config.dataset, device="cpu",
                                                       progress=progress is not False)
     if data.name != config.dataset:
         raise ValueError(f"the data given are {data.name!r}, the config asks for {config.dataset!r}")
+    if config.classes:
+        data = data.first_classes(config.classes)
     if config.train_subset or config.test_subset:
         data = data.subset(config.train_subset or None, config.test_subset or None, seed=config.seed)
     return data.to(device)

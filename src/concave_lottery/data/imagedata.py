@@ -80,6 +80,20 @@ class ImageData:
             test_labels=self.test_labels.to(device),
         )
 
+    def first_classes(self, k: int) -> ImageData:
+        """The images of classes ``0 .. k-1`` only (labels unchanged, ``num_classes = k``): a reduced
+        dataset with fewer classes but every image of each kept class (e.g. 10 of Tiny ImageNet's 200)."""
+        if not 1 <= k <= self.num_classes:
+            raise ParameterError("classes", k, f"classes must lie in [1, {self.num_classes}] for {self.name} "
+                                 f"(0 keeps all classes)")
+        if k == self.num_classes:
+            return self
+        train = torch.nonzero(self.train_labels < k).flatten()
+        test = torch.nonzero(self.test_labels < k).flatten()
+        return replace(self, train_images=self.train_images[train], train_labels=self.train_labels[train],
+                       test_images=self.test_images[test], test_labels=self.test_labels[test], num_classes=k,
+                       source=f"{self.source} (first {k} of {self.num_classes} classes)")
+
     def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> ImageData:
         """A reproducible subset: ``n_train`` training and ``n_test`` test images (``None``: keep all).
 
