@@ -26,7 +26,7 @@ def _points(rows):
 def test_method_labels():
     assert analysis.method_label({"method": "soft", "regularizer": "l1"}) == "soft-l1"
     assert analysis.method_label({"method": "soft", "regularizer": "log"}) == "soft-log"
-    assert analysis.method_label({"method": "hard", "regularizer": "log"}) == "hard"
+    assert analysis.method_label({"method": "hard", "regularizer": "log"}) == "hard-log"
     assert analysis.method_label({"method": "imp", "regularizer": "log"}) == "imp"
 
 

@@ -7,7 +7,7 @@ turn them into the numbers they print. Everything here works on the DataFrame of
 
 - :func:`spec_tables` reads a sweep spec's ``[[grid]]`` tables with the seeds and overrides a
   chapter asks for; :func:`run_status` says which of its runs are finished, in progress or missing;
-- :func:`tickets` labels every ticket by method (``soft-l1``, ``soft-log``, ``hard``, ``sigmoid``,
+- :func:`tickets` labels every ticket by method (``soft-l1``, ``soft-log``, ``hard-log``, ``sigmoid``,
   ``imp``); :func:`summarize_rounds` gives mean, std and the number of seeds per method and round;
   :func:`dense_reference` is IMP's level 0 (the dense network);
 - :func:`accuracy_at_sparsity` interpolates every seed's accuracy-sparsity curve at common
@@ -52,18 +52,20 @@ __all__ = [
     "sparsity_at_alpha",
     "epoch_metrics",
     "calibration_frame",
+    "pruning_rows",
     "penalty_drift",
     "pick_setting",
 ]
 
 #: The order methods are listed in (tables, legends).
-METHOD_ORDER = ("soft-l1", "soft-log", "hard", "sigmoid", "imp")
+METHOD_ORDER = ("soft-l1", "soft-log", "hard-l1", "hard-log", "sigmoid", "imp")
 
 
 def method_label(config: Mapping[str, Any]) -> str:
-    """``soft-l1``/``soft-log`` for Algorithm 1 (by regularizer), else the method name."""
-    if config["method"] == "soft":
-        return f"soft-{config['regularizer']}"
+    """``soft-l1``/``soft-log`` for Algorithm 1 and ``hard-l1``/``hard-log`` for its fixed-fraction
+    variant (by regularizer), else the method name (``imp``, ``sigmoid``)."""
+    if config["method"] in ("soft", "hard"):
+        return f"{config['method']}-{config['regularizer']}"
     return str(config["method"])
 
 
@@ -373,3 +375,32 @@ def pick_setting(frame: pd.DataFrame, knob: str, *, group: str = "method_label",
         rows.append({group: name, "settings": len(sub), "best_accuracy": best, knob: chosen[knob],
                      "sparsity": float(chosen["sparsity"]), "accuracy": float(chosen[accuracy])})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------ Table II
+
+
+def pruning_rows(points: pd.DataFrame, dense: Mapping[str, float], *, accuracy: str = "test_accuracy",
+                 methods: Sequence[str] = ("soft-l1", "soft-log")) -> pd.DataFrame:
+    """Our rows of a Table II-style comparison: per method and round (mean over seeds), the dense
+    ``baseline_accuracy`` (``dense``: :func:`dense_reference`), ``unpruned_percent`` (prunable weights
+    kept), ``unpruned_all_percent`` (all parameters kept, biases and BatchNorm included), the ticket
+    ``accuracy`` and ``accuracy_difference`` = accuracy − baseline, all in percent, and ``n_seeds``."""
+    columns = ["method", "round", "n_seeds", "baseline_accuracy", "unpruned_percent", "unpruned_all_percent",
+               "accuracy", "accuracy_difference"]
+    sub = points[points["method_label"].isin(methods)] if len(points) else points
+    if sub.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = sub.groupby(["method_label", "round"], sort=False)
+    table = grouped.agg(n_seeds=("seed", "nunique"), sparsity=("sparsity", "mean"),
+                        parameter_sparsity=("parameter_sparsity", "mean"), acc=(accuracy, "mean")).reset_index()
+    base = 100 * float(dense["mean"]) if dense.get("n") else math.nan
+    out = pd.DataFrame({
+        "method": table["method_label"], "round": table["round"], "n_seeds": table["n_seeds"],
+        "baseline_accuracy": base, "unpruned_percent": 100 * (1 - table["sparsity"]),
+        "unpruned_all_percent": 100 * (1 - table["parameter_sparsity"]), "accuracy": 100 * table["acc"],
+    })
+    out["accuracy_difference"] = out["accuracy"] - out["baseline_accuracy"]
+    out = out.sort_values(["method", "unpruned_percent"], key=lambda c: c.map(_order_key) if c.name == "method"
+                          else -c)
+    return out.reset_index(drop=True)[columns]

@@ -213,8 +213,11 @@ def _presets() -> dict[str, Preset]:
         presets.append(_paper("resnet20", dataset, 85, (56, 71), note))
         presets.append(_paper("vgg11", dataset, 120, (60, 90), note))
         presets.append(_paper("wrn20", dataset, 120, (60, 90), note))
-    presets.append(_paper("resnet56", "cifar10", 85, (56, 71),
-                          " The paper does not state ResNet-56's schedule (Table II); ResNet-20's is used."))
+    for dataset in ("cifar10", "cifar10-subset"):
+        note = " The paper does not state ResNet-56's schedule (Table II); ResNet-20's is used."
+        if dataset == "cifar10-subset":
+            note += " Real but partial CIFAR-10 (5,170 training images): reduced scale."
+        presets.append(_paper("resnet56", dataset, 85, (56, 71), note))
     return {p.name: p for p in presets}
 
 

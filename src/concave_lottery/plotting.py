@@ -46,7 +46,8 @@ METHOD_COLORS: dict[str, tuple[float, float, float]] = {
     "soft-l1": _PALETTE[0],
     "soft-log": _PALETTE[1],
     "sigmoid": _PALETTE[3],
-    "hard": _PALETTE[5],
+    "hard-l1": _PALETTE[9],
+    "hard-log": _PALETTE[5],
     "dense": (0.2, 0.2, 0.2),
 }
 

@@ -1,0 +1,60 @@
+"""The committed sweep specs: every run validates, and every reduced-scale λ is the epoch-matched one.
+
+The reduced-scale specs (``sweeps/live-cpu.toml``, ``sweeps/resnet20-cifar10-subset.toml``, ...) write
+λ as a number; the comment beside it says how it was derived. This test recomputes it with
+:func:`concave_lottery.experiments.epoch_matched_lambda` so a spec and its derivation cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from concave_lottery.experiments import PAPER_LAMBDA, PAPER_TRAIN_SIZES, epoch_matched_lambda
+from concave_lottery.layers import train_images
+from concave_lottery.sweep import load_spec
+from concave_lottery.timing import PAPER_DATASET
+
+SPECS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.name for p in SPECS])
+def test_spec_loads_and_every_run_validates(spec):
+    tasks = load_spec(spec).tasks
+    assert tasks, f"{spec.name} has no runs"
+    assert len({t.run_dir for t in tasks}) == len(tasks)
+
+
+def _paper_lambda(config) -> float:
+    return PAPER_LAMBDA["l1"] if config.method == "sigmoid" else PAPER_LAMBDA[config.regularizer]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[p.name for p in SPECS])
+def test_reduced_scale_lambda_is_epoch_matched(spec):
+    checked = 0
+    for task in load_spec(spec).tasks:
+        config = task.config
+        if config.method == "imp" or config.dataset not in PAPER_DATASET:
+            continue
+        if dict(task.overrides).get("lam") is None:
+            continue
+        paper = PAPER_DATASET[config.dataset]
+        n = train_images(config.to_dict())
+        expected = _paper_lambda(config)
+        if n != PAPER_TRAIN_SIZES[paper] or config.batch_size != 128:
+            expected = epoch_matched_lambda(expected, num_train=n, paper_dataset=paper, batch_size=config.batch_size)
+        assert config.lam == pytest.approx(expected, rel=5e-3), f"{task.label()}: λ {config.lam} != {expected:.3g}"
+        checked += 1
+    if spec.name.startswith(("live", "resnet")):
+        assert checked, f"{spec.name}: no reduced-scale λ was checked"
+
+
+def test_epoch_matched_lambda_scales_with_steps_per_epoch():
+    assert epoch_matched_lambda(3e-6, num_train=50_000, paper_dataset="cifar10") == pytest.approx(3e-6)
+    assert epoch_matched_lambda(1e-6, num_train=5170, paper_dataset="cifar10") == pytest.approx(1e-6 * 391 / 41)
+    assert epoch_matched_lambda(1e-6, num_train=2000, paper_dataset="tinyimagenet") == pytest.approx(1e-6 * 782 / 16)
+    from concave_lottery.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="paper_dataset"):
+        epoch_matched_lambda(1e-6, num_train=10, paper_dataset="mnist")
