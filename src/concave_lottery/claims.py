@@ -12,9 +12,10 @@ Sec. V-E (Figs. 5-7) and Sec. V-G (Figs. 8-9) make claims that can be tested on 
 - ``concave-vs-sigmoid``: the concave regularizers "provide significantly better performance than the
   sigmoid reparameterization" (Fig. 9).
 
-Every check compares two methods at *matched sparsity*: the accuracy of method ``a`` at each of its
-rounds against method ``b``'s curve interpolated there (:func:`concave_lottery.analysis.accuracy_at_sparsity`,
-linear in log remaining fraction, never extrapolated). A gap counts only when it exceeds the
+Every check compares two methods at *matched sparsity*: at the sparsity of every round of either
+method that the other's curve also reaches, both curves interpolated there
+(:func:`concave_lottery.analysis.accuracy_at_sparsity`, linear in log remaining fraction, never
+extrapolated). A gap counts only when it exceeds the
 tolerance ``max(seed spread, min_gap)``; with one seed per method the spread is unknown, so the
 verdict says ``one seed`` and the numbers are shown, not judged as evidence.
 """
@@ -35,14 +36,15 @@ VERDICTS = ("holds", "does not hold", "tie", "one seed", "not testable")
 
 
 def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_accuracy") -> pd.DataFrame:
-    """``a`` against ``b`` at every sparsity where ``a`` has a pruned round and ``b``'s curve reaches:
+    """``a`` against ``b`` at every sparsity where either has a pruned round (mean over seeds) and both
+    curves reach (each interpolated between its own rounds, never extrapolated):
     columns sparsity, a_mean, a_std, b_mean, b_std, n_a, n_b (seeds), gap = a − b, spread =
     sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side)."""
     columns = ["sparsity", "a_mean", "a_std", "b_mean", "b_std", "n_a", "n_b", "gap", "spread"]
     if points.empty or a not in set(points["method_label"]) or b not in set(points["method_label"]):
         return pd.DataFrame(columns=columns)
-    own = points[(points["method_label"] == a) & (points["sparsity"] > 0)]
-    targets = sorted(own.groupby("round")["sparsity"].mean().tolist())
+    pruned = points[points["method_label"].isin([a, b]) & (points["sparsity"] > 0)]
+    targets = sorted(set(pruned.groupby(["method_label", "round"])["sparsity"].mean().round(6).tolist()))
     at = analysis.accuracy_at_sparsity(points[points["method_label"].isin([a, b])], targets, accuracy=accuracy)
     rows = []
     for target, sub in at.groupby("target", sort=True):

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
 from concave_lottery.data.imagedata import ImageData
 from concave_lottery.data.sources import Attempts, Status, check_md5, md5_file, sha256_file, url_unreachable

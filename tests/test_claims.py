@@ -1,0 +1,84 @@
+"""The paper's claims checked at matched sparsity: verdicts follow the gaps and the seed spread."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from concave_lottery import analysis, claims
+
+
+def _points(rows):
+    """tickets() from (method, regularizer, seed, round, sparsity, accuracy) tuples."""
+    df = pd.DataFrame(rows, columns=["method", "regularizer", "seed", "round", "sparsity", "test_accuracy"])
+    df["best_test_accuracy"] = df["test_accuracy"]
+    return analysis.tickets(df)
+
+
+def _imp(seeds=(0, 1), acc=lambda t, s: 0.90 - 0.02 * t + 0.001 * s):
+    return [("imp", "log", s, t, 1 - 0.8 ** t, acc(t, s)) for s in seeds for t in range(5)]
+
+
+def _soft(reg, sparsities, acc, seeds=(0, 1)):
+    return [("soft", reg, s, t, sp, acc(t, s)) for s in seeds for t, sp in enumerate(sparsities, start=1)]
+
+
+def test_matched_gaps_interpolate_the_other_curve():
+    pts = _points(_imp() + _soft("l1", [0.36], lambda t, s: 0.88 + 0.001 * s))
+    gaps = claims.matched_gaps(pts, "soft-l1", "imp")
+    assert list(gaps["sparsity"]) == pytest.approx([0.36])
+    assert gaps["b_mean"].iloc[0] == pytest.approx(0.86 + 0.0005)  # IMP level 2 is at exactly 36%
+    assert gaps["gap"].iloc[0] == pytest.approx(0.02)
+    assert gaps["n_a"].iloc[0] == 2 and gaps["spread"].iloc[0] == pytest.approx(0.001, abs=1e-9)
+
+
+def test_comparable_and_better_with_two_seeds():
+    # soft-log: 2 pp above IMP at IMP's own sparsities, and at 80% where IMP ends at 59%
+    pts = _points(_imp() + _soft("log", [0.2, 0.36], lambda t, s: 0.90 - 0.02 * t + 0.02 + 0.001 * s)
+                  + _soft("l1", [0.2, 0.36], lambda t, s: 0.90 - 0.02 * t - 0.05 + 0.001 * s))
+    table = claims.lottery_claims(pts).set_index(["claim", "a"])
+    assert table.loc[("comparable", "soft-log"), "verdict"] == "holds"
+    assert table.loc[("higher-sparsity", "soft-log"), "verdict"] == "holds"
+    assert table.loc[("comparable", "soft-l1"), "verdict"] == "does not hold"  # 5 pp below IMP
+    assert table.loc[("higher-sparsity", "soft-l1"), "verdict"] == "does not hold"
+    assert table.loc[("log-vs-l1", "soft-log"), "verdict"] == "holds"
+
+
+def test_a_gap_within_the_seed_spread_is_a_tie():
+    noisy = lambda t, s: 0.90 - 0.02 * t + (0.04 if s else -0.02)  # noqa: E731  mean +1 pp, spread ~4 pp
+    pts = _points(_imp() + _soft("log", [0.36], noisy))
+    row = claims.check_better_at_highest(pts, "soft-log")
+    assert row["verdict"] == "tie"
+
+
+def test_one_seed_gives_a_reading_not_a_verdict():
+    pts = _points(_imp(seeds=(0,)) + _soft("log", [0.36], lambda t, s: 0.80, seeds=(0,)))
+    row = claims.check_comparable(pts, "soft-log")
+    assert row["verdict"] == "one seed" and row["one-seed reading"] == "does not hold"
+    assert "36.0%" in row["evidence"]
+
+
+def test_beyond_the_other_curve_only_dominance_counts():
+    pts = _points(_imp(seeds=(0, 1)) + _soft("l1", [0.95], lambda t, s: 0.85, seeds=(0, 1)))
+    row = claims.check_better_at_highest(pts, "soft-l1")
+    assert row["verdict"] == "holds" and "sparser and as accurate" in row["evidence"]
+    worse = _points(_imp(seeds=(0, 1)) + _soft("l1", [0.95], lambda t, s: 0.50, seeds=(0, 1)))
+    assert claims.check_better_at_highest(worse, "soft-l1")["verdict"] == "not testable"
+    assert claims.check_comparable(worse, "soft-l1")["verdict"] == "not testable"
+
+
+def test_ablation_claims_compare_soft_with_hard_and_sigmoid():
+    rows = _soft("log", [0.2, 0.5], lambda t, s: 0.90 - 0.01 * t + 0.001 * s)
+    rows += [("hard", "log", s, t, sp, 0.85 - 0.01 * t + 0.001 * s) for s in (0, 1)
+             for t, sp in enumerate([0.2, 0.36, 0.49], start=1)]
+    rows += [("sigmoid", "log", s, 1, 0.3, 0.95 + 0.001 * s) for s in (0, 1)]
+    table = claims.ablation_claims(_points(rows)).set_index(["claim", "a"])
+    assert table.loc[("threshold", "soft-log"), "verdict"] == "holds"
+    assert table.loc[("concave-vs-sigmoid", "soft-log"), "verdict"] == "does not hold"
+    assert set(table.reset_index()["b"]) == {"hard-log", "sigmoid"}
+
+
+def test_no_points_no_claims():
+    empty = analysis.tickets(pd.DataFrame())
+    assert set(claims.lottery_claims(empty)["verdict"]) == {"not testable"}
+    assert claims.ablation_claims(empty).empty
