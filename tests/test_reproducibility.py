@@ -1,7 +1,9 @@
 """A recorded CPU run reproduces exactly: same masks, same accuracies, from its config alone.
 
-``results/repro/`` holds two small runs recorded with ``lottery run`` (LeNet-300-100 on 2,000 MNIST
-training and 1,000 test images, 2 rounds of 2 epochs; Algorithm 1 with log and IMP). This test
+``results/repro/`` holds three small runs recorded with ``lottery run``: LeNet-300-100 on 2,000 MNIST
+training and 1,000 test images, 2 rounds of 2 epochs (Algorithm 1 with log, and IMP), and ResNet-20 on
+512 ``cifar10-subset`` images, 2 rounds of 1 epoch (Algorithm 1 with log: convolutions, BatchNorm and
+the on-device augmentation). This test
 reruns each from its ``config.json`` into a temporary folder and compares, bit for bit, every
 round's masks and the accuracies and sparsities of ``result.json``. The tolerance is zero: on the
 CPU the library is deterministic (seeded θ_0, seeded batch order and augmentation per epoch) for a
@@ -27,11 +29,11 @@ RECORDED = Path(__file__).resolve().parents[1] / "results" / "repro"
 RUNS = sorted(p.parent for p in find_results(RECORDED))
 
 pytestmark = pytest.mark.skipif(not os.environ.get("LOTTERY_DATA_MIRROR") and not Path("data/MNIST").exists(),
-                                reason="needs MNIST: set LOTTERY_DATA_MIRROR to the offline mirror")
+                                reason="needs MNIST and cifar10-subset: set LOTTERY_DATA_MIRROR to the offline mirror")
 
 
 def test_recorded_runs_exist():
-    assert len(RUNS) == 2
+    assert len(RUNS) == 3
 
 
 @pytest.mark.parametrize("recorded", RUNS, ids=[p.name for p in RUNS])
