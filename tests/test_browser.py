@@ -32,7 +32,8 @@ CHROMIUM_ARGS = [
 #: The one console error allowed: sphinx-book-theme logs it on every page (harmless).
 ALLOWED_CONSOLE_ERRORS = ("Got invalid theme mode",)
 #: Pages that must carry figures (executed chapters with plots).
-PAGES_WITH_FIGURES = ("notebooks/regularizers", "notebooks/theory")
+PAGES_WITH_FIGURES = ("notebooks/regularizers", "notebooks/theory", "notebooks/lottery_cifar", "notebooks/ablations",
+                      "notebooks/training_times")
 
 pytestmark = pytest.mark.browser
 
