@@ -61,7 +61,7 @@ def test_one_seed_gives_a_reading_not_a_verdict():
 def test_beyond_the_other_curve_only_dominance_counts():
     pts = _points(_imp(seeds=(0, 1)) + _soft("l1", [0.95], lambda t, s: 0.85, seeds=(0, 1)))
     row = claims.check_better_at_highest(pts, "soft-l1")
-    assert row["verdict"] == "holds" and "sparser and as accurate" in row["evidence"]
+    assert row["verdict"] == "holds" and "soft-l1 is sparser and as accurate" in row["evidence"]
     worse = _points(_imp(seeds=(0, 1)) + _soft("l1", [0.95], lambda t, s: 0.50, seeds=(0, 1)))
     assert claims.check_better_at_highest(worse, "soft-l1")["verdict"] == "not testable"
     assert claims.check_comparable(worse, "soft-l1")["verdict"] == "not testable"
@@ -82,3 +82,12 @@ def test_no_points_no_claims():
     empty = analysis.tickets(pd.DataFrame())
     assert set(claims.lottery_claims(empty)["verdict"]) == {"not testable"}
     assert claims.ablation_claims(empty).empty
+
+
+def test_a_sparser_and_more_accurate_other_method_refutes_the_claim():
+    rows = _soft("log", [0.02], lambda t, s: 0.33 + 0.001 * s)
+    rows += [("hard", "log", s, t, sp, 0.40 + 0.01 * t) for s in (0, 1) for t, sp in ((1, 0.2), (2, 0.36))]
+    row = claims.ablation_claims(_points(rows)).iloc[0]
+    assert row["verdict"] == "does not hold" and "hard-log is sparser and as accurate" in row["evidence"]
+    rows = _soft("l1", [0.127], lambda t, s: 0.40) + [("sigmoid", "log", s, 1, 0.91, 0.28) for s in (0, 1)]
+    assert claims.ablation_claims(_points(rows)).iloc[0]["verdict"] == "not testable"

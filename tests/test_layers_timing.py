@@ -115,3 +115,14 @@ def test_pruning_rows_are_differences_to_the_dense_baseline(recorded):
     assert rows["unpruned_percent"].tolist() == pytest.approx([20.0, 10.0])
     assert rows["accuracy_difference"].tolist() == pytest.approx([-2.0, -7.0])
     assert rows["unpruned_all_percent"].iloc[0] == pytest.approx(100 * (1 - 0.8 * 0.99))
+
+
+def test_steady_epoch_seconds_leave_out_each_rounds_first_epoch(tmp_path):
+    for t, seconds in ((1, [9.0, 2.0, 2.2]), (2, [8.0, 2.4, 2.0])):
+        write_json(tmp_path / f"round-{t}" / "search" / "metrics.json",
+                   {"epochs": [{"epoch": e + 1, "test_accuracy": 0.5, "seconds": s} for e, s in enumerate(seconds)],
+                    "steps": 3})
+    assert timing.steady_epoch_seconds(tmp_path, "search") == pytest.approx(2.1)
+    import math
+
+    assert math.isnan(timing.steady_epoch_seconds(tmp_path, "ticket"))

@@ -16,8 +16,12 @@ tensor-resident data with full batches) and is always labelled as such.
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pandas as pd
 
+from .analysis import epoch_metrics
 from .experiments import PAPER_TRAIN_SIZES, get_preset
 from .layers import dataset_label, train_images
 
@@ -26,12 +30,24 @@ PAPER_DATASET = {"cifar10-subset": "cifar10", "cifar10": "cifar10", "cifar100": 
                  "tinyimagenet": "tinyimagenet"}
 
 
+def steady_epoch_seconds(run_dir: str | Path, phase: str) -> float:
+    """The median seconds of one epoch of ``phase`` (``search`` or ``ticket``) over every recorded round,
+    leaving out the first epoch of each round when a round has more than one (it pays for warm-up:
+    allocations, first kernel launches); NaN without per-epoch metrics."""
+    metrics = epoch_metrics(run_dir, phase)
+    if metrics.empty or "seconds" not in metrics:
+        return math.nan
+    steady = metrics[metrics["epoch"] > metrics.groupby("round")["epoch"].transform("min")]
+    return float((steady if len(steady) else metrics)["seconds"].median())
+
+
 def phase_times(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per search run (Algorithm 1 and its variants; IMP has no search phase) of
     :func:`concave_lottery.results.load_runs` output: model, dataset, method, hardware, rounds,
-    epochs per round, training images, ``find_minutes`` (search phases of all rounds),
-    ``train_minutes`` (the last round's ticket training), ``search_s_per_epoch``,
-    ``ticket_s_per_epoch`` and both per 1,000 training images."""
+    epochs per round, training images, ``find_minutes`` (search phases of all rounds, as measured),
+    ``train_minutes`` (the last round's ticket training, as measured), ``search_s_per_epoch`` and
+    ``ticket_s_per_epoch`` (steady state, :func:`steady_epoch_seconds`), and both per 1,000 training
+    images."""
     columns = ["run_dir", "model", "dataset", "method", "regularizer", "hardware", "commit", "rounds", "epochs",
                "train_images", "find_minutes", "train_minutes", "search_s_per_epoch", "ticket_s_per_epoch",
                "search_s_per_epoch_per_kimg", "ticket_s_per_epoch_per_kimg"]
@@ -48,8 +64,12 @@ def phase_times(runs: pd.DataFrame) -> pd.DataFrame:
             continue
         n_images = train_images(first)
         epochs = int(first["epochs"])
-        search_epoch = float(searched["search_seconds"].sum()) / (len(searched) * epochs)
-        ticket_epoch = float(tickets["ticket_seconds"].iloc[-1]) / epochs
+        search_epoch = steady_epoch_seconds(run_dir, "search")
+        ticket_epoch = steady_epoch_seconds(run_dir, "ticket")
+        if math.isnan(search_epoch):  # no per-epoch metrics: the phase totals
+            search_epoch = float(searched["search_seconds"].sum()) / (len(searched) * epochs)
+        if math.isnan(ticket_epoch):
+            ticket_epoch = float(tickets["ticket_seconds"].iloc[-1]) / epochs
         rows.append({
             "run_dir": run_dir, "model": first["model"], "dataset": dataset_label(first),
             "method": first["method"], "regularizer": first["regularizer"], "hardware": first["prov_device"],
