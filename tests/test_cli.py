@@ -90,3 +90,21 @@ def test_run_prints_result_path_last(tmp_path):
     last = proc.stdout.strip().splitlines()[-1]
     assert last.endswith("result.json") and Path(last).exists()
     assert "soft-log-lam1e-06-seed1-" in last
+
+
+def test_results_lists_finished_runs_with_hardware_and_time(tmp_path, capsys):
+    from concave_lottery.results import run_directory, write_json
+
+    config = resolve_config("lenet300-mnist", {"method": "imp", "rounds": 1})
+    run_dir = run_directory(config, tmp_path)
+    rounds = [{"round": 0, "sparsity": 0.0, "test_accuracy": 0.98},
+              {"round": 1, "sparsity": 0.2, "test_accuracy": 0.975}]
+    provenance = {"device": "Test CPU", "seconds": 600.0, "git_commit": "abcdef123"}
+    write_json(run_dir / "result.json", {"config": config.to_dict(), "rounds": rounds, "provenance": provenance})
+    (tmp_path / "lenet300-mnist" / "unfinished").mkdir()
+    assert main(["results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "imp" in out and "20.0" in out and "97.5" in out and "Test CPU" in out and "abcdef12" in out
+    assert "1 finished runs, 0.2 hours" in out
+    assert main(["results", str(tmp_path / "missing")]) == 2
+    assert "root" in capsys.readouterr().err

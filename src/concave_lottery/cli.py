@@ -5,6 +5,7 @@
     lottery presets [--keys]                      the presets and their protocols (--keys: every parameter)
     lottery run PRESET [key=value ...] [--out DIR] [--device auto|cpu|cuda] [--quiet]
     lottery sweep SPEC [--workers N] [--dry-run]  a grid of runs from a TOML spec (skip finished, resume)
+    lottery results [ROOT]                        the finished runs under ROOT: sparsity, accuracy, hardware, time
     lottery data check | fetch NAME|all           datasets: where they come from, verified or not
     lottery book build|run|publish ...            the book (see ``lottery book --help``)
 
@@ -80,6 +81,47 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def results_table(root: str):
+    """One row per finished run under ``root``: the last round's sparsity and ticket accuracy, rounds,
+    the hardware and wall time from its provenance, and the library commit."""
+    import pandas as pd
+
+    from .analysis import method_label
+    from .results import find_results, load_result
+
+    rows = []
+    for path in find_results(root):
+        result = load_result(path)
+        config, prov, last = result["config"], result["provenance"], result["rounds"][-1]
+        rows.append({"run": str(path.parent.relative_to(root)), "method": method_label(config),
+                     "rounds": len(result["rounds"]), "epochs": config["epochs"],
+                     "sparsity %": round(100 * last["sparsity"], 2),
+                     "ticket acc %": (None if last.get("test_accuracy") is None
+                                      else round(100 * last["test_accuracy"], 2)),
+                     "hardware": prov.get("device", "?"), "minutes": round(prov.get("seconds", 0.0) / 60, 1),
+                     "commit": str(prov.get("git_commit", "?"))[:8]})
+    return pd.DataFrame(rows)
+
+
+def _cmd_results(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import ParameterError
+
+    if not Path(args.root).is_dir():
+        raise ParameterError("root", args.root, "the results root must be an existing folder (default: results)")
+    table = results_table(args.root)
+    if table.empty:
+        print(f"no finished run under {args.root}")
+        return 0
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 70):
+        print(table.to_string(index=False))
+    print(f"{len(table)} finished runs, {table['minutes'].sum() / 60:.1f} hours of training in all")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lottery", description="Concave-regularised lottery tickets (Fracastoro et al., IEEE TNNLS 2025).")
@@ -110,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="CPU threads per worker (default: cores / workers)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("results", help="list the finished runs under a results root",
+                       description="One line per finished run: method, rounds, the last round's sparsity and "
+                                   "ticket accuracy, the hardware and wall time from its provenance.")
+    p.add_argument("root", nargs="?", default="results", help="results root (default: results)")
+    p.set_defaults(func=_cmd_results)
 
     from .data.commands import add_data_parser
 
