@@ -61,6 +61,15 @@ class Layer:
     def missing(self) -> pd.DataFrame:
         return self.status[self.status["status"] != "finished"] if len(self.status) else self.status
 
+    @property
+    def source(self) -> str:
+        """Where this layer's numbers come from, for a figure's caption."""
+        return "computed while this page was built" if self.name == "live" else "recorded runs, replayed"
+
+    def by_dataset(self) -> list[tuple[str, pd.DataFrame]]:
+        """The ticket points grouped by ``dataset_label``, in the order they appear (none: empty)."""
+        return list(self.points.groupby("dataset_label", sort=False)) if len(self.points) else []
+
     def describe(self) -> str:
         """One line: how many runs, how many finished, where they live."""
         return (f"{self.name} layer: {len(self.tasks)} runs of {self.spec} under {self.root}/, "
