@@ -91,6 +91,7 @@ def provenance(device: torch.device, started: datetime, seconds: float) -> dict[
         "device": device_name(device),
         "device_type": device.type,
         "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "started": started.astimezone(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
     }
