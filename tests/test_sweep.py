@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from concave_lottery.cli import main
@@ -150,3 +156,49 @@ batch_size = 64
     assert "skipped (finished)" in out and "2 runs: 2 ok, 0 failed" in out
     assert main(["sweep", str(spec), "--dry-run"]) == 0
     assert capsys.readouterr().out.count("done ") == 2
+
+
+SLOW_SWEEP = '''
+import os, sys, time
+from pathlib import Path
+from concave_lottery.sweep import LocalExecutor, RunTask, run_sweep, stop_on_sigterm
+
+def slow(task):
+    Path(sys.argv[1], f"{os.getpid()}.pid").write_text("")
+    time.sleep(120)
+
+if __name__ == "__main__":
+    stop_on_sigterm()
+    tasks = [RunTask("lenet300-mnist", (("seed", s),), sys.argv[1]) for s in range(4)]
+    run_sweep(tasks, LocalExecutor(workers=2, threads_per_worker=1), fn=slow, progress=False)
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT], ids=["term", "kill", "int"])
+def test_a_stopped_sweep_leaves_no_worker_running(tmp_path, sig):
+    script = tmp_path / "slow_sweep.py"
+    script.write_text(SLOW_SWEEP)
+    sweep = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("*.pid"))) < 2:
+        assert time.monotonic() < deadline, "the workers did not start"
+        assert sweep.poll() is None, "the sweep ended early"
+        time.sleep(0.2)
+    workers = [int(p.stem) for p in tmp_path.glob("*.pid")]
+    assert all(_alive(pid) for pid in workers)
+    sweep.send_signal(sig)
+    sweep.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), f"workers still running after {sig.name}"
+    assert len(list(tmp_path.glob("*.pid"))) == 2  # the two queued tasks never started

@@ -60,7 +60,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import LocalExecutor, SerialExecutor, load_spec, run_sweep
+    from .sweep import LocalExecutor, SerialExecutor, load_spec, run_sweep, stop_on_sigterm
 
     spec = load_spec(args.spec, out=args.out, device=args.device)
     if args.dry_run:
@@ -70,6 +70,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     executor = SerialExecutor() if args.workers == 1 and args.threads is None else \
         LocalExecutor(args.workers, args.threads)
+    stop_on_sigterm()
     outcomes = run_sweep(spec.tasks, executor)
     failed = [o for o in outcomes if not o.ok]
     for o in outcomes:

@@ -27,13 +27,18 @@ submits :func:`run_task` elsewhere (e.g. submitit's ``AutoExecutor.map_array(run
 for SLURM, or ``ray.remote(run_task)``); nothing in the runner changes.
 
 Finished runs are skipped before scheduling (their ``result.json`` exists); interrupted runs
-resume from their checkpoints, because :class:`~concave_lottery.lottery.LotteryRun` does.
+resume from their checkpoints, because :class:`~concave_lottery.lottery.LotteryRun` does. A sweep
+that is stopped (Ctrl-C, ``kill``, even ``kill -9``) takes its worker processes with it: none keeps
+training unseen, and the next ``lottery sweep`` resumes each run from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import signal
+import sys
+import threading
 import time
 import tomllib
 import traceback
@@ -201,6 +206,30 @@ def _pin_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """In a worker: end this process as soon as the sweep that started it is gone (even after a
+    SIGKILL, which leaves it no chance to clean up), so that no orphan keeps training."""
+    while True:
+        time.sleep(every)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _start_worker(threads: int, parent: int) -> None:
+    _pin_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="exit-with-parent", daemon=True).start()
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (``kill``) end this process like Ctrl-C does, unwinding through ``finally``
+    blocks, so that :class:`LocalExecutor` stops its workers. Call it from the main thread."""
+    def stop(signum: int, frame: Any) -> None:
+        print("lottery: terminated; rerun the same command to resume.", file=sys.stderr)
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 class LocalExecutor:
     """Several runs at once on this machine, in worker processes (spawned, so CUDA is safe).
 
@@ -215,13 +244,33 @@ class LocalExecutor:
         self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
 
     def map(self, fn: Callable[[RunTask], TaskOutcome], tasks: Sequence[RunTask]) -> Iterator[TaskOutcome]:
-        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_pin_threads,
-                                 initargs=(self.threads,)) as pool:
+        pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                                   initargs=(self.threads, os.getpid()))
+        finished = False
+        try:
             pending: set[Future] = {pool.submit(fn, task) for task in tasks}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     yield future.result()
+            finished = True
+        finally:
+            if finished:
+                pool.shutdown(wait=True)
+            else:  # interrupted (Ctrl-C, SIGTERM, the consumer stopped): stop the runs in flight too
+                _terminate(pool)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (a running task cannot be cancelled;
+    its run resumes from its last checkpoint next time)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 def run_sweep(tasks: Sequence[RunTask], executor: Executor | None = None, *, progress: bool | None = None,
