@@ -67,6 +67,21 @@ def test_soft_mask_sparsifies_with_a_large_lambda(tmp_path):
     assert result["rounds"][0]["mask_before_pruning"]["fraction_below"]["0.05"] > 0
 
 
+def test_a_run_resumed_under_another_commit_names_both(tmp_path, monkeypatch):
+    from concave_lottery.results import run_directory, write_json
+
+    cfg = config(method="imp", rounds=1)
+    _, fresh = run(tmp_path / "fresh", cfg)
+    assert "started_commit" not in fresh["provenance"]  # started and finished under the same commit
+    run_dir = run_directory(cfg, tmp_path / "resumed")  # as an interrupted run leaves it, begun under "aaaa"
+    run_dir.mkdir(parents=True)
+    write_json(run_dir / "started.json", {"started": "2026-01-01T00:00:00+00:00", "git_commit": "aaaa"})
+    monkeypatch.setattr("concave_lottery.results.git_commit", lambda: "bbbb")
+    _, result = run(tmp_path / "resumed", cfg)
+    assert result["provenance"]["git_commit"] == "bbbb"
+    assert result["provenance"]["started_commit"] == "aaaa"
+
+
 def test_finished_run_is_never_recomputed(tmp_path, monkeypatch):
     cfg = config(rounds=1, epochs=1)
     path, first = run(tmp_path, cfg)

@@ -39,6 +39,7 @@ from .regularizers import get_regularizer
 from .results import (
     CONFIG_FILE,
     RESULT_FILE,
+    git_commit,
     load_result,
     now,
     provenance,
@@ -268,13 +269,15 @@ class LotteryRun:
             write_json(config_path, self.config.to_dict())
         started_path = self.run_dir / "started.json"
         if not started_path.exists():
-            write_json(started_path, {"started": now().isoformat(timespec="seconds")})
-        started = datetime.fromisoformat(read_json(started_path)["started"])
+            write_json(started_path, {"started": now().isoformat(timespec="seconds"), "git_commit": git_commit()})
+        start = read_json(started_path)
         rounds = self._run_imp() if self.method.search_is_ticket else self._run_rounds()
         # Wall time of the training itself, summed over rounds (a resumed run counts each phase once).
         seconds = sum(r["seconds"] for r in rounds)
-        result = {"config": self.config.to_dict(), "rounds": rounds,
-                  "provenance": provenance(self.device, started, seconds)}
+        record = provenance(self.device, datetime.fromisoformat(start["started"]), seconds)
+        if start.get("git_commit", record["git_commit"]) != record["git_commit"]:
+            record["started_commit"] = start["git_commit"]  # resumed under another commit: name both
+        result = {"config": self.config.to_dict(), "rounds": rounds, "provenance": record}
         write_json(result_path, result)
         return result
 
