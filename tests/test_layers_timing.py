@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from concave_lottery import analysis, layers, timing
@@ -85,7 +86,11 @@ def test_scale_of_names_protocol_lambda_and_hardware(recorded):
     text = layers.scale_of(layer.points)
     assert "5,170 training images" in text and "8 epochs per round" in text and "lr/10 at [5, 7]" in text
     assert "soft-l1 λ=3e-06" in text and "hardware: Test CPU" in text
+    assert "seeds [0];" in text
     assert layers.scale_of(layer.points.iloc[0:0]) == "no finished runs"
+    points = layer.points
+    more_seeds = pd.concat([points, points[points["method_label"] == "soft-l1"].assign(seed=1)])
+    assert "seeds soft-l1 [0, 1], imp [0];" in layers.scale_of(more_seeds)  # per method when they differ
 
 
 def test_phase_times_and_the_paper_protocol_estimate(recorded):

@@ -153,10 +153,15 @@ def scale_of(points: pd.DataFrame) -> str:
             lam = s["lam"].iloc[0]
             lams.append(label if label == "imp" else f"{label} λ={lam:.3g}")
         rounds = sorted(sub.groupby("method_label")["round"].max().unique().tolist())
+        seeds = {label: sorted(s["seed"].unique().tolist()) for label, s in sub.groupby("method_label", sort=False)}
+        if len({tuple(v) for v in seeds.values()}) == 1:
+            seed_text = f"seeds {next(iter(seeds.values()))}"
+        else:
+            seed_text = "seeds " + ", ".join(f"{label} {v}" for label, v in seeds.items())
         hardware = ", ".join(sorted(set(map(str, sub["prov_device"]))))
         schedule = f"lr/10 at {list(milestones)}" if len(milestones) else "constant lr"
         lines.append(f"{model} on {dataset} ({train_images(first):,} training images), {epochs} "
                      f"epoch{'s' if epochs != 1 else ''} per "
-                     f"round ({schedule}), up to {max(rounds)} rounds/levels; {'; '.join(lams)}; seeds "
-                     f"{sorted(sub['seed'].unique().tolist())}; hardware: {hardware}")
+                     f"round ({schedule}), up to {max(rounds)} rounds/levels; {'; '.join(lams)}; {seed_text}; "
+                     f"hardware: {hardware}")
     return "\n".join(lines)
