@@ -27,6 +27,8 @@ from __future__ import annotations
 import os
 import warnings
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,15 +59,21 @@ def test_every_cpu_records_the_same_three_runs():
         assert sorted(run.relative_to(RECORDED).parts[0] for run in runs) == machines, name
 
 
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _recorded_here(reference: dict) -> bool:
     """Whether ``reference`` (a result) was recorded on this machine's CPU kind with its thread count."""
     prov = reference["provenance"]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(prov["torch_threads"])
-    try:
+    with _torch_threads(prov["torch_threads"]):
         here = device_name(torch.device("cpu"))
-    finally:
-        torch.set_num_threads(threads)
     capability = prov.get("cpu_capability")
     return prov["device"] == here and capability in (None, torch.backends.cpu.get_cpu_capability())
 
@@ -76,12 +84,8 @@ def _pruned(masks: dict) -> torch.Tensor:
 
 def _rerun(recorded: Path, threads: int, out: Path) -> tuple[Path, dict]:
     config = RunConfig.from_dict(read_json(recorded / "config.json"))
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         return run_lottery(config, out, device="cpu", progress=False)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _assert_exact(recorded: Path, reference: dict, path: Path, result: dict) -> None:

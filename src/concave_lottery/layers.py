@@ -148,12 +148,12 @@ def scale_of(points: pd.DataFrame) -> str:
     keys = ["model", "dataset_label", "epochs", "milestones"]
     for (model, dataset, epochs, milestones), sub in points.groupby(keys, sort=False):
         first = sub.iloc[0].to_dict()
-        lams = []
+        lams, seeds = [], {}
         for label, s in sub.groupby("method_label", sort=False):
             lam = s["lam"].iloc[0]
             lams.append(label if label == "imp" else f"{label} λ={lam:.3g}")
+            seeds[label] = sorted(s["seed"].unique().tolist())
         rounds = sorted(sub.groupby("method_label")["round"].max().unique().tolist())
-        seeds = {label: sorted(s["seed"].unique().tolist()) for label, s in sub.groupby("method_label", sort=False)}
         if len({tuple(v) for v in seeds.values()}) == 1:
             seed_text = f"seeds {next(iter(seeds.values()))}"
         else:
