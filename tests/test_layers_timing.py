@@ -80,6 +80,29 @@ def test_gather_selects_reads_and_labels(recorded):
         layers.gather("guessed", str(spec), str(root))
 
 
+def test_gather_reads_several_specs_and_names_each_runs_spec(recorded, tmp_path):
+    spec, root = recorded
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text('out = "results"\n[[grid]]\npreset = "resnet20-tinyimagenet"\nmethod = "soft"\n'
+                    'regularizer = "log"\nclasses = 10\nseed = 0\n'
+                    # a run that the first spec lists too is gathered once, under the first spec
+                    '[[grid]]\npreset = "resnet20-tinyimagenet"\nmethod = "imp"\nclasses = 10\n'
+                    'rounds = 1\nseed = 0\n')
+    _write(root, {"method": "soft", "regularizer": "log", "classes": 10, "seed": 0},
+           [_record(1, 0.5, 0.30)], preset="resnet20-tinyimagenet")
+    layer = layers.gather("recorded", [str(spec), str(tiny)], str(root))
+    assert layer.specs == [str(spec), str(tiny)] and layer.spec == f"{spec}, {tiny}"
+    assert len(layer.tasks) == 5 and layer.n_finished == 3
+    assert layer.status["spec"].tolist() == [str(spec)] * 4 + [str(tiny)]
+    by_dataset = dict(layer.by_dataset())
+    assert layer.specs_of(by_dataset["tinyimagenet (10 classes)"]) == str(tiny)
+    assert layer.specs_of(by_dataset["cifar10-subset"]) == str(spec)
+    # missing: cifar10-subset soft-log and Tiny ImageNet IMP, both in the first spec
+    assert layer.missing_commands() == [f"lottery sweep {spec}"]
+    with pytest.raises(ParameterError, match="spec"):
+        layers.gather("recorded", [], str(root))
+
+
 def test_scale_of_names_protocol_lambda_and_hardware(recorded):
     spec, root = recorded
     layer = layers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"])

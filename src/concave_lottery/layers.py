@@ -45,13 +45,29 @@ class Layer:
     the ticket ``points`` (:func:`concave_lottery.analysis.tickets`, with a ``dataset_label``)."""
 
     name: str
-    spec: str
+    specs: list[str]
     root: str
     tasks: list[RunTask]
     status: pd.DataFrame
     runs: pd.DataFrame
     points: pd.DataFrame
     outcomes: list[TaskOutcome] = field(default_factory=list)
+
+    @property
+    def spec(self) -> str:
+        """The layer's sweep spec(s), comma-separated."""
+        return ", ".join(self.specs)
+
+    def specs_of(self, points: pd.DataFrame) -> str:
+        """The spec(s) that the runs behind ``points`` (a part of :attr:`points`) come from."""
+        used = set(points["spec"]) if "spec" in points else set(self.specs)
+        return ", ".join(s for s in self.specs if s in used)
+
+    def missing_commands(self) -> list[str]:
+        """``lottery sweep SPEC`` for every spec with a run that is not finished."""
+        missing = self.missing
+        specs = set(missing["spec"]) if len(missing) else set()
+        return [f"lottery sweep {s}" for s in self.specs if s in specs]
 
     @property
     def n_finished(self) -> int:
@@ -110,33 +126,46 @@ def select(tasks: Sequence[RunTask], *, models: Sequence[str] | None = None, dat
     return [t for t in tasks if _matches(t, models, datasets, methods)]
 
 
-def gather(name: str, spec: str, root: str, *, models: Sequence[str] | None = None,
+def gather(name: str, spec: str | Sequence[str], root: str, *, models: Sequence[str] | None = None,
            datasets: Sequence[str] | None = None, methods: Sequence[str] | None = None,
            seeds: Sequence[int] | None = None, overrides: dict[str, Any] | None = None,
            compute: bool = False, workers: int = 1, device: str = "auto") -> Layer:
-    """The runs of ``spec`` that match ``models``/``datasets``/``methods``, under the results root
-    ``root``; with ``compute`` the missing ones are trained first (``workers`` processes at once,
-    :class:`~concave_lottery.sweep.LocalExecutor`). A run that fails raises with its error."""
+    """The runs of ``spec`` (one sweep spec or several) that match ``models``/``datasets``/``methods``,
+    under the results root ``root``; with ``compute`` the missing ones are trained first (``workers``
+    processes at once, :class:`~concave_lottery.sweep.LocalExecutor`). A run that fails raises with its
+    error. The ``status`` and ``points`` tables name the spec of every run (column ``spec``)."""
     if name not in LAYER_NAMES:
         raise ParameterError("layer", name, f"the layer must be one of {', '.join(LAYER_NAMES)}")
-    tables = analysis.spec_tables(spec, seeds=seeds, overrides=overrides)
-    tasks = select(tasks_from_tables(tables, root, device), models=models, datasets=datasets, methods=methods)
+    specs = [spec] if isinstance(spec, str) else [str(s) for s in spec]
+    if not specs:
+        raise ParameterError("spec", spec, "give at least one sweep spec")
+    tasks, spec_of_run = [], {}
+    for one in specs:
+        tables = analysis.spec_tables(one, seeds=seeds, overrides=overrides)
+        for task in select(tasks_from_tables(tables, root, device), models=models, datasets=datasets,
+                           methods=methods):
+            if str(task.run_dir) not in spec_of_run:
+                spec_of_run[str(task.run_dir)] = one
+                tasks.append(task)
     outcomes: list[TaskOutcome] = []
     if compute and tasks:
         executor = LocalExecutor(workers) if workers > 1 else SerialExecutor()
         outcomes = run_sweep(tasks, executor, progress=False)
         failed = [o for o in outcomes if not o.ok]
         if failed:
-            raise RuntimeError(f"{len(failed)} run(s) of {spec} failed; the first: "
-                               f"{failed[0].task.label()}\n{failed[0].error}")
+            first = failed[0]
+            raise RuntimeError(f"{len(failed)} run(s) failed; the first: {first.task.label()} of "
+                               f"{spec_of_run[str(first.task.run_dir)]}\n{first.error}")
     status = analysis.run_status(tasks)
+    status["spec"] = [spec_of_run[str(t.run_dir)] for t in tasks]
     finished = analysis.finished_results(status)
     runs = load_runs(finished) if finished else pd.DataFrame()
     points = analysis.tickets(runs)
     if len(points):
         points["dataset_label"] = [dataset_label(r) for r in points.to_dict("records")]
         points["layer"] = name
-    return Layer(name, spec, root, tasks, status, runs, points, outcomes)
+        points["spec"] = [spec_of_run[d] for d in points["run_dir"]]
+    return Layer(name, specs, root, tasks, status, runs, points, outcomes)
 
 
 def scale_of(points: pd.DataFrame) -> str:
