@@ -30,6 +30,19 @@ def test_method_labels():
     assert analysis.method_label({"method": "imp", "regularizer": "log"}) == "imp"
 
 
+def test_a_sigmoid_run_with_another_mask_step_is_another_curve():
+    base = {"method": "sigmoid", "regularizer": "log", "preset": "resnet20-cifar10-subset"}
+    assert analysis.method_label({**base, "mask_lr_scale": 100.0}) == "sigmoid"  # the preset's step
+    assert analysis.method_label({**base, "mask_lr_scale": 1.0}) == "sigmoid-lr1"
+    assert analysis.method_label({**base, "preset": "lenet300-mnist", "mask_lr_scale": 1000.0}) == "sigmoid"
+    assert analysis.method_label({"method": "sigmoid", "regularizer": "log"}) == "sigmoid"  # no step known
+    df = pd.DataFrame([{**base, "mask_lr_scale": s, "seed": 0, "round": 1, "sparsity": sp, "test_accuracy": 0.5,
+                        "best_test_accuracy": 0.5} for s, sp in ((1.0, 0.5), (100.0, 0.9))])
+    points = analysis.tickets(df)
+    assert points["method_label"].tolist() == ["sigmoid-lr1", "sigmoid"]
+    assert analysis.summarize_rounds(points)["method_label"].tolist() == ["sigmoid", "sigmoid-lr1"]
+
+
 def test_summary_mean_std_and_dense_reference():
     pts = _points([
         ("imp", "log", 0, 0, 0.0, 0.98), ("imp", "log", 1, 0, 0.0, 0.96),

@@ -78,6 +78,19 @@ def test_ablation_claims_compare_soft_with_hard_and_sigmoid():
     assert set(table.reset_index()["b"]) == {"hard-log", "sigmoid"}
 
 
+def test_each_sigmoid_variant_is_compared_with_both_regularizers():
+    rows = _soft("l1", [0.5, 0.8], lambda t, s: 0.90 - 0.01 * t + 0.001 * s)
+    rows += _soft("log", [0.4, 0.7], lambda t, s: 0.90 - 0.01 * t + 0.001 * s)
+    rows += [("sigmoid", "log", s, t, sp, 0.80 + 0.001 * s) for s in (0, 1) for t, sp in ((1, 0.6), (2, 0.9))]
+    points = _points(rows)
+    variant = points["method"] == "sigmoid"
+    points.loc[variant & (points["round"] == 1), "method_label"] = "sigmoid-lr1"
+    table = claims.ablation_claims(points)
+    assert sorted(zip(table["a"], table["b"])) == [("soft-l1", "sigmoid"), ("soft-l1", "sigmoid-lr1"),
+                                                   ("soft-log", "sigmoid"), ("soft-log", "sigmoid-lr1")]
+    assert set(table["claim"]) == {"concave-vs-sigmoid"}
+
+
 def test_no_points_no_claims():
     empty = analysis.tickets(pd.DataFrame())
     assert set(claims.lottery_claims(empty)["verdict"]) == {"not testable"}

@@ -63,14 +63,34 @@ METHOD_ORDER = ("soft-l1", "soft-log", "hard-l1", "hard-log", "sigmoid", "imp")
 
 def method_label(config: Mapping[str, Any]) -> str:
     """``soft-l1``/``soft-log`` for Algorithm 1 and ``hard-l1``/``hard-log`` for its fixed-fraction
-    variant (by regularizer), else the method name (``imp``, ``sigmoid``)."""
-    if config["method"] in ("soft", "hard"):
-        return f"{config['method']}-{config['regularizer']}"
-    return str(config["method"])
+    variant (by regularizer), else the method name (``imp``, ``sigmoid``). A sigmoid run whose mask
+    step differs from its preset's is another curve: ``sigmoid-lr1`` for ``mask_lr_scale`` 1 (the
+    mask on θ's learning rate, as continuous sparsification trains it)."""
+    method = str(config["method"])
+    if method in ("soft", "hard"):
+        return f"{method}-{config['regularizer']}"
+    if method == "sigmoid":
+        scale, default = config.get("mask_lr_scale"), _preset_mask_lr_scale(config.get("preset"))
+        if scale is not None and default is not None and float(scale) != default:
+            return f"sigmoid-lr{float(scale):g}"
+    return method
 
 
-def _order_key(label: str) -> int:
-    return METHOD_ORDER.index(label) if label in METHOD_ORDER else len(METHOD_ORDER)
+def _preset_mask_lr_scale(preset: Any) -> float | None:
+    from .experiments import PRESETS
+
+    return PRESETS[preset].config.mask_lr_scale if preset in PRESETS else None
+
+
+#: The columns of a run's config that :func:`method_label` reads.
+LABEL_KEYS = ("method", "regularizer", "preset", "mask_lr_scale")
+
+
+def _order_key(label: str) -> float:
+    if label in METHOD_ORDER:
+        return METHOD_ORDER.index(label)
+    base = label.split("-")[0]  # a variant (sigmoid-lr1) right after its method
+    return METHOD_ORDER.index(base) + 0.5 if base in METHOD_ORDER else len(METHOD_ORDER)
 
 
 # ------------------------------------------------------------------------------ sweeps and runs
@@ -139,7 +159,8 @@ def tickets(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df.assign(method_label=pd.Series(dtype=str), remaining_fraction=pd.Series(dtype=float))
     out = df.copy()
-    out["method_label"] = [method_label(r) for r in out[["method", "regularizer"]].to_dict("records")]
+    keys = [k for k in LABEL_KEYS if k in out.columns]
+    out["method_label"] = [method_label(r) for r in out[keys].to_dict("records")]
     out = out[out["test_accuracy"].notna()].copy()
     out["remaining_fraction"] = 1.0 - out["sparsity"]
     return out
