@@ -29,6 +29,15 @@ def test_colours_are_fixed_per_family():
     assert len(plotting.color_for("something else", 3)) == 3
 
 
+def test_method_colours_are_far_apart():
+    """Every pair of methods that share a figure is easy to tell apart (RGB distance > 0.25)."""
+    colours = list(plotting.METHOD_COLORS.items())
+    for i, (a, ca) in enumerate(colours):
+        for b, cb in colours[i + 1:]:
+            distance = sum((x - y) ** 2 for x, y in zip(ca, cb)) ** 0.5
+            assert distance > 0.25, f"{a} and {b} look alike ({distance:.2f})"
+
+
 def test_plot_regularizers():
     m = np.linspace(0, 1, 11)
     fig = plotting.plot_regularizers({"l1": (m, m, np.ones_like(m)), "log(eps=0.1)": (m, np.sqrt(m), m)})

@@ -45,7 +45,7 @@ METHOD_COLORS: dict[str, tuple[float, float, float]] = {
     "imp": _PALETTE[7],
     "soft-l1": _PALETTE[0],
     "soft-log": _PALETTE[1],
-    "sigmoid": _PALETTE[3],
+    "sigmoid": _PALETTE[2],  # green: the vermillion beside log's orange was hard to tell apart
     "hard-l1": _PALETTE[9],
     "hard-log": _PALETTE[5],
     "dense": (0.2, 0.2, 0.2),
