@@ -86,7 +86,7 @@ def test_each_sigmoid_variant_is_compared_with_both_regularizers():
     variant = points["method"] == "sigmoid"
     points.loc[variant & (points["round"] == 1), "method_label"] = "sigmoid-lr1"
     table = claims.ablation_claims(points)
-    assert sorted(zip(table["a"], table["b"])) == [("soft-l1", "sigmoid"), ("soft-l1", "sigmoid-lr1"),
+    assert sorted(zip(table["a"], table["b"], strict=True)) == [("soft-l1", "sigmoid"), ("soft-l1", "sigmoid-lr1"),
                                                    ("soft-log", "sigmoid"), ("soft-log", "sigmoid-lr1")]
     assert set(table["claim"]) == {"concave-vs-sigmoid"}
 

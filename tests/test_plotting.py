@@ -34,7 +34,7 @@ def test_method_colours_are_far_apart():
     colours = list(plotting.METHOD_COLORS.items())
     for i, (a, ca) in enumerate(colours):
         for b, cb in colours[i + 1:]:
-            distance = sum((x - y) ** 2 for x, y in zip(ca, cb)) ** 0.5
+            distance = sum((x - y) ** 2 for x, y in zip(ca, cb, strict=True)) ** 0.5
             assert distance > 0.25, f"{a} and {b} look alike ({distance:.2f})"
 
 

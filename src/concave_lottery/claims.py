@@ -170,7 +170,7 @@ def ablation_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", mi
     for reg in ("l1", "log"):
         if f"hard-{reg}" in labels:
             rows.append(_better_anywhere(points, f"soft-{reg}", f"hard-{reg}", "threshold", accuracy, min_gap))
-    sigmoids = sorted(label for label in labels if label == "sigmoid" or label.startswith("sigmoid-"))
+    sigmoids = sorted(label for label in labels if label.split("-")[0] == "sigmoid")
     for b in sigmoids:  # the sigmoid baseline and its variants (another mask step: sigmoid-lr1)
         for a in ("soft-l1", "soft-log"):
             rows.append(_better_anywhere(points, a, b, "concave-vs-sigmoid", accuracy, min_gap))

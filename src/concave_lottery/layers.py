@@ -65,8 +65,7 @@ class Layer:
 
     def missing_commands(self) -> list[str]:
         """``lottery sweep SPEC`` for every spec with a run that is not finished."""
-        missing = self.missing
-        specs = set(missing["spec"]) if len(missing) else set()
+        specs = set(self.missing["spec"])
         return [f"lottery sweep {s}" for s in self.specs if s in specs]
 
     @property
