@@ -103,6 +103,24 @@ def test_gather_reads_several_specs_and_names_each_runs_spec(recorded, tmp_path)
         layers.gather("recorded", [], str(root))
 
 
+def test_by_model_and_dataset_gives_one_group_per_figure(recorded, tmp_path):
+    spec, root = recorded
+    vgg = tmp_path / "vgg.toml"
+    vgg.write_text('out = "results"\n[[grid]]\npreset = "vgg11-cifar10-subset"\nmethod = "soft"\n'
+                   'regularizer = "l1"\nseed = 0\n')
+    _write(root, {"method": "soft", "regularizer": "l1", "seed": 0}, [_record(1, 0.7, 0.40)],
+           preset="vgg11-cifar10-subset")
+    layer = layers.gather("recorded", [str(spec), str(vgg)], str(root))
+    groups = dict(layer.by_model_and_dataset())
+    assert set(groups) == {("resnet20", "cifar10-subset"), ("vgg11", "cifar10-subset")}
+    assert set(groups[("vgg11", "cifar10-subset")]["method_label"]) == {"soft-l1"}
+    assert layer.specs_of(groups[("vgg11", "cifar10-subset")]) == str(vgg)
+    # by dataset alone, the two models share one group
+    assert len(dict(layer.by_dataset())["cifar10-subset"]) == sum(len(g) for g in groups.values())
+    only_vgg = layers.gather("recorded", [str(spec), str(vgg)], str(root), models=["vgg11"])
+    assert [key for key, _ in only_vgg.by_model_and_dataset()] == [("vgg11", "cifar10-subset")]
+
+
 def test_scale_of_names_protocol_lambda_and_hardware(recorded):
     spec, root = recorded
     layer = layers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"])

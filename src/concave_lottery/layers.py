@@ -85,6 +85,11 @@ class Layer:
         """The ticket points grouped by ``dataset_label``, in the order they appear (none: empty)."""
         return list(self.points.groupby("dataset_label", sort=False)) if len(self.points) else []
 
+    def by_model_and_dataset(self) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+        """The ticket points grouped by ``(model, dataset_label)``, in the order they appear (none: empty):
+        one figure of the paper's Figs. 5-7 per group."""
+        return list(self.points.groupby(["model", "dataset_label"], sort=False)) if len(self.points) else []
+
     def describe(self) -> str:
         """One line: how many runs, how many finished, where they live."""
         return (f"{self.name} layer: {len(self.tasks)} runs of {self.spec} under {self.root}/, "
