@@ -7,7 +7,8 @@ A run lives in ``<out>/<preset>/<run name>/`` (:meth:`RunConfig.run_name`, e.g.
     result.json              config + per-round records + provenance (written last: a run is
                              finished exactly when this file exists)
     theta0.pt                θ_0 (and theta_rewind.pt = θ_k when rewinding to step k > 0)
-    round-<t>/masks.pt       the mask state after round t's pruning (alive + m or s)
+    round-<t>/masks.pt       the mask state after round t's pruning (alive + m or s); committed for
+                             the small models, kept local for VGG-11 and WRN-20 (tens of MB)
     round-<t>/record.json    the round's record
     round-<t>/<phase>/metrics.json   per-epoch metrics of the search and ticket training
     round-<t>/<phase>/checkpoint.pt  per-epoch checkpoint (deleted when the phase finishes)
