@@ -62,11 +62,24 @@ def test_summary_mean_std_and_dense_reference():
     assert math.isnan(analysis.dense_reference(_points([("soft", "l1", 0, 1, 0.5, 0.9)]))["mean"])
 
 
+def test_near_dense_spread_is_the_range_over_nearly_unpruned_tickets():
+    pts = _points([("imp", "l1", 0, 0, 0.0, 0.52), ("imp", "l1", 0, 1, 0.2, 0.80),
+                   ("soft", "log", 0, 1, 0.0001, 0.55), ("soft", "log", 0, 2, 0.002, 0.59),
+                   ("soft", "l1", 0, 3, 0.98, 0.30)])
+    spread = analysis.near_dense_spread(pts)
+    assert spread["n"] == 3 and spread["min"] == pytest.approx(0.52) and spread["max"] == pytest.approx(0.59)
+    assert spread["range"] == pytest.approx(0.07)
+    assert analysis.near_dense_spread(pts, max_sparsity=0.2)["max"] == pytest.approx(0.80)
+    lone = analysis.near_dense_spread(pts, max_sparsity=0.0)
+    assert lone["n"] == 1 and math.isnan(lone["range"])
+
+
 def test_empty_inputs_give_empty_tables():
     empty = analysis.tickets(pd.DataFrame())
     assert empty.empty and analysis.summarize_rounds(empty).empty
     assert analysis.default_targets(empty) == []
     assert analysis.dense_reference(empty)["n"] == 0
+    assert analysis.near_dense_spread(empty)["n"] == 0
 
 
 def test_interpolation_is_linear_in_log_remaining_and_never_extrapolates():

@@ -197,6 +197,24 @@ def dense_reference(points: pd.DataFrame, accuracy: str = "test_accuracy") -> di
             "n": int(dense["seed"].nunique())}
 
 
+def near_dense_spread(points: pd.DataFrame, accuracy: str = "test_accuracy", *,
+                      max_sparsity: float = 0.01) -> dict[str, float]:
+    """How far apart the accuracies of the *nearly dense* tickets are (sparsity ≤ ``max_sparsity``:
+    IMP level 0, and every round of any method or seed that pruned almost nothing).
+
+    Those tickets differ only in their seed and round (each round trains with its own data order, see
+    ``LotteryRun._phase_seed``), not in their mask, so their range is a floor on the training noise of
+    one ticket at the run's budget: a gap between two single-seed curves smaller than ``range`` can be
+    that noise alone. ``n`` = 0 (and NaN figures) when fewer than two such tickets exist.
+    """
+    near = points[points["sparsity"] <= max_sparsity] if len(points) else points
+    if len(near) < 2:
+        return {"n": len(near), "min": math.nan, "max": math.nan, "range": math.nan}
+    values = near[accuracy].astype(float)
+    return {"n": len(near), "min": float(values.min()), "max": float(values.max()),
+            "range": float(values.max() - values.min())}
+
+
 # ------------------------------------------------------------------------------ matched sparsity
 
 
