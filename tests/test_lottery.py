@@ -249,3 +249,41 @@ def test_classes_cuts_the_dataset_and_keeps_older_run_names(tmp_path):
     assert data.num_classes == 2 and int(data.train_labels.max()) == 1
     _, result = run(tmp_path, cfg)
     assert result["config"]["classes"] == 2 and len(result["rounds"]) == 2
+
+
+def test_extending_a_run_by_rounds_equals_the_longer_run(tmp_path, monkeypatch):
+    short = config(method="soft", lam=1e-3, alpha=0.3, rounds=1)
+    longer = config(method="soft", lam=1e-3, alpha=0.3, rounds=2)
+    _, reference = run(tmp_path / "a", longer)
+    path, _ = run(tmp_path / "b", short)
+    target = lotterylib.extend_rounds(path.parent, 2, tmp_path / "b")
+    assert json.loads((target / "started.json").read_text())["extended_from"] == path.parent.name
+    assert not (target / "result.json").exists() and (target / "round-1" / "record.json").exists()
+
+    real_phase, phases = lotterylib.LotteryRun._phase, []
+
+    def counting_phase(self, round_dir, phase, *args, **kwargs):
+        phases.append((round_dir.name, phase))
+        return real_phase(self, round_dir, phase, *args, **kwargs)
+
+    monkeypatch.setattr(lotterylib.LotteryRun, "_phase", counting_phase)
+    extended_path, extended = run(tmp_path / "b", longer)
+    assert extended_path.parent == target
+    assert phases == [("round-2", "search"), ("round-2", "ticket")]  # round 1 was reused, not retrained
+    assert strip_timings(extended) == strip_timings(reference)
+
+
+def test_extending_refuses_imp_fewer_rounds_and_unfinished_runs(tmp_path):
+    from concave_lottery.errors import ParameterError
+
+    path, _ = run(tmp_path, config(method="imp", rounds=1, epochs=1))
+    with pytest.raises(ParameterError, match="IMP"):
+        lotterylib.extend_rounds(path.parent, 2, tmp_path)
+    path, _ = run(tmp_path, config(method="soft", rounds=1, epochs=1))
+    with pytest.raises(ParameterError, match="rounds"):
+        lotterylib.extend_rounds(path.parent, 1, tmp_path)
+    with pytest.raises(ParameterError, match="finished"):
+        lotterylib.extend_rounds(tmp_path / "nothing-here", 2, tmp_path)
+    lotterylib.extend_rounds(path.parent, 2, tmp_path)
+    with pytest.raises(ParameterError, match="out"):
+        lotterylib.extend_rounds(path.parent, 2, tmp_path)

@@ -59,6 +59,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_extend(args: argparse.Namespace) -> int:
+    from .lottery import extend_rounds
+
+    print(extend_rounds(args.run_dir, args.rounds, args.out))
+    return 0
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import LocalExecutor, SerialExecutor, load_spec, run_sweep, stop_on_sigterm
 
@@ -153,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="CPU threads per worker (default: cores / workers)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("extend", help="give a finished run more rounds, reusing the ones it has",
+                       description="Copy a finished Algorithm 1 run to the run directory of the same config with "
+                                   "more rounds (without its result.json); `lottery run`/`lottery sweep` with "
+                                   "that config then trains only the new rounds. Exact: a round never depends "
+                                   "on how many follow (concave_lottery.lottery.extend_rounds).")
+    p.add_argument("run_dir", help="a finished run directory, e.g. results/<preset>/<run name>")
+    p.add_argument("--rounds", type=int, required=True, help="the longer run's number of rounds")
+    p.add_argument("--out", default="results", help="results root of the longer run (default: results)")
+    p.set_defaults(func=_cmd_extend)
 
     p = sub.add_parser("results", help="list the finished runs under a results root",
                        description="One line per finished run: method, rounds, the last round's sparsity and "

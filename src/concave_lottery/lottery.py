@@ -21,7 +21,8 @@ result, and a finished run is returned without training.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+import shutil
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -380,3 +381,38 @@ def run_lottery(config: RunConfig, out: Path | str = "results", *, device: str |
     result = LotteryRun(config, run_dir, device=device, progress=progress, data=data).run()
     return run_dir / RESULT_FILE, result
 
+
+
+def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results") -> Path:
+    """Copy the finished Algorithm 1 run in ``run_dir`` to the run directory of the same config with
+    ``rounds`` rounds, without its ``result.json``: running that config (``lottery sweep``,
+    :func:`run_lottery`) then reuses the copied rounds and trains only rounds old+1 .. ``rounds``.
+
+    This is exact, not an approximation: round ``t`` of Algorithm 1 depends on rounds ``1..t-1``
+    (mask state, θ_0 or θ_k, the round's own seed) and never on how many rounds follow, when every
+    round's ticket is trained (``train_tickets="all"``). IMP is refused (its last level is left
+    unpruned, so a longer run differs there), as is a run that trains only the last ticket.
+    ``started.json`` of the copy names the run it was extended from. Returns the new run directory.
+    """
+    source = Path(run_dir)
+    if not (source / RESULT_FILE).exists():
+        raise ParameterError("run_dir", str(source), f"a finished run directory (with {RESULT_FILE}) to extend")
+    config = RunConfig.from_dict(read_json(source / CONFIG_FILE))
+    if config.method == "imp":
+        raise ParameterError("run_dir", str(source), "an Algorithm 1 run (soft, hard or sigmoid); an IMP run "
+                             "leaves its last level unpruned, so it cannot be extended")
+    if config.train_tickets != "all":
+        raise ParameterError("run_dir", str(source), "a run with train_tickets='all' (its rounds then do not "
+                             "depend on how many follow)")
+    if rounds <= config.rounds:
+        raise ParameterError("rounds", rounds, f"more than the run's {config.rounds} rounds")
+    longer = replace(config, rounds=rounds).validate()
+    target = run_directory(longer, out)
+    if target.exists():
+        raise ParameterError("out", str(target), "a results root without this longer run yet")
+    ignore = shutil.ignore_patterns(RESULT_FILE, "*.tmp", ".lock", "checkpoint.pt")
+    shutil.copytree(source, target, ignore=ignore)
+    write_json(target / CONFIG_FILE, longer.to_dict())
+    started = read_json(target / "started.json") if (target / "started.json").exists() else {}
+    write_json(target / "started.json", {**started, "extended_from": source.name})
+    return target
