@@ -59,6 +59,7 @@ def test_overrides_are_parsed_by_type():
     (["run", "lenet300-mnist", "method=magic"], "method", "magic"),
     (["run", "lenet300-mnist", "regularizer=l0"], "regularizer", "l0"),
     (["run", "lenet300-mnist", "lam"], "override", "lam"),
+    (["extend", "no-such-run", "--rounds", "3"], "run_dir", "no-such-run"),
 ])
 def test_user_errors_exit_nonzero_with_one_paragraph(capsys, args, name, value):
     assert main(args) == 2

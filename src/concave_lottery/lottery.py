@@ -396,20 +396,20 @@ def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results")
     """
     source = Path(run_dir)
     if not (source / RESULT_FILE).exists():
-        raise ParameterError("run_dir", str(source), f"a finished run directory (with {RESULT_FILE}) to extend")
+        raise ParameterError("run_dir", str(source), f"it must be a finished run directory (with {RESULT_FILE})")
     config = RunConfig.from_dict(read_json(source / CONFIG_FILE))
     if config.method == "imp":
-        raise ParameterError("run_dir", str(source), "an Algorithm 1 run (soft, hard or sigmoid); an IMP run "
-                             "leaves its last level unpruned, so it cannot be extended")
+        raise ParameterError("run_dir", str(source), "it must be an Algorithm 1 run (soft, hard or sigmoid); IMP "
+                             "leaves its last level unpruned, so an IMP run cannot be extended")
     if config.train_tickets != "all":
-        raise ParameterError("run_dir", str(source), "a run with train_tickets='all' (its rounds then do not "
-                             "depend on how many follow)")
+        raise ParameterError("run_dir", str(source), "it must be a run with train_tickets='all' (its rounds then "
+                             "do not depend on how many follow)")
     if rounds <= config.rounds:
-        raise ParameterError("rounds", rounds, f"more than the run's {config.rounds} rounds")
+        raise ParameterError("rounds", rounds, f"it must be more than the run's {config.rounds} rounds")
     longer = replace(config, rounds=rounds).validate()
     target = run_directory(longer, out)
     if target.exists():
-        raise ParameterError("out", str(target), "a results root without this longer run yet")
+        raise ParameterError("out", str(target), "the longer run must not exist yet under this results root")
     ignore = shutil.ignore_patterns(RESULT_FILE, "*.tmp", ".lock", "checkpoint.pt")
     shutil.copytree(source, target, ignore=ignore)
     write_json(target / CONFIG_FILE, longer.to_dict())
