@@ -271,6 +271,10 @@ def test_extending_a_run_by_rounds_equals_the_longer_run(tmp_path, monkeypatch):
     assert extended_path.parent == target
     assert phases == [("round-2", "search"), ("round-2", "ticket")]  # round 1 was reused, not retrained
     assert strip_timings(extended) == strip_timings(reference)
+    for t in (1, 2):
+        a = torch.load(tmp_path / "a" / longer.preset / longer.run_name() / f"round-{t}" / "masks.pt")
+        b = torch.load(target / f"round-{t}" / "masks.pt")
+        assert a.keys() == b.keys() and all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
 
 
 def test_extending_refuses_imp_fewer_rounds_and_unfinished_runs(tmp_path):

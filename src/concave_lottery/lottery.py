@@ -382,7 +382,6 @@ def run_lottery(config: RunConfig, out: Path | str = "results", *, device: str |
     return run_dir / RESULT_FILE, result
 
 
-
 def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results") -> Path:
     """Copy the finished Algorithm 1 run in ``run_dir`` to the run directory of the same config with
     ``rounds`` rounds, without its ``result.json``: running that config (``lottery sweep``,
