@@ -103,5 +103,5 @@ def test_tinyimagenet_100000_train_10000_val_200_classes(monkeypatch):
     assert [wnids.index(line.split("\t")[1]) for line in annotations] == data.test_labels.tolist()
     status = dataset_status("tinyimagenet", root=root)
     assert status.available and status.cached and status.verified
-    if cached:
-        assert seconds < 10, "a cached load should take seconds"
+    if cached:  # a second load memory-maps the verified cache instead of decoding the archives again
+        assert data.source.startswith("cache:"), data.source

@@ -18,8 +18,6 @@ from concave_lottery import book
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = [c.name for c in book.chapters(ROOT)]
-#: "seconds per chapter": generous, for a loaded 2-core machine.
-SMOKE_SECONDS_MAX = 90.0
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +43,7 @@ def test_chapter_executes_in_smoke(smoke_copy, name):
     root, results, log = smoke_copy
     result = results[name]
     assert result.status == "executed", f"{name} failed:\n{result.error}\n" + "\n".join(log)
-    assert result.seconds < SMOKE_SECONDS_MAX, f"{name} took {result.seconds:.0f} s in the smoke profile"
+    print(f"{name}: {result.seconds:.0f} s in the smoke profile")  # a figure, not a limit: no timed tests
     nb = nbformat.read(root / "_build" / "executed" / "smoke" / "notebooks" / f"{name}.ipynb", 4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
