@@ -7,10 +7,14 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from concave_lottery import analysis
+from concave_lottery.errors import ParameterError
 from concave_lottery.experiments import resolve_config
 from concave_lottery.results import load_runs, run_directory, write_json
 from concave_lottery.sweep import tasks_from_tables
@@ -85,12 +89,44 @@ def test_empty_inputs_give_empty_tables():
 def test_interpolation_is_linear_in_log_remaining_and_never_extrapolates():
     pts = _points([("imp", "log", 0, 0, 0.0, 1.0), ("imp", "log", 0, 1, 0.75, 0.5)])
     # remaining 1 -> 0.25: log-remaining midpoint is remaining 0.5, i.e. sparsity 0.5
-    at = analysis.accuracy_at_sparsity(pts, [0.5, 0.9])
+    at = analysis.accuracy_at_sparsity(pts, [0.5, 0.9], max_gap=2.0)
     assert list(at["target"]) == [0.5]
     assert at["accuracy"].iloc[0] == pytest.approx(0.75)
     # a 5% margin in remaining weights: 76% sparsity stands for 75%
     near = analysis.accuracy_at_sparsity(pts, [0.76])
     assert near["accuracy"].iloc[0] == pytest.approx(0.5)
+
+
+def test_interpolation_refuses_a_jump_wider_than_max_gap():
+    # one round from 2.7% to 98.1% sparsity (VGG-11's l1 run): nothing was measured in between
+    pts = _points([("soft", "l1", 0, 1, 0.027, 0.60), ("soft", "l1", 0, 2, 0.981, 0.62),
+                   ("imp", "log", 0, 1, 0.2, 0.64), ("imp", "log", 0, 2, 0.36, 0.63)])
+    at = analysis.accuracy_at_sparsity(pts, [0.2, 0.36, 0.5])
+    assert set(at["method"]) == {"imp"} and list(at["target"]) == [0.2, 0.36]
+    # within the tolerance of a recorded point, that point stands for the target, even beside a jump
+    near = analysis.accuracy_at_sparsity(pts, [0.029])
+    assert near.set_index("method")["accuracy"]["soft-l1"] == pytest.approx(0.60)
+    # the remaining weights halve (50% -> 75%, the default ln 2): still interpolated
+    halving = _points([("hard", "l1", 0, 1, 0.5, 0.8), ("hard", "l1", 0, 2, 0.75, 0.6)])
+    assert analysis.accuracy_at_sparsity(halving, [1 - 0.125 ** 0.5])["accuracy"].iloc[0] == pytest.approx(0.7)
+    with pytest.raises(ParameterError, match="max_gap"):
+        analysis.accuracy_at_sparsity(pts, [0.5], max_gap=-1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 0.99), st.floats(0.0, 1.0)), min_size=1, max_size=6),
+       st.lists(st.floats(0.0, 0.995), min_size=1, max_size=8))
+def test_interpolated_accuracy_comes_only_from_nearby_points(curve, targets):
+    pts = _points([("soft", "log", 0, i + 1, s, a) for i, (s, a) in enumerate(curve)])
+    x = -np.log(1 - np.array(sorted(s for s, _ in curve)))
+    accs = [a for _, a in curve]
+    for row in analysis.accuracy_at_sparsity(pts, targets).itertuples():
+        xt = -math.log(1 - row.target)
+        assert min(accs) - 1e-9 <= row.accuracy <= max(accs) + 1e-9
+        near = np.abs(x - xt).min() <= 0.05 + 1e-9
+        below, above = x[x <= xt], x[x >= xt]
+        bracketed = len(below) and len(above) and above.min() - below.max() <= analysis.MAX_INTERPOLATION_GAP + 1e-9
+        assert near or bracketed, (row.target, x)
 
 
 def test_compare_methods_needs_the_gap_to_exceed_the_seed_spread():

@@ -11,8 +11,9 @@ turn them into the numbers they print. Everything here works on the DataFrame of
   ``imp``); :func:`summarize_rounds` gives mean, std and the number of seeds per method and round;
   :func:`dense_reference` is IMP's level 0 (the dense network);
 - :func:`accuracy_at_sparsity` interpolates every seed's accuracy-sparsity curve at common
-  sparsities (linear in log remaining fraction), so methods whose rounds land at different
-  sparsities can be compared at matched sparsity, and :func:`compare_methods` says which method wins
+  sparsities (linear in log remaining fraction, only between rounds at most
+  :data:`MAX_INTERPOLATION_GAP` apart), so methods whose rounds land at different sparsities can be
+  compared at matched sparsity, and :func:`compare_methods` says which method wins
   there and whether the gap exceeds the seed spread;
 - :func:`mask_statistics` flattens the mask distribution recorded before each round's pruning
   (``mask_before_pruning``) and :func:`sparsity_at_alpha` turns it into the sparsity any threshold
@@ -45,6 +46,7 @@ __all__ = [
     "summarize_rounds",
     "dense_reference",
     "default_targets",
+    "MAX_INTERPOLATION_GAP",
     "accuracy_at_sparsity",
     "compare_methods",
     "mask_statistics",
@@ -235,12 +237,45 @@ def _log_removed(sparsity: Any) -> Any:
     return -np.log(np.clip(1.0 - np.asarray(sparsity, dtype=float), 1e-12, None))
 
 
+#: Widest gap, in log remaining fraction, that :func:`accuracy_at_sparsity` interpolates across:
+#: ln 2, the remaining weights at most halve between the two recorded points (IMP's 20% levels are
+#: ln 1.25 = 0.22 apart). Across a wider jump the accuracy in between was never measured.
+MAX_INTERPOLATION_GAP = math.log(2.0)
+
+
+def _accuracy_at(x: np.ndarray, y: np.ndarray, xt: float, tolerance: float, max_gap: float) -> float | None:
+    """One seed's accuracy at ``xt`` (log removed fraction) from its sorted points ``x``, ``y``: the
+    nearest point within ``tolerance``, else the linear interpolation between the two points around
+    ``xt`` when they are at most ``max_gap`` apart, else None (not measured there)."""
+    hi = int(np.searchsorted(x, xt))
+    if 0 < hi < len(x) and x[hi] - x[hi - 1] <= max_gap + 1e-9:
+        return float(np.interp(xt, x, y))
+    nearest = int(np.argmin(np.abs(x - xt)))
+    if abs(x[nearest] - xt) <= tolerance:
+        return float(y[nearest])
+    return None
+
+
 def accuracy_at_sparsity(points: pd.DataFrame, targets: Sequence[float], *, accuracy: str = "test_accuracy",
-                         label: str = "method_label", tolerance: float = 0.05) -> pd.DataFrame:
-    """Each seed's accuracy at each target sparsity, interpolated linearly in log remaining fraction
-    between its recorded points (rounds). A seed counts at a target only inside its recorded range,
-    widened by ``tolerance`` in log remaining fraction (5%: a seed at 74.1% sparsity stands for
-    75%); no extrapolation beyond it. Columns: target, method, seed, accuracy."""
+                         label: str = "method_label", tolerance: float = 0.05,
+                         max_gap: float = MAX_INTERPOLATION_GAP) -> pd.DataFrame:
+    """Each seed's accuracy at each target sparsity, from its recorded points (rounds) only.
+
+    With :math:`x = -\\log(1 - \\text{sparsity})` (log of the remaining fraction), a seed counts at a
+    target :math:`x_t` when
+
+    - two of its points :math:`x_i < x_t < x_{i+1}` lie at most ``max_gap`` apart (default ln 2: the
+      remaining weights at most halve between them): the accuracy is interpolated linearly in
+      :math:`x` between them; or
+    - one of its points lies within ``tolerance`` of :math:`x_t` (5%: a seed at 74.1% sparsity stands
+      for 75%): that point's accuracy.
+
+    Nothing else: no extrapolation beyond the recorded range, and no interpolation across a wider
+    jump (a run that goes from 3% to 98% sparsity in one round says nothing about 50%).
+    Columns: target, method, seed, accuracy."""
+    for name, value in (("max_gap", max_gap), ("tolerance", tolerance)):
+        if not value >= 0:
+            raise ParameterError(name, value, f"{name} is a distance in log remaining fraction, >= 0")
     rows = []
     if points.empty or not len(targets):
         return pd.DataFrame(rows, columns=["target", "method", "seed", "accuracy"])
@@ -249,10 +284,9 @@ def accuracy_at_sparsity(points: pd.DataFrame, targets: Sequence[float], *, accu
         x = _log_removed(sub["sparsity"])
         y = sub[accuracy].to_numpy(dtype=float)
         for target in targets:
-            xt = float(_log_removed(target))
-            if x.min() - tolerance <= xt <= x.max() + tolerance:
-                rows.append({"target": float(target), "method": method, "seed": seed,
-                             "accuracy": float(np.interp(xt, x, y))})
+            value = _accuracy_at(x, y, float(_log_removed(target)), tolerance, max_gap)
+            if value is not None:
+                rows.append({"target": float(target), "method": method, "seed": seed, "accuracy": value})
     return pd.DataFrame(rows, columns=["target", "method", "seed", "accuracy"])
 
 

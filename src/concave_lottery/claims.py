@@ -15,7 +15,8 @@ Sec. V-E (Figs. 5-7) and Sec. V-G (Figs. 8-9) make claims that can be tested on 
 Every check compares two methods at *matched sparsity*: at the sparsity of every round of either
 method that the other's curve also reaches, both curves interpolated there
 (:func:`concave_lottery.analysis.accuracy_at_sparsity`, linear in log remaining fraction, never
-extrapolated). A gap counts only when it exceeds the
+extrapolated, never across a jump wider than
+:data:`concave_lottery.analysis.MAX_INTERPOLATION_GAP`). A gap counts only when it exceeds the
 tolerance ``max(seed spread, min_gap)``; with one seed per method the spread is unknown, so the
 verdict says ``one seed`` and the numbers are shown, not judged as evidence.
 """
@@ -37,7 +38,8 @@ VERDICTS = ("holds", "does not hold", "tie", "one seed", "not testable")
 
 def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_accuracy") -> pd.DataFrame:
     """``a`` against ``b`` at every sparsity where either has a pruned round (mean over seeds) and both
-    curves reach (each interpolated between its own rounds, never extrapolated):
+    curves reach (each interpolated between its own nearby rounds, never extrapolated, see
+    :func:`concave_lottery.analysis.accuracy_at_sparsity`):
     columns sparsity, a_mean, a_std, b_mean, b_std, n_a, n_b (seeds), gap = a − b, spread =
     sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side)."""
     columns = ["sparsity", "a_mean", "a_std", "b_mean", "b_std", "n_a", "n_b", "gap", "spread"]
