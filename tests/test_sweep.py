@@ -187,7 +187,10 @@ def _alive(pid: int) -> bool:
 def test_a_stopped_sweep_leaves_no_worker_running(tmp_path, sig):
     script = tmp_path / "slow_sweep.py"
     script.write_text(SLOW_SWEEP)
-    sweep = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path)
+    # a shell without job control starts background jobs with SIGINT ignored, and a Python started
+    # that way never raises KeyboardInterrupt: give the sweep Ctrl-C's default, as in a terminal
+    sweep = subprocess.Popen([sys.executable, str(script), str(tmp_path)], cwd=tmp_path,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while len(list(tmp_path.glob("*.pid"))) < 2:
         assert time.monotonic() < deadline, "the workers did not start"
