@@ -135,15 +135,15 @@ def check_better_at_highest(points: pd.DataFrame, a: str, b: str = "imp", *, acc
     also at least as accurate (``a`` sparser and as accurate: holds; ``b`` sparser and as accurate: does
     not hold); otherwise the claim is not testable on these runs. It is not testable either when
     ``a``'s sparsest round (mean over seeds) prunes less than ``min_sparsity`` of the weights."""
-    gaps = matched_gaps(points, a, b, accuracy=accuracy)
     own = points[(points["method_label"] == a) & (points["sparsity"] > 0)] if len(points) else points
     if own.empty or b not in set(points["method_label"]):
-        return _row(claim, a, b, gaps.iloc[0:0], "not testable", f"{a} or {b} has no recorded ticket")
+        return _row(claim, a, b, points.iloc[0:0], "not testable", f"{a} or {b} has no recorded ticket")
     sparsest = own.groupby("round")[["sparsity", accuracy]].mean().sort_values("sparsity").iloc[-1]
     if sparsest["sparsity"] < min_sparsity:
-        return _row(claim, a, b, gaps.iloc[0:0], "not testable",
+        return _row(claim, a, b, points.iloc[0:0], "not testable",
                     f"{a}'s sparsest ticket prunes {100 * sparsest['sparsity']:.1f}% of the weights, "
                     f"below the {100 * min_sparsity:.0f}% this claim needs")
+    gaps = matched_gaps(points, a, b, accuracy=accuracy)  # only once the claim is testable
     if len(gaps) and math.isclose(gaps["sparsity"].iloc[-1], sparsest["sparsity"], abs_tol=1e-6):
         g = gaps.iloc[[-1]]
         return _row(claim, a, b, g, _judge(g["gap"].iloc[0], g["spread"].iloc[0], min_gap, want="better"),
