@@ -291,3 +291,18 @@ def test_extending_refuses_imp_fewer_rounds_and_unfinished_runs(tmp_path):
     lotterylib.extend_rounds(path.parent, 2, tmp_path)
     with pytest.raises(ParameterError, match="out"):
         lotterylib.extend_rounds(path.parent, 2, tmp_path)
+
+
+def test_imp_with_zero_rounds_trains_the_dense_network_only(tmp_path):
+    """``method=imp rounds=0`` is the dense baseline: level 0 alone, nothing pruned (the convergence runs)."""
+    path, result = run(tmp_path, config(method="imp", rounds=0))
+    assert [r["round"] for r in result["rounds"]] == [0]
+    assert result["rounds"][0]["sparsity"] == 0.0 and result["rounds"][0]["pruned_after_level"] == 0
+    assert not (path.parent / "round-1").exists()
+
+
+def test_zero_rounds_is_refused_for_algorithm_1(tmp_path):
+    from concave_lottery.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="rounds"):
+        config(method="soft", rounds=0).validate()

@@ -51,7 +51,7 @@ class RunConfig:
         "help": "fraction of surviving weights pruned per round by imp and hard, in (0, 1)"})
     beta_final: float = field(default=200.0, metadata={"help": "β_T of the sigmoid baseline"})
     rounds: int = field(default=3, metadata={
-        "help": "rounds T of Algorithm 1 (for imp: pruning levels after the dense level 0)"})
+        "help": "rounds T of Algorithm 1 (for imp: pruning levels after the dense level 0; 0: dense only)"})
     epochs: int = field(default=40, metadata={"help": "training epochs per round"})
     milestones: tuple[int, ...] = field(default=(), metadata={"help": "epochs where lr is divided by 10"})
     lr: float = field(default=0.1, metadata={"help": "SGD learning rate of θ"})
@@ -153,7 +153,8 @@ class RunConfig:
             ("alpha", 0 < self.alpha < 1, "alpha must lie in the open interval (0, 1)"),
             ("prune_fraction", 0 < self.prune_fraction < 1, "the fraction must lie in (0, 1)"),
             ("beta_final", self.beta_final >= 1, "β_T must be >= 1"),
-            ("rounds", self.rounds >= 1, "rounds must be an integer >= 1"),
+            ("rounds", self.rounds >= (0 if self.method == "imp" else 1),
+             "rounds must be an integer >= 1 (for imp, >= 0: rounds=0 trains the dense network only)"),
             ("epochs", self.epochs >= 1, "epochs must be an integer >= 1"),
             ("milestones", all(0 < m for m in self.milestones), "milestones must be positive epochs"),
             ("lr", self.lr > 0, "the learning rate must be > 0"),
