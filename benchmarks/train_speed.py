@@ -4,7 +4,7 @@ Prints, for this machine:
 
 * LeNet-300-100, seconds per MNIST epoch (60,000 images, batch 128, SGD lr 0.1):
   (the median over epochs after a first warm-up epoch; an epoch includes the test-set evaluation)
-  - ours: :func:`concave_lottery.training.train` on tensor-resident data, with the binary mask of a
+  - ours: :func:`concave_lottery.runs.training.train` on tensor-resident data, with the binary mask of a
     ticket and with the relaxed mask + log penalty + projection of Algorithm 1;
   - reference: torchvision ``MNIST`` + ``DataLoader`` (``ToTensor`` + ``Normalize``) + the same model
     and optimizer in a standard PyTorch loop (the way open_lth trains).
@@ -31,13 +31,13 @@ import torchvision
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from concave_lottery import masks as masklib
 from concave_lottery.data import batches, load_dataset
-from concave_lottery.methods import SoftMask
+from concave_lottery.method import masks as masklib
+from concave_lottery.method.regularizers import get_regularizer
+from concave_lottery.method.search import SoftMask
 from concave_lottery.models import get_model
-from concave_lottery.regularizers import get_regularizer
-from concave_lottery.results import device_name
-from concave_lottery.training import Hooks, TrainSettings, train
+from concave_lottery.runs.results import device_name
+from concave_lottery.runs.training import Hooks, TrainSettings, train
 
 
 def lenet_ours(data, epochs: int, relaxed: bool) -> float:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from concave_lottery import masks as masklib
-from concave_lottery.methods import SoftMask
-from concave_lottery.regularizers import get_regularizer
+from concave_lottery.method import masks as masklib
+from concave_lottery.method.regularizers import get_regularizer
+from concave_lottery.method.search import SoftMask
 
 
 def test_log_mask_recovers_planted_support():

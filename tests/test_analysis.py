@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from concave_lottery import analysis
 from concave_lottery.errors import ParameterError
-from concave_lottery.experiments import resolve_config
-from concave_lottery.results import load_runs, run_directory, write_json
-from concave_lottery.sweep import tasks_from_tables
+from concave_lottery.evidence import analysis
+from concave_lottery.runs.config import resolve_config
+from concave_lottery.runs.results import load_runs, run_directory, write_json
+from concave_lottery.runs.sweep import tasks_from_tables
 
 
 def _points(rows):
@@ -237,7 +237,7 @@ def test_the_lottery_figures_draw():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from concave_lottery import plotting
+    from concave_lottery.evidence import plotting
 
     plotting.set_style()
     pts = _points([("imp", "log", s, t, 1 - 0.8 ** t, 0.98 - 0.01 * t + 0.002 * s) for s in (0, 1) for t in range(4)]

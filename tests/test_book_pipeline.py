@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import yaml
 
-from concave_lottery import book
+from concave_lottery.book import pipeline as book
 from concave_lottery.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parents[1]

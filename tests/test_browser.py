@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from concave_lottery.book import HTML_DIR, _toc_files
+from concave_lottery.book.pipeline import HTML_DIR, _toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / HTML_DIR

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from concave_lottery import analysis, claims
+from concave_lottery.evidence import analysis, claims
 
 
 def _points(rows):

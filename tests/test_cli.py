@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from concave_lottery.cli import main
-from concave_lottery.experiments import PRESETS, RunConfig, resolve_config
+from concave_lottery.runs.config import PRESETS, RunConfig, resolve_config
 
 
 def run_cli(*args: str, env_extra: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -94,7 +94,7 @@ def test_run_prints_result_path_last(tmp_path):
 
 
 def test_results_lists_finished_runs_with_hardware_and_time(tmp_path, capsys):
-    from concave_lottery.results import run_directory, write_json
+    from concave_lottery.runs.results import run_directory, write_json
 
     config = resolve_config("lenet300-mnist", {"method": "imp", "rounds": 1})
     run_dir = run_directory(config, tmp_path)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from concave_lottery import analysis, layers, timing
 from concave_lottery.errors import ParameterError
-from concave_lottery.experiments import resolve_config
-from concave_lottery.results import run_directory, write_json
+from concave_lottery.evidence import analysis, tiers, timing
+from concave_lottery.runs.config import resolve_config
+from concave_lottery.runs.results import run_directory, write_json
 
 SPEC = """
 out = "results"
@@ -67,17 +67,17 @@ def recorded(tmp_path):
 
 def test_gather_selects_reads_and_labels(recorded):
     spec, root = recorded
-    layer = layers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"])
+    layer = tiers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"])
     assert len(layer.tasks) == 3 and layer.n_finished == 2
     assert list(layer.missing["method"]) == ["soft-log"]
     assert set(layer.points["dataset_label"]) == {"cifar10-subset"} and set(layer.points["layer"]) == {"recorded"}
     assert "2 finished, 1 missing" in layer.describe()
-    only_imp = layers.gather("recorded", str(spec), str(root), methods=["imp"])
+    only_imp = tiers.gather("recorded", str(spec), str(root), methods=["imp"])
     assert [t.config.dataset for t in only_imp.tasks] == ["cifar10-subset", "tinyimagenet"]
-    assert layers.dataset_label(only_imp.tasks[1].config.to_dict()) == "tinyimagenet (10 classes)"
-    assert layers.train_images(only_imp.tasks[1].config.to_dict()) == 5000
+    assert tiers.dataset_label(only_imp.tasks[1].config.to_dict()) == "tinyimagenet (10 classes)"
+    assert tiers.train_images(only_imp.tasks[1].config.to_dict()) == 5000
     with pytest.raises(ParameterError, match="layer"):
-        layers.gather("guessed", str(spec), str(root))
+        tiers.gather("guessed", str(spec), str(root))
 
 
 def test_gather_reads_several_specs_and_names_each_runs_spec(recorded, tmp_path):
@@ -90,7 +90,7 @@ def test_gather_reads_several_specs_and_names_each_runs_spec(recorded, tmp_path)
                     'rounds = 1\nseed = 0\n')
     _write(root, {"method": "soft", "regularizer": "log", "classes": 10, "seed": 0},
            [_record(1, 0.5, 0.30)], preset="resnet20-tinyimagenet")
-    layer = layers.gather("recorded", [str(spec), str(tiny)], str(root))
+    layer = tiers.gather("recorded", [str(spec), str(tiny)], str(root))
     assert layer.specs == [str(spec), str(tiny)] and layer.spec == f"{spec}, {tiny}"
     assert len(layer.tasks) == 5 and layer.n_finished == 3
     assert layer.status["spec"].tolist() == [str(spec)] * 4 + [str(tiny)]
@@ -100,7 +100,7 @@ def test_gather_reads_several_specs_and_names_each_runs_spec(recorded, tmp_path)
     # missing: cifar10-subset soft-log and Tiny ImageNet IMP, both in the first spec
     assert layer.missing_commands() == [f"lottery sweep {spec}"]
     with pytest.raises(ParameterError, match="spec"):
-        layers.gather("recorded", [], str(root))
+        tiers.gather("recorded", [], str(root))
 
 
 def test_by_model_and_dataset_gives_one_group_per_figure(recorded, tmp_path):
@@ -110,33 +110,33 @@ def test_by_model_and_dataset_gives_one_group_per_figure(recorded, tmp_path):
                    'regularizer = "l1"\nseed = 0\n')
     _write(root, {"method": "soft", "regularizer": "l1", "seed": 0}, [_record(1, 0.7, 0.40)],
            preset="vgg11-cifar10-subset")
-    layer = layers.gather("recorded", [str(spec), str(vgg)], str(root))
+    layer = tiers.gather("recorded", [str(spec), str(vgg)], str(root))
     groups = dict(layer.by_model_and_dataset())
     assert set(groups) == {("resnet20", "cifar10-subset"), ("vgg11", "cifar10-subset")}
     assert set(groups[("vgg11", "cifar10-subset")]["method_label"]) == {"soft-l1"}
     assert layer.specs_of(groups[("vgg11", "cifar10-subset")]) == str(vgg)
     # by dataset alone, the two models share one group
     assert len(dict(layer.by_dataset())["cifar10-subset"]) == sum(len(g) for g in groups.values())
-    only_vgg = layers.gather("recorded", [str(spec), str(vgg)], str(root), models=["vgg11"])
+    only_vgg = tiers.gather("recorded", [str(spec), str(vgg)], str(root), models=["vgg11"])
     assert [key for key, _ in only_vgg.by_model_and_dataset()] == [("vgg11", "cifar10-subset")]
 
 
 def test_scale_of_names_protocol_lambda_and_hardware(recorded):
     spec, root = recorded
-    layer = layers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"])
-    text = layers.scale_of(layer.points)
+    layer = tiers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"])
+    text = tiers.scale_of(layer.points)
     assert "5,170 training images" in text and "8 epochs per round" in text and "lr/10 at [5, 7]" in text
     assert "soft-l1 λ=3e-06" in text and "hardware: Test CPU" in text
     assert "seeds [0];" in text
-    assert layers.scale_of(layer.points.iloc[0:0]) == "no finished runs"
+    assert tiers.scale_of(layer.points.iloc[0:0]) == "no finished runs"
     points = layer.points
     more_seeds = pd.concat([points, points[points["method_label"] == "soft-l1"].assign(seed=1)])
-    assert "seeds soft-l1 [0, 1], imp [0];" in layers.scale_of(more_seeds)  # per method when they differ
+    assert "seeds soft-l1 [0, 1], imp [0];" in tiers.scale_of(more_seeds)  # per method when they differ
 
 
 def test_phase_times_and_the_paper_protocol_estimate(recorded):
     spec, root = recorded
-    layer = layers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"])
+    layer = tiers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"])
     times = timing.phase_times(layer.runs)
     assert len(times) == 1  # IMP has no search phase
     row = times.iloc[0]
@@ -153,7 +153,7 @@ def test_phase_times_and_the_paper_protocol_estimate(recorded):
 
 def test_pruning_rows_are_differences_to_the_dense_baseline(recorded):
     spec, root = recorded
-    points = layers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"]).points
+    points = tiers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"]).points
     dense = analysis.dense_reference(points)
     rows = analysis.pruning_rows(points, dense)
     assert list(rows["round"]) == [1, 2] and set(rows["method"]) == {"soft-l1"}

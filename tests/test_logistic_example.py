@@ -1,4 +1,4 @@
-"""The Sec. IV-C logistic example (concave_lottery.logistic_example) on small synthetic runs."""
+"""The Sec. IV-C logistic example (concave_lottery.section4.logistic) on small synthetic runs."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from concave_lottery import logistic_example as le
 from concave_lottery.errors import ParameterError
-from concave_lottery.regularizers import get_regularizer
+from concave_lottery.method.regularizers import get_regularizer
+from concave_lottery.section4 import logistic as le
 
 L1 = get_regularizer("l1")
 LOG = get_regularizer("log", eps=0.1)

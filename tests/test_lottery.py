@@ -8,10 +8,10 @@ import pytest
 import torch
 from _synthetic import tiny_images
 
-from concave_lottery import lottery as lotterylib
-from concave_lottery import training
-from concave_lottery.experiments import resolve_config
-from concave_lottery.results import load_runs
+from concave_lottery.runs import lottery as lotterylib
+from concave_lottery.runs import training
+from concave_lottery.runs.config import resolve_config
+from concave_lottery.runs.results import load_runs
 
 FAST = {"epochs": 2, "batch_size": 32, "rounds": 2, "lr": 0.05}
 
@@ -68,7 +68,7 @@ def test_soft_mask_sparsifies_with_a_large_lambda(tmp_path):
 
 
 def test_a_run_resumed_under_another_commit_names_both(tmp_path, monkeypatch):
-    from concave_lottery.results import run_directory, write_json
+    from concave_lottery.runs.results import run_directory, write_json
 
     cfg = config(method="imp", rounds=1)
     _, fresh = run(tmp_path / "fresh", cfg)
@@ -76,7 +76,7 @@ def test_a_run_resumed_under_another_commit_names_both(tmp_path, monkeypatch):
     run_dir = run_directory(cfg, tmp_path / "resumed")  # as an interrupted run leaves it, begun under "aaaa"
     run_dir.mkdir(parents=True)
     write_json(run_dir / "started.json", {"started": "2026-01-01T00:00:00+00:00", "git_commit": "aaaa"})
-    monkeypatch.setattr("concave_lottery.results.git_commit", lambda: "bbbb")
+    monkeypatch.setattr("concave_lottery.runs.results.git_commit", lambda: "bbbb")
     _, result = run(tmp_path / "resumed", cfg)
     assert result["provenance"]["git_commit"] == "bbbb"
     assert result["provenance"]["started_commit"] == "aaaa"
@@ -240,7 +240,7 @@ def test_a_corrupt_checkpoint_is_detected_not_used(tmp_path, monkeypatch):
 
 
 def test_classes_cuts_the_dataset_and_keeps_older_run_names(tmp_path):
-    from concave_lottery.experiments import RunConfig
+    from concave_lottery.runs.config import RunConfig
 
     assert RunConfig().short_hash() == RunConfig(classes=0).short_hash()  # recorded runs keep their names
     assert RunConfig(classes=2).short_hash() != RunConfig().short_hash()

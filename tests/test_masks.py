@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from concave_lottery import masks as masklib
 from concave_lottery.errors import ParameterError
-from concave_lottery.methods import MagnitudePruning
+from concave_lottery.method import masks as masklib
+from concave_lottery.method.rewinding import load_theta_, theta_state
+from concave_lottery.method.search import MagnitudePruning
 from concave_lottery.models import get_model
-from concave_lottery.rewinding import load_theta_, theta_state
 
 
 def small_net(seed: int = 0) -> nn.Module:

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from concave_lottery import book
+from concave_lottery.book import pipeline as book
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = [c.name for c in book.chapters(ROOT)]

@@ -1,6 +1,6 @@
 """The paper's numbers as data: transcription checks."""
 
-from concave_lottery.paper_results import TABLE_II, TABLE_III, table_ii, table_ii_inconsistencies, table_iii
+from concave_lottery.evidence.paper_results import TABLE_II, TABLE_III, table_ii, table_ii_inconsistencies, table_iii
 
 
 def test_table_ii_rows_and_known_inconsistencies():

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from concave_lottery import plotting  # noqa: E402
+from concave_lottery.evidence import plotting  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

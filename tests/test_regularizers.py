@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from concave_lottery.errors import ParameterError
-from concave_lottery.regularizers import (
+from concave_lottery.method.regularizers import (
     REGULARIZERS,
     Assumption1Check,
     L1Regularizer,

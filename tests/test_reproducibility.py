@@ -34,9 +34,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from concave_lottery.experiments import RunConfig
-from concave_lottery.lottery import run_lottery
-from concave_lottery.results import device_name, find_results, load_result, read_json
+from concave_lottery.runs.config import RunConfig
+from concave_lottery.runs.lottery import run_lottery
+from concave_lottery.runs.results import cpu_id, device_name, find_results, load_result, read_json
 
 RECORDED = Path(__file__).resolve().parents[1] / "results" / "repro"
 REFERENCES: dict[str, list[Path]] = defaultdict(list)  # run folder name -> its records, one per CPU kind
@@ -74,8 +74,14 @@ def _recorded_here(reference: dict) -> bool:
     prov = reference["provenance"]
     with _torch_threads(prov["torch_threads"]):
         here = device_name(torch.device("cpu"))
+    if "cpu_id" in prov:  # vendor, family, model and stepping: the same microarchitecture
+        return (prov["device"] == here and prov["cpu_id"] == cpu_id()
+                and prov.get("cpu_capability") == torch.backends.cpu.get_cpu_capability())
+    # Older records name the CPU only. An "AMD EPYC" of another generation rounds differently (a Zen 4
+    # rerun of the amd-epyc records differs in round 2), so without cpu_id only an Intel record with its
+    # kernels named (cpu_capability) is taken as this CPU.
     capability = prov.get("cpu_capability")
-    return prov["device"] == here and capability in (None, torch.backends.cpu.get_cpu_capability())
+    return prov["device"] == here and capability is not None and capability == torch.backends.cpu.get_cpu_capability()
 
 
 def _pruned(masks: dict) -> torch.Tensor:

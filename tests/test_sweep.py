@@ -12,7 +12,7 @@ import pytest
 
 from concave_lottery.cli import main
 from concave_lottery.errors import ParameterError
-from concave_lottery.sweep import (
+from concave_lottery.runs.sweep import (
     LocalExecutor,
     RunTask,
     SerialExecutor,
@@ -109,14 +109,14 @@ def test_local_executor_runs_tasks_in_worker_processes(tmp_path):
 
 
 def test_a_failing_run_is_reported_not_raised(tmp_path, monkeypatch):
-    from concave_lottery import sweep
+    from concave_lottery.runs import sweep
 
     task = load_spec(write_spec(tmp_path)).tasks[0]
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("concave_lottery.lottery.run_lottery", broken)
+    monkeypatch.setattr("concave_lottery.runs.lottery.run_lottery", broken)
     outcome = sweep.run_task(task)
     assert not outcome.ok and "disk on fire" in outcome.error
 
@@ -125,7 +125,7 @@ def test_sweep_command_runs_resumes_and_skips(tmp_path, monkeypatch, capsys):
     """End to end on a tiny synthetic dataset: an interrupted sweep resumes and skips finished runs."""
     from _synthetic import tiny_images
 
-    from concave_lottery import lottery
+    from concave_lottery.runs import lottery
 
     real = lottery.load_data
     monkeypatch.setattr(lottery, "load_data", lambda config, device, progress=None, base=None:
@@ -161,7 +161,7 @@ batch_size = 64
 SLOW_SWEEP = '''
 import os, sys, time
 from pathlib import Path
-from concave_lottery.sweep import LocalExecutor, RunTask, run_sweep, stop_on_sigterm
+from concave_lottery.runs.sweep import LocalExecutor, RunTask, run_sweep, stop_on_sigterm
 
 def slow(task):
     Path(sys.argv[1], f"{os.getpid()}.pid").write_text("")

@@ -2,7 +2,7 @@
 
 The reduced-scale specs (``sweeps/live-cpu.toml``, ``sweeps/resnet20-cifar10-subset.toml``, ...) write
 λ as a number; the comment beside it says how it was derived. This test recomputes it with
-:func:`concave_lottery.experiments.epoch_matched_lambda` so a spec and its derivation cannot drift apart.
+:func:`concave_lottery.runs.config.epoch_matched_lambda` so a spec and its derivation cannot drift apart.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from concave_lottery.experiments import PAPER_LAMBDA, PAPER_TRAIN_SIZES, epoch_matched_lambda
-from concave_lottery.layers import train_images
-from concave_lottery.sweep import load_spec
-from concave_lottery.timing import PAPER_DATASET
+from concave_lottery.evidence.tiers import train_images
+from concave_lottery.evidence.timing import PAPER_DATASET
+from concave_lottery.runs.config import PAPER_LAMBDA, PAPER_TRAIN_SIZES, epoch_matched_lambda
+from concave_lottery.runs.sweep import load_spec
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
 

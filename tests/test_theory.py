@@ -9,8 +9,8 @@ import torch
 from scipy.optimize import minimize
 
 from concave_lottery.errors import ParameterError
-from concave_lottery.regularizers import REGULARIZERS, get_regularizer
-from concave_lottery.theory import (
+from concave_lottery.method.regularizers import REGULARIZERS, get_regularizer
+from concave_lottery.section4.theory import (
     check_theorems,
     generate_instances,
     head_to_head,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from concave_lottery import theory, toy
 from concave_lottery.errors import ParameterError
-from concave_lottery.regularizers import get_regularizer
+from concave_lottery.method.regularizers import get_regularizer
+from concave_lottery.section4 import theory, toy
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import pytest
 import torch
 from _synthetic import tiny_images
 
-from concave_lottery import masks as masklib
+from concave_lottery.method import masks as masklib
 from concave_lottery.models import get_model
-from concave_lottery.training import Hooks, TrainSettings, make_optimizer, train
+from concave_lottery.runs.training import Hooks, TrainSettings, make_optimizer, train
 
 
 def lenet(data, kind="relaxed"):

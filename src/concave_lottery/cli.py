@@ -25,7 +25,7 @@ from .errors import UserError
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from .experiments import PRESETS, config_help
+    from .runs.config import PRESETS, config_help
 
     for preset in PRESETS.values():
         print(preset.name)
@@ -46,8 +46,8 @@ def _summary_line(record: dict) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .experiments import parse_assignments, resolve_config
-    from .lottery import run_lottery
+    from .runs.config import parse_assignments, resolve_config
+    from .runs.lottery import run_lottery
 
     config = resolve_config(args.preset, parse_assignments(args.overrides))
     progress = False if args.quiet else None
@@ -60,14 +60,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_extend(args: argparse.Namespace) -> int:
-    from .lottery import extend_rounds
+    from .runs.lottery import extend_rounds
 
     print(extend_rounds(args.run_dir, args.rounds, args.out))
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import LocalExecutor, SerialExecutor, load_spec, run_sweep, stop_on_sigterm
+    from .runs.sweep import LocalExecutor, SerialExecutor, load_spec, run_sweep, stop_on_sigterm
 
     spec = load_spec(args.spec, out=args.out, device=args.device)
     if args.dry_run:
@@ -94,8 +94,8 @@ def results_table(root: str):
     the hardware and wall time from its provenance, and the library commit."""
     import pandas as pd
 
-    from .analysis import method_label
-    from .results import find_results, load_result
+    from .evidence.analysis import method_label
+    from .runs.results import find_results, load_result
 
     rows = []
     for path in find_results(root):
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.commands import add_data_parser
 
     add_data_parser(sub)
-    from .book import add_book_parser
+    from .book.pipeline import add_book_parser
 
     add_book_parser(sub)
     return parser

@@ -41,7 +41,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .errors import ParameterError, unknown_name
+from ..errors import ParameterError, unknown_name
 
 __all__ = [
     "Regularizer",

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .errors import ParameterError, unknown_name
+from ..errors import ParameterError, unknown_name
 
 METHOD_NAMES = ("soft", "imp", "sigmoid", "hard")
 REGULARIZER_NAMES = ("l1", "log", "lq", "mcp", "scad")
@@ -133,8 +133,8 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise :class:`ParameterError` for the first value that is not allowed."""
-        from .data import DATASETS
-        from .models import MODELS
+        from ..data import DATASETS
+        from ..models import MODELS
 
         if self.model not in MODELS:
             raise unknown_name("model", self.model, MODELS)

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 MaskKind = Literal["relaxed", "sigmoid", "binary"]
 MASK_KINDS: tuple[str, ...] = ("relaxed", "sigmoid", "binary")

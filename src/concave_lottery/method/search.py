@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import unknown_name
 from . import masks as masklib
-from .errors import unknown_name
 from .regularizers import Regularizer
 
 

@@ -36,8 +36,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .errors import ParameterError
-from .regularizers import Regularizer
+from ..errors import ParameterError
+from ..method.regularizers import Regularizer
 from .theory import QuadraticInstances
 
 __all__ = [

@@ -66,7 +66,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ParameterError, UserError
+from ..errors import ParameterError, UserError
 
 __all__ = [
     "PROFILES",
@@ -156,7 +156,7 @@ def find_root(start: Path | str | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "_toc.yml").is_file():
             return folder
-    package_root = Path(__file__).resolve().parents[2]
+    package_root = Path(__file__).resolve().parents[3]
     if (package_root / "_toc.yml").is_file():
         return package_root
     raise BookError(
@@ -804,7 +804,7 @@ def _fetch_data(root: Path, *, echo=print) -> None:
     names = list(dict.fromkeys(n for c in chapters(root) for n in declared_data(c)))
     if not names:
         return
-    from .data import DATASETS, dataset_status, load_dataset
+    from ..data import DATASETS, dataset_status, load_dataset
 
     with contextlib.chdir(root):
         for name in names:

@@ -80,8 +80,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .errors import ParameterError
-from .regularizers import Regularizer
+from ..errors import ParameterError
+from ..method.regularizers import Regularizer
 
 __all__ = [
     "QuadraticInstances",

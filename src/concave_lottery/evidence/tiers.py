@@ -24,10 +24,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import ParameterError
+from ..runs.results import load_runs
+from ..runs.sweep import LocalExecutor, RunTask, SerialExecutor, TaskOutcome, run_sweep, tasks_from_tables
 from . import analysis
-from .errors import ParameterError
-from .results import load_runs
-from .sweep import LocalExecutor, RunTask, SerialExecutor, TaskOutcome, run_sweep, tasks_from_tables
 
 LAYER_NAMES = ("live", "recorded")
 

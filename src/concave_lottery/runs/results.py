@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from .errors import CorruptFile
+from ..errors import CorruptFile
 
 RESULT_FILE = "result.json"
 CONFIG_FILE = "config.json"
@@ -81,6 +81,26 @@ def device_name(device: torch.device) -> str:
     return f"{model} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
 
 
+def cpu_id() -> str:
+    """The CPU's vendor, family, model and stepping (``/proc/cpuinfo``), e.g. ``AuthenticAMD 25/17/1``.
+
+    Two CPUs with the same model name (a virtual machine may show only "AMD EPYC") and the same torch
+    kernels (``cpu_capability``) can still round differently (their math libraries pick kernels by
+    microarchitecture and cache sizes), so a bit-for-bit comparison needs this too."""
+    fields = {"vendor_id": "", "cpu family": "", "model": "", "stepping": ""}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in fields and not fields[key]:
+                fields[key] = value.strip()
+            if all(fields.values()):
+                break
+    except OSError:
+        return platform.processor() or platform.machine()
+    return f"{fields['vendor_id']} {fields['cpu family']}/{fields['model']}/{fields['stepping']}"
+
+
 def provenance(device: torch.device, started: datetime, seconds: float) -> dict[str, Any]:
     import concave_lottery
 
@@ -93,6 +113,7 @@ def provenance(device: torch.device, started: datetime, seconds: float) -> dict[
         "device_type": device.type,
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_id": cpu_id(),
         "started": started.astimezone(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
     }
@@ -105,7 +126,7 @@ def now() -> datetime:
 def same_run(stored: dict[str, Any], config: Any) -> bool:
     """Whether a stored ``config.json`` describes the same run as ``config`` (a RunConfig): equal in every
     field that determines the result, with fields newer than the stored file at their defaults."""
-    from .experiments import RunConfig
+    from .config import RunConfig
 
     try:
         return RunConfig.from_dict(stored).identity() == config.identity()

@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError
-from .results import RESULT_FILE, load_result, read_json
-from .sweep import RunTask
+from ..errors import ParameterError
+from ..runs.results import RESULT_FILE, load_result, read_json
+from ..runs.sweep import RunTask
 
 __all__ = [
     "METHOD_ORDER",
@@ -79,7 +79,7 @@ def method_label(config: Mapping[str, Any]) -> str:
 
 
 def _preset_mask_lr_scale(preset: Any) -> float | None:
-    from .experiments import PRESETS
+    from ..runs.config import PRESETS
 
     return PRESETS[preset].config.mask_lr_scale if preset in PRESETS else None
 
@@ -107,7 +107,7 @@ def spec_tables(spec: str | Path, *, seeds: Sequence[int] | None = None,
     book tree still finds them."""
     path = Path(spec)
     if not path.is_file() and not path.is_absolute():
-        path = Path(__file__).resolve().parents[2] / spec
+        path = Path(__file__).resolve().parents[3] / spec
     if not path.is_file():
         raise ParameterError("spec", str(path), "the sweep spec must be an existing TOML file")
     tables = tomllib.loads(path.read_text())["grid"]
@@ -416,7 +416,7 @@ def calibration_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def _config_key(config: Mapping[str, Any]) -> str:
-    from .experiments import RunConfig
+    from ..runs.config import RunConfig
 
     known = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()
              if k in RunConfig.__dataclass_fields__}

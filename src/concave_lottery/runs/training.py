@@ -38,9 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
-from . import masks as masklib
-from .data import ImageData, batches, num_batches
-from .errors import CorruptFile
+from ..data import ImageData, batches, num_batches
+from ..errors import CorruptFile
+from ..method import masks as masklib
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,8 @@ from typing import Any, Protocol
 
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
-from .errors import ParameterError, UserError
-from .experiments import RunConfig, resolve_config
+from ..errors import ParameterError, UserError
+from .config import RunConfig, resolve_config
 from .results import RESULT_FILE, run_directory
 
 #: RunConfig fields whose value is itself a list.

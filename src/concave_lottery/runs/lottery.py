@@ -30,13 +30,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import masks as masklib
-from .data import ImageData, load_dataset
-from .errors import ParameterError, UserError
-from .experiments import RunConfig
-from .methods import SearchMethod, make_method
-from .models import get_model
-from .regularizers import get_regularizer
+from ..data import ImageData, load_dataset
+from ..errors import ParameterError, UserError
+from ..method import masks as masklib
+from ..method.regularizers import get_regularizer
+from ..method.rewinding import load_theta_, theta_state
+from ..method.search import SearchMethod, make_method
+from ..models import get_model
+from .config import RunConfig
 from .results import (
     CONFIG_FILE,
     RESULT_FILE,
@@ -49,7 +50,6 @@ from .results import (
     same_run,
     write_json,
 )
-from .rewinding import load_theta_, theta_state
 from .training import Hooks, TrainResult, TrainSettings, load_checked, save_atomic, train
 
 MASK_STATS_THRESHOLDS = (1e-3, 1e-2, 0.05, 0.1, 0.2, 0.5)

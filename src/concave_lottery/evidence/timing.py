@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..runs.config import PAPER_TRAIN_SIZES, get_preset
 from .analysis import epoch_metrics
-from .experiments import PAPER_TRAIN_SIZES, get_preset
-from .layers import dataset_label, train_images
+from .tiers import dataset_label, train_images
 
 #: The dataset each reduced-scale dataset stands for in the paper's protocol.
 PAPER_DATASET = {"cifar10-subset": "cifar10", "cifar10": "cifar10", "cifar100": "cifar100",

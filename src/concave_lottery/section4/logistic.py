@@ -86,8 +86,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import ParameterError
-from .regularizers import Regularizer, get_regularizer
+from ..errors import ParameterError
+from ..method.regularizers import Regularizer, get_regularizer
 
 __all__ = [
     "LogisticRuns",
