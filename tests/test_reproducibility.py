@@ -10,8 +10,9 @@ augmentation). This test reruns each from its ``config.json`` into a temporary f
 **Same CPU: bit for bit.** On the CPU the library is deterministic (seeded θ_0, seeded batch order and
 augmentation per epoch) for a given CPU kind and number of torch threads, so when a reference was recorded on
 this machine's CPU (the provenance's ``device`` name with the same thread count, and the same
-``cpu_capability`` and ``cpu_id``: see ``_recorded_here``), every round's masks (scores and survivors) and the accuracies and
-sparsities of ``result.json`` must be equal. A change to the library that changes the numerics (even by
+``cpu_capability`` and ``cpu_id``: see ``_recorded_here``), every round's masks (scores and survivors) and
+the accuracies and sparsities of ``result.json`` must be equal. A change to the library that changes the
+numerics (even by
 rounding) fails here: record the runs again.
 
 **Another CPU: the documented tolerance.** Kernels for another instruction set (AVX2 against AVX-512) sum in
