@@ -12,8 +12,7 @@ augmentation per epoch) for a given CPU kind and number of torch threads, so whe
 this machine's CPU (the provenance's ``device`` name with the same thread count, and the same
 ``cpu_capability`` and ``cpu_id``: see ``_recorded_here``), every round's masks (scores and survivors) and
 the accuracies and sparsities of ``result.json`` must be equal. A change to the library that changes the
-numerics (even by
-rounding) fails here: record the runs again.
+numerics (even by rounding) fails here: record the runs again.
 
 **Another CPU: the documented tolerance.** Kernels for another instruction set (AVX2 against AVX-512) sum in
 another order; the rounding differences grow through training. Measured between the AMD EPYC and the Intel
