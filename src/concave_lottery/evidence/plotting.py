@@ -277,3 +277,83 @@ def mask_below_alpha(stats: pd.DataFrame, *, hue: str, style: str | None = None,
 
 
 __all__ += ["ticket_accuracy_vs_remaining", "mask_below_alpha"]
+
+
+# ------------------------------------------------------------------ what the paper leaves open
+
+
+def calibration_step_figure(step_runs: pd.DataFrame, preset_scale: float) -> plt.Figure:
+    """Sparsity and ticket accuracy after round 1 against the mask step scale (log axis), one line per
+    regularizer, a dotted line at the preset's scale (chapter ``leaves_open``)."""
+    fig = lambda_sweep(step_runs.assign(**{"sparsity (%)": 100 * step_runs["sparsity"],
+                                           "ticket accuracy (%)": 100 * step_runs["test_accuracy"],
+                                           "method": step_runs["method_label"]}),
+                       y=["sparsity (%)", "ticket accuracy (%)"], x="mask_lr_scale", hue="method", errorbar=None)
+    for ax in fig.axes:
+        ax.set_xlabel("mask_lr_scale (mask lr / weight lr, log scale)")
+        ax.axvline(preset_scale, color="0.4", linestyle=":", linewidth=1.0)
+    fig.suptitle(f"calibration runs: round 1, {int(step_runs['epochs'].iloc[0])} search epochs, momentum 0, "
+                 f"one seed; dotted: the preset's mask_lr_scale = {preset_scale:g}", fontsize="small")
+    return fig
+
+
+def search_sparsity_curves(step_runs: pd.DataFrame, alpha: float,
+                           methods: Sequence[str] = ("soft-l1", "soft-log")) -> plt.Figure:
+    """The fraction of mask entries below α after every search epoch of round 1, one panel per
+    regularizer, one line per mask step scale (read from each run's per-epoch metrics)."""
+    from .analysis import epoch_metrics
+
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.0 * len(methods), 3.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    scales = sorted(step_runs["mask_lr_scale"].unique())
+    colours = dict(zip(scales, sns.color_palette("viridis", len(scales)), strict=True))
+    for ax, reg in zip(axes, methods, strict=True):
+        for row in step_runs[step_runs["method_label"] == reg].sort_values("mask_lr_scale").itertuples():
+            metrics = epoch_metrics(row.run_dir, "search")
+            ax.plot(metrics["epoch"], metrics["sparsity"], marker="o", markersize=3,
+                    color=colours[row.mask_lr_scale], label=f"{row.mask_lr_scale:g}")
+        ax.set(title=reg, xlabel="search epoch", ylabel=f"fraction of m below alpha = {alpha:g}")
+    axes[-1].legend(title="mask_lr_scale", fontsize="small")
+    return fig
+
+
+def momentum_figure(mom_runs: pd.DataFrame) -> plt.Figure:
+    """Sparsity and ticket accuracy after round 1 against the effective mask learning rate
+    lr·scale/(1 − μ): solid lines momentum 0, dashed lines momentum μ > 0, one colour per regularizer."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.6))
+    for (reg, mu), sub in mom_runs.groupby(["method_label", "momentum"]):
+        sub = sub.sort_values("effective_mask_lr")
+        kw = dict(color=color_for(reg), linestyle="-" if mu == 0 else "--",
+                  marker="o" if mu == 0 else "s", label=f"{reg}, momentum {mu:g}")
+        axes[0].plot(sub["effective_mask_lr"], sub["sparsity"], **kw)
+        axes[1].plot(sub["effective_mask_lr"], 100 * sub["test_accuracy"], **kw)
+    for ax, lab in zip(axes, ["sparsity after round 1", "ticket test accuracy (%)"], strict=True):
+        ax.set(xscale="log", xlabel="effective mask learning rate  lr x scale / (1 - momentum)", ylabel=lab)
+    axes[1].legend(fontsize="small")
+    return fig
+
+
+def alpha_figures(alpha_lottery: pd.DataFrame, alpha_calib: pd.DataFrame, alpha: float) -> plt.Figure | None:
+    """:func:`mask_below_alpha` for the full lottery runs (by method and round) and for the calibration
+    runs (by mask step scale), side by side, with a dotted line at the α the runs used."""
+    panels = [frame for frame in (alpha_lottery, alpha_calib) if len(frame)]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.3 * len(panels), 3.8), sharey=True, squeeze=False)
+    axes = list(axes[0])
+    if len(alpha_lottery):
+        ax = axes.pop(0)
+        mask_below_alpha(alpha_lottery.assign(round=alpha_lottery["round"].astype(str)),
+                         hue="method_label", style="round", ax=ax)
+        ax.set_title(f"full runs: {int(alpha_lottery['epochs'].iloc[0])} epochs per round (mean over seeds)")
+        ax.axvline(alpha, color="0.4", linestyle=":", linewidth=1.0)
+    if len(alpha_calib):
+        ax = axes.pop(0)
+        calib_alpha = alpha_calib.assign(scale=[f"scale {s:g}" for s in alpha_calib["mask_lr_scale"]])
+        mask_below_alpha(calib_alpha, hue="scale", style="method_label", ax=ax)
+        ax.set_title(f"calibration: round 1, {int(alpha_calib['epochs'].iloc[0])} epochs, by mask_lr_scale")
+        ax.axvline(alpha, color="0.4", linestyle=":", linewidth=1.0)
+    return fig
+
+
+__all__ += ["calibration_step_figure", "search_sparsity_curves", "momentum_figure", "alpha_figures"]

@@ -1,0 +1,144 @@
+"""The sentences the chapters print (concave_lottery.evidence.narrate), fed recorded-like frames."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from concave_lottery.evidence import narrate
+
+
+def calib_rows(**over):
+    """Round-1 calibration rows like analysis.calibration_frame gives (one seed per setting)."""
+    base = {"method_label": "soft-l1", "round": 1, "epochs": 10, "mask_lr_scale": 1000.0, "mask_weight_decay": 0.0,
+            "momentum": 0.0, "lr": 0.1, "sparsity": 0.5, "test_accuracy": 0.98, "search_test_accuracy": 0.97,
+            "q10": 0.1, "q50": 0.5, "q90": 0.9}
+    base.update(over)
+    base["effective_mask_lr"] = base["lr"] * base["mask_lr_scale"] / (1 - base["momentum"])
+    return base
+
+
+@pytest.fixture
+def step_runs():
+    return pd.DataFrame([
+        calib_rows(mask_lr_scale=1.0, sparsity=0.0, test_accuracy=0.981),
+        calib_rows(mask_lr_scale=100.0, sparsity=0.30, test_accuracy=0.980),
+        calib_rows(mask_lr_scale=1000.0, sparsity=0.60, test_accuracy=0.978),
+        calib_rows(mask_lr_scale=3000.0, sparsity=0.90, test_accuracy=0.95),
+    ])
+
+
+def test_pct_and_pm():
+    assert narrate.pct(0.1234) == "12.3%"
+    assert narrate.pct(0.1234, 2) == "12.34%"
+    assert narrate.pct(None) == "n/a" and narrate.pct(math.nan) == "n/a"
+    assert narrate.pm(0.5, 0.01) == "50.00 ± 1.00"
+    assert narrate.pm(0.5, math.nan) == "50.00"  # one seed: no spread to show
+
+
+def test_selected_and_round_one(step_runs):
+    frame = pd.concat([step_runs, step_runs.assign(round=2)], ignore_index=True)
+    assert len(narrate.selected(frame, mask_lr_scale=1000.0)) == 2
+    assert len(narrate.round_one(frame, mask_lr_scale=1000.0)) == 1
+    assert narrate.round_one(frame.iloc[0:0]).empty
+
+
+def test_step_verdict_picks_sparsest_within_tolerance(step_runs):
+    text = narrate.step_verdict(step_runs, preset_scale=1000.0, tolerance=0.005)
+    # 1000 is within 0.5 pp of the best (98.1%) and sparser than 1 and 100; 3000 is 3.1 pp worse
+    assert "scale **1000** (60.0% sparse, 97.80%)" in text
+    assert "from 0.0% (scale 1) to 90.0% (scale 3000)" in text
+    assert "the preset's 1000 gives 60.0% at 97.80%." in text
+    assert "not recorded yet" in narrate.step_verdict(step_runs, preset_scale=10.0, tolerance=0.005)
+    assert "waits for them" in narrate.step_verdict(step_runs.iloc[0:0], 1000.0, 0.005)
+
+
+def test_wd_verdict_and_summary(step_runs):
+    wd = pd.DataFrame([calib_rows(mask_weight_decay=0.0, sparsity=0.60, test_accuracy=0.978, q50=0.4),
+                       calib_rows(mask_weight_decay=1e-3, sparsity=0.80, test_accuracy=0.977, q50=0.2)])
+    text = narrate.wd_verdict(wd)
+    assert text == ("- soft-l1, mask weight decay 0.001: sparsity 80.0% (vs 60.0% without), ticket 97.70% "
+                    "(vs 97.80%), median mask 0.200 (vs 0.400).")
+    summary = narrate.wd_summary(wd, step_runs, tolerance=0.005)
+    assert "soft-l1 with 0.001: sparsity +20.0 pp, ticket -0.10 pp" in summary
+    assert "**soft-l1 with 0.001** would qualify" in summary  # 97.7 >= 98.1 - 0.5
+    strict = narrate.wd_summary(wd, step_runs, tolerance=0.001)
+    assert strict.endswith("no mask weight decay qualifies: the default 0 holds.")
+    assert "Too few" in narrate.wd_verdict(wd.iloc[:1])
+
+
+def test_momentum_verdict_pairs_equal_effective_steps():
+    mom = pd.DataFrame([calib_rows(momentum=0.0, mask_lr_scale=1000.0, sparsity=0.6),
+                        calib_rows(momentum=0.9, mask_lr_scale=100.0, sparsity=0.7, test_accuracy=0.975)])
+    text = narrate.momentum_verdict(mom)
+    assert text == ("- soft-l1, effective mask lr 100: momentum 0.9 (scale 100) prunes 70.0%, momentum 0 "
+                    "(scale 1000) 60.0%; tickets 97.50% and 98.00%.")
+    unpaired = mom.assign(mask_lr_scale=[1000.0, 10.0])
+    unpaired["effective_mask_lr"] = unpaired["lr"] * unpaired["mask_lr_scale"] / (1 - unpaired["momentum"])
+    assert "No pair" in narrate.momentum_verdict(unpaired)
+    assert "Too few" in narrate.momentum_verdict(mom.iloc[:1])
+
+
+def alpha_rows(spreads, rounds=(1,)):
+    rows = []
+    for rnd in rounds:
+        for label, (lo, hi) in spreads.items():
+            for alpha, value in ((0.001, lo), (0.01, (lo + hi) / 2), (0.1, hi)):
+                rows.append({"method_label": label, "round": rnd, "alpha": alpha, "sparsity_at_alpha": value,
+                             "epochs": 40, "mask_lr_scale": 1000.0, "seed": 0})
+    return pd.DataFrame(rows)
+
+
+def test_alpha_verdict_and_summary_say_whether_alpha_matters():
+    knob = alpha_rows({"soft-l1": (0.2, 0.5), "soft-log": (0.1, 0.3)}, rounds=(1, 2))
+    text = narrate.alpha_verdict(knob, pd.DataFrame(), 1000.0)
+    assert text.startswith("In the full lottery runs:")
+    assert "- soft-l1, round 1: alpha 0.001 → 20.0%, 0.01 → 35.0%, 0.1 → 50.0% (a spread of 30.0 pp" in text
+    summary = narrate.alpha_summary(knob, pd.DataFrame(), 0.01)
+    assert "30 pp (soft-l1), 20 pp (soft-log) in round 1" in summary
+    assert "have **not** split" in summary and "(no less in later rounds)" in summary
+    split = alpha_rows({"soft-l1": (0.50, 0.52)})
+    assert narrate.alpha_summary(split, pd.DataFrame(), 0.01).endswith(
+        "after 40 epochs the masks have separated, and alpha hardly matters.")
+    calib_only = narrate.alpha_verdict(pd.DataFrame(), split, 1000.0)
+    assert calib_only.startswith("In the calibration runs at the preset's step:")
+    assert "waits for the runs" in narrate.alpha_verdict(pd.DataFrame(), pd.DataFrame(), 1000.0)
+    wide = narrate.alpha_table(knob)
+    assert list(wide.columns) == ["alpha=0.001", "alpha=0.01", "alpha=0.1"]
+    assert wide.loc[("soft-l1", 1), "alpha=0.1"] == "50.0%"  # one seed: no ±
+
+
+def test_paper_lambda_reach_quotes_table_ii_and_places_ours():
+    lottery = pd.DataFrame([{"method_label": "soft-log", "round": r, "sparsity": s, "test_accuracy": 0.98, "seed": 0}
+                            for r, s in ((1, 0.3), (2, 0.6), (3, 0.78))])
+    paper_line, table, sentence = narrate.paper_lambda_reach(lottery, "sweeps/x.toml")
+    assert paper_line.startswith("Paper, Table II (")
+    assert table is not None
+    assert "soft-log reaches 78.0% after round 3 (inside the paper's range)" in sentence
+    _, none, waits = narrate.paper_lambda_reach(lottery.iloc[0:0], "sweeps/x.toml")
+    assert none is None and "`lottery sweep sweeps/x.toml`" in waits
+
+
+def test_calibration_conclusions(step_runs):
+    base = SimpleNamespace(mask_lr_scale=1000.0, momentum=0.0, lr=0.1, alpha=0.01)
+    text = narrate.calibration_conclusions(base, step_runs, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), 0.005)
+    assert "The recorded runs support it" in text
+    other = narrate.calibration_conclusions(SimpleNamespace(**{**vars(base), "mask_lr_scale": 100.0}), step_runs,
+                                            pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), 0.005)
+    assert "**The recorded runs favour another value** (soft-l1: 1000)" in other
+    assert "No mask distribution is recorded yet." in text
+
+
+def test_penalty_drift_table_and_sentence():
+    from concave_lottery.method.regularizers import get_regularizer
+
+    regs = {"l1": get_regularizer("l1"), "log": get_regularizer("log", eps=0.1)}
+    drift = narrate.penalty_drift_table(regs, {"l1": 1e-5, "log": 1e-5}, lr=0.1, momentum=0.0, steps=100,
+                                        scales=(1.0, 10.0))
+    # l1: r'(m) = 1, so the drift is steps · lr · scale · λ
+    assert drift.loc[10.0, ("l1", 0.5)] == pytest.approx(100 * 0.1 * 10 * 1e-5)
+    assert drift.loc[10.0, ("log", 0.05)] > drift.loc[10.0, ("log", 0.5)]  # concave: steeper near 0
+    assert "at the preset's scale 10 by 0.001" in narrate.drift_sentence(drift, 10.0)
