@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 import torch
 import torchvision
 
-from concave_lottery.data import batches, load_dataset
+from concave_lottery.data import batches, load_dataset, sources
 from concave_lottery.data import cifar as cifar_module
 from concave_lottery.errors import CorruptFile, DatasetUnavailable, ParameterError
 
@@ -183,7 +185,7 @@ def test_missing_cifar_names_every_source_and_the_fix(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     monkeypatch.delenv("LOTTERY_OFFLINE")
-    monkeypatch.setattr(cifar_module, "url_unreachable", lambda url: "unreachable (test)")
+    monkeypatch.setattr(sources, "url_unreachable", lambda url: "unreachable (test)")
     with pytest.raises(DatasetUnavailable) as info:
         load_dataset("cifar100", mirror=mirror)
     message = str(info.value)
@@ -201,23 +203,31 @@ def test_mirror_is_used_when_the_root_lacks_cifar(tmp_path, monkeypatch):
     assert data.source.startswith("mirror:")
 
 
-def test_download_goes_through_torchvision_with_its_md5(tmp_path, monkeypatch):
-    """The download hands torchvision its own URL and archive md5, then reads the extracted folder."""
+def test_download_of_the_official_archive_is_checked_then_moved_into_place(tmp_path, monkeypatch):
+    """The download asks torchvision's ``download_url`` for the official URL, checks the archive's md5
+    itself, extracts it in a temporary folder and moves ``cifar-10-batches-py/`` into the data root."""
     staging = tmp_path / "staging"
     tv_class = write_cifar10(staging)
     use(monkeypatch, "cifar10", tv_class)
+    archive = staging / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(staging / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    (official,) = sources.DOWNLOADS["cifar10"]
+    monkeypatch.setitem(sources.DOWNLOADS, "cifar10", (replace(official, md5=_md5(archive)),))
     monkeypatch.delenv("LOTTERY_OFFLINE")
-    monkeypatch.setattr(cifar_module, "url_unreachable", lambda url: None)
+    monkeypatch.setattr(sources, "url_unreachable", lambda url: None)
     calls = []
 
-    def fake_download(url, download_root, filename=None, md5=None, **kwargs):
-        calls.append((url, filename, md5))
-        (Path(download_root) / "cifar-10-batches-py").symlink_to(staging / "cifar-10-batches-py")
+    def fake_download(url, root, filename=None, md5=None, **kwargs):
+        calls.append((url, filename))
+        (Path(root) / filename).write_bytes(archive.read_bytes())
 
-    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", fake_download)
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", fake_download)
     data = load_dataset("cifar10")
-    assert calls == [(tv_class.url, tv_class.filename, tv_class.tgz_md5)]
-    assert data.source.startswith("torchvision-download:") and data.num_train == sum(N_TRAIN_PER_BATCH)
+    assert calls == [(tv_class.url, tv_class.filename)]
+    root = tmp_path / "root"
+    assert data.source == f"download:{root / 'cifar-10-batches-py'}" and data.num_train == sum(N_TRAIN_PER_BATCH)
+    assert [p.name for p in root.iterdir()] == ["cifar-10-batches-py"]  # no archive, no temporary folder
 
 
 def write_subset(base: Path, seed: int = 0) -> dict[str, np.ndarray]:
@@ -237,19 +247,23 @@ def write_subset(base: Path, seed: int = 0) -> dict[str, np.ndarray]:
 
 def test_cifar10_subset_from_a_test_written_npz(tmp_path, monkeypatch):
     arrays = write_subset(tmp_path / "mirror")
-    monkeypatch.setattr(cifar_module, "SUBSET_MD5", _md5(tmp_path / "mirror" / "cifar10-subset.npz"))
+    monkeypatch.setattr(cifar_module, "SUBSET_DIGEST", cifar_module.subset_digest(arrays))
     data = load_dataset("cifar10-subset", mirror=tmp_path / "mirror")
     assert torch.equal(data.train_images, torch.from_numpy(arrays["train_images"]).permute(0, 3, 1, 2))
     assert data.test_labels.dtype == torch.int64 and data.test_labels.tolist() == arrays["test_labels"].tolist()
     assert data.mean == cifar_module.CIFAR10_MEAN and data.augmentation == "cifar"
-    monkeypatch.setattr(cifar_module, "SUBSET_MD5", "0" * 32)
-    with pytest.raises(CorruptFile, match="0{32}"):
+    monkeypatch.setattr(cifar_module, "SUBSET_DIGEST", "0" * 64)
+    with pytest.raises(CorruptFile, match="0{64}"):
         load_dataset("cifar10-subset", mirror=tmp_path / "mirror")
 
 
-def test_cifar10_subset_missing_says_how_to_set_the_mirror(tmp_path):
-    with pytest.raises(DatasetUnavailable, match="export LOTTERY_DATA_MIRROR"):
+def test_cifar10_subset_missing_names_the_official_archive_and_never_a_project_folder(tmp_path):
+    with pytest.raises(DatasetUnavailable) as info:
         load_dataset("cifar10-subset")
+    message = str(info.value)
+    assert "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz" in message
+    assert "lottery data fetch cifar10-subset" in message and "cifar-10-batches-py" in message
+    assert "shared" not in message and "mirror of this project" not in message
 
 
 def test_unknown_dataset_name():

@@ -35,14 +35,16 @@ def mirror(tmp_path, monkeypatch):
     for name, data in files.items():
         (raw / name).write_bytes(data)
     monkeypatch.setattr(mnist, "FILES", {n: hashlib.md5(d).hexdigest() for n, d in files.items()})
-    np.savez(
-        base / "cifar10-subset.npz",
-        train_images=rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
-        train_labels=np.arange(8, dtype=np.uint8),
-        test_images=rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8),
-        test_labels=np.arange(3, dtype=np.uint8),
-    )
-    monkeypatch.setattr(cifar, "SUBSET_MD5", hashlib.md5((base / "cifar10-subset.npz").read_bytes()).hexdigest())
+    subset = {
+        "train_images": rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
+        "train_labels": np.arange(8, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8),
+        "test_labels": np.arange(3, dtype=np.uint8),
+        "train_source": np.stack([np.ones(8), np.arange(8)], axis=1).astype(np.int32),
+        "test_source": np.stack([np.zeros(3), np.arange(3)], axis=1).astype(np.int32),
+    }
+    np.savez(base / "cifar10-subset.npz", **subset)
+    monkeypatch.setattr(cifar, "SUBSET_DIGEST", cifar.subset_digest(subset))
     monkeypatch.setenv("LOTTERY_DATA", str(tmp_path / "root"))
     monkeypatch.setenv("LOTTERY_DATA_MIRROR", str(base))
     monkeypatch.setenv("LOTTERY_OFFLINE", "1")
@@ -82,10 +84,13 @@ def test_check_json(mirror, capsys):
 
 
 def test_check_reports_a_corrupt_file_and_exits_1(mirror, capsys, monkeypatch):
-    monkeypatch.setattr(cifar, "SUBSET_MD5", "0" * 32)
+    monkeypatch.setattr(cifar, "SUBSET_DIGEST", "0" * 64)
     assert run("check", "cifar10-subset") == EXIT_MISSING
-    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cifar10-subset"))
-    assert line.split()[3] == "NO"
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("cifar10-subset"))
+    assert line.split()[3] == "NO" and "the digest of its arrays is not the cifar10-subset's" in out
+    assert run("fetch", "cifar10-subset", "--quiet") == EXIT_MISSING  # a copy that does not match is refused
+    assert "0" * 64 in capsys.readouterr().err
 
 
 def test_unknown_name_is_a_usage_error(mirror, capsys):

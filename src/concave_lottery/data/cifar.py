@@ -1,15 +1,21 @@
-"""CIFAR-10, CIFAR-100 (torchvision's python-version pickles) and the mirror's partial CIFAR-10.
+"""CIFAR-10, CIFAR-100 (torchvision's python-version pickles) and ``cifar10-subset``, a fixed part of CIFAR-10.
 
 ``cifar10`` / ``cifar100``: the folders ``cifar-10-batches-py/`` / ``cifar-100-python/`` of torchvision's
-layout, looked for in the data root, then the mirror, else downloaded and extracted into the data root
-by torchvision's md5-checked ``download_and_extract_archive`` (the URL, archive md5, file names and
-per-file md5s are read from torchvision's own ``CIFAR10`` / ``CIFAR100`` classes, so they are exactly
-torchvision's). Every pickle is md5-checked *before* it is unpickled, so no unknown pickle is ever
-loaded. The pickles hold rows of 3072 bytes, the 1024 red, then green, then blue values of a 32x32
-image: a row reshaped to (3, 32, 32) is already CHW (torchvision's ``.data`` transposes it to HWC).
+layout, looked for in the data root, then the mirror, else downloaded from the official archive
+(:data:`~concave_lottery.data.sources.DOWNLOADS`: torchvision's URL and archive md5), extracted in a
+temporary folder inside the data root and moved into place once every file checks out (the file names
+and per-file md5s are read from torchvision's own ``CIFAR10`` / ``CIFAR100`` classes). Every pickle is
+md5-checked *before* it is unpickled, so no unknown pickle is ever loaded. The pickles hold rows of 3072
+bytes, the 1024 red, then green, then blue values of a 32x32 image: a row reshaped to (3, 32, 32) is
+already CHW (torchvision's ``.data`` transposes it to HWC).
 
-``cifar10-subset``: the mirror's ``cifar10-subset.npz`` (5,170 train / 1,017 test real CIFAR-10 images,
-HWC like torchvision's ``.data``), from the data root or the mirror; it has no download.
+``cifar10-subset``: 5,170 train / 1,017 test images of the official CIFAR-10, defined by their indices: the
+first 1,102 images of ``data_batch_1``, the first 1,017 of ``data_batch_2`` ... ``data_batch_5`` and the
+first 1,017 of ``test_batch`` (:data:`SUBSET_COUNTS`; the arrays ``train_source`` / ``test_source`` of
+the npz record each image's batch and index). The reduced-scale recorded runs trained on it. It is read
+from ``cifar10-subset.npz`` in the data root or the mirror, else derived from the CIFAR-10 batches (data
+root, mirror, else the official download) and written into the data root. Any copy is accepted only
+when the digest of its arrays (:func:`subset_digest`) is :data:`SUBSET_DIGEST`.
 
 Normalisation uses CIFAR's own per-channel statistics of the full training sets (not ImageNet's):
 the mean and the population standard deviation of all 50,000 training images, in [0, 1] pixel units.
@@ -17,6 +23,8 @@ the mean and the population standard deviation of all 50,000 training images, in
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +34,18 @@ import torch
 import torchvision.datasets
 
 from concave_lottery.data.imagedata import ImageData
-from concave_lottery.data.sources import Attempts, Status, check_md5, md5_file, url_unreachable
-from concave_lottery.errors import CorruptFile
+from concave_lottery.data.sources import (
+    DOWNLOADS,
+    Attempts,
+    Status,
+    check_md5,
+    download_files,
+    download_urls,
+    download_workdir,
+    md5_file,
+    move_into_place,
+)
+from concave_lottery.errors import CorruptFile, DatasetUnavailable
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -60,16 +78,30 @@ SPECS: dict[str, CifarSpec] = {
 }
 
 SUBSET_FILE = "cifar10-subset.npz"
-SUBSET_MD5 = "3a87b8de8866076bbebce891bcada512"
+#: The subset's definition: the first N images of each official CIFAR-10 python-version batch, in this order.
+SUBSET_COUNTS: tuple[tuple[str, int], ...] = (
+    ("data_batch_1", 1102),
+    ("data_batch_2", 1017),
+    ("data_batch_3", 1017),
+    ("data_batch_4", 1017),
+    ("data_batch_5", 1017),
+    ("test_batch", 1017),
+)
+SUBSET_KEYS = ("train_images", "train_labels", "test_images", "test_labels", "train_source", "test_source")
+#: sha256 of the subset's arrays (:func:`subset_digest`), not of any npz file's bytes.
+SUBSET_DIGEST = "150cb52273196c2484b1ff3e7214e2f513cf2d2820ebd9f641ba005dcec414f1"
 
 
 def _fix(name: str, spec: CifarSpec, root: Path) -> str:
     return (
-        f"run `lottery data fetch {name}` on a machine that reaches {spec.tv_class.url}, or put "
+        f"run `lottery data fetch {name}` on a machine that reaches {_url(name)}, or put "
         f"torchvision's `{spec.folder}/` folder into {root} (or `export LOTTERY_DATA=...` / "
-        f"`export LOTTERY_DATA_MIRROR=...` to a folder that holds it). Full CIFAR is not in this "
-        "project's offline mirror; `cifar10-subset` is."
+        f"`export LOTTERY_DATA_MIRROR=...` to a folder that holds it)."
     )
+
+
+def _url(name: str) -> str:
+    return " or ".join(download_urls(name))
 
 
 def _missing(folder: Path, spec: CifarSpec) -> list[str]:
@@ -90,25 +122,34 @@ def _locate(name: str, spec: CifarSpec, root: Path, mirror: Path | None, attempt
     return None
 
 
-def _download(spec: CifarSpec, root: Path, attempts: Attempts) -> Path | None:
-    from torchvision.datasets.utils import download_and_extract_archive
+def _download(name: str, spec: CifarSpec, root: Path, attempts: Attempts) -> Path | None:
+    """Download the official archive (md5-checked), extract it in a temporary folder inside the data
+    root and move ``spec.folder`` into place; nothing is left behind when any step fails."""
+    from torchvision.datasets.utils import extract_archive
 
-    url = spec.tv_class.url
-    reason = url_unreachable(url)
-    if reason:
-        attempts.add(f"torchvision download {url}", reason)
-        return None
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        download_and_extract_archive(url, str(root), filename=spec.tv_class.filename, md5=spec.tv_class.tgz_md5)
-    except Exception as exc:  # noqa: BLE001 - any failure means this source did not serve
-        attempts.add(f"torchvision download {url}", f"failed ({exc})")
-        return None
-    folder = root / spec.folder
-    if _missing(folder, spec):
-        attempts.add(f"torchvision download {url}", f"the archive did not give {folder}")
-        return None
-    return folder
+    with download_workdir(root) as tmp:
+        work = Path(tmp)
+        got = download_files(name, work, attempts)
+        if got is None:
+            return None
+        (archive,) = got.values()
+        url = _url(name)
+        try:
+            extract_archive(str(archive), str(work))
+        except Exception as exc:  # noqa: BLE001 - an archive that does not extract is refused
+            attempts.add(f"download {url}", f"REFUSED: {archive.name} does not extract ({exc})")
+            return None
+        missing = _missing(work / spec.folder, spec)
+        if missing:
+            attempts.add(f"download {url}", f"REFUSED: {archive.name} lacks {spec.folder}/{', '.join(missing)}")
+            return None
+        files = spec.files["train"] + spec.files["test"] + [(spec.tv_class.meta["filename"], spec.tv_class.meta["md5"])]
+        bad = [n for n, md5 in files if md5_file(work / spec.folder / n) != md5]
+        if bad:
+            attempts.add(f"download {url}", f"REFUSED: md5 mismatch of {', '.join(bad)} inside {archive.name}")
+            return None
+        move_into_place(work / spec.folder, root / spec.folder)
+    return root / spec.folder
 
 
 def _read_pickle(path: Path, md5: str) -> dict:
@@ -133,21 +174,26 @@ def _read_split(folder: Path, spec: CifarSpec, split: str) -> tuple[torch.Tensor
     return torch.from_numpy(np.concatenate(images)), torch.from_numpy(np.concatenate(labels))
 
 
-def load(name: str, root: Path, mirror: Path | None, download: bool, progress: bool) -> ImageData:
-    if name == "cifar10-subset":
-        return load_subset(root, mirror)
-    spec = SPECS[name]
-    attempts = Attempts(name)
+def _find(name: str, spec: CifarSpec, root: Path, mirror: Path | None, download: bool, attempts: Attempts):
+    """(kind, folder) of the complete batches folder: data root, mirror, else the official download."""
     found = _locate(name, spec, root, mirror, attempts)
     if found is None:
         if download:
-            folder = _download(spec, root, attempts)
-            found = ("torchvision-download", folder) if folder is not None else None
+            folder = _download(name, spec, root, attempts)
+            found = ("download", folder) if folder is not None else None
         else:
-            attempts.add(f"torchvision download {spec.tv_class.url}", "skipped: download=False")
+            attempts.add(f"download {_url(name)}", "skipped: download=False")
     if found is None:
         raise attempts.error(_fix(name, spec, root))
-    kind, folder = found
+    return found
+
+
+def load(name: str, root: Path, mirror: Path | None, download: bool, progress: bool) -> ImageData:
+    if name == "cifar10-subset":
+        return load_subset(root, mirror, download)
+    spec = SPECS[name]
+    attempts = Attempts(name)
+    kind, folder = _find(name, spec, root, mirror, download, attempts)
     meta = spec.tv_class.meta
     check_md5(folder / meta["filename"], meta["md5"])
     train_images, train_labels = _read_split(folder, spec, "train")
@@ -166,6 +212,75 @@ def load(name: str, root: Path, mirror: Path | None, download: bool, progress: b
     )
 
 
+def subset_digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of the subset's arrays: for each of :data:`SUBSET_KEYS`, its name, dtype and shape, then its
+    bytes in C order. Two copies with this digest hold the same images, labels and indices, whatever
+    npz writer (compression, zip metadata) stored them."""
+    digest = hashlib.sha256()
+    for key in SUBSET_KEYS:
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key} {array.dtype.str} {array.shape}\n".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def derive_subset(folder: Path, spec: CifarSpec | None = None) -> dict[str, np.ndarray]:
+    """The subset's arrays from torchvision's ``cifar-10-batches-py/`` folder (every pickle md5-checked).
+
+    ``train_images`` / ``test_images``: (N, 32, 32, 3) uint8 HWC like torchvision's ``CIFAR10.data``;
+    labels uint8; ``train_source`` / ``test_source``: (N, 2) int32 = (batch number 1..5, 0 for the test
+    batch; index of the image in that batch). The images are the first :data:`SUBSET_COUNTS` of each batch.
+    """
+    spec = spec or SPECS["cifar10"]
+    md5s = dict(spec.files["train"] + spec.files["test"])
+    parts: dict[str, list] = {"train": [], "test": []}
+    for filename, count in SUBSET_COUNTS:
+        entry = _read_pickle(folder / filename, md5s[filename])
+        data = np.asarray(entry["data"], dtype=np.uint8)
+        labels = np.asarray(entry["labels"], dtype=np.int64)
+        if len(data) < count or len(labels) < count:
+            raise CorruptFile(f"{folder / filename} holds {len(data)} images; the subset takes its first {count}")
+        images = data[:count].reshape(count, 3, 32, 32).transpose(0, 2, 3, 1)  # CHW rows -> HWC
+        batch = 0 if filename == "test_batch" else int(filename.rsplit("_", 1)[1])
+        source = np.stack([np.full(count, batch), np.arange(count)], axis=1).astype(np.int32)
+        parts["test" if batch == 0 else "train"].append((images, labels[:count].astype(np.uint8), source))
+    arrays = {}
+    for split, chunks in parts.items():
+        arrays[f"{split}_images"] = np.ascontiguousarray(np.concatenate([c[0] for c in chunks]))
+        arrays[f"{split}_labels"] = np.concatenate([c[1] for c in chunks])
+        arrays[f"{split}_source"] = np.concatenate([c[2] for c in chunks])
+    return arrays
+
+
+def _read_subset(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in SUBSET_KEYS}
+    except (OSError, ValueError, KeyError) as exc:
+        raise CorruptFile(f"{path} is not a readable {SUBSET_FILE} ({exc}); delete it and fetch it again") from exc
+
+
+def _check_subset(arrays: dict[str, np.ndarray], where: str) -> None:
+    actual = subset_digest(arrays)
+    if actual != SUBSET_DIGEST:
+        raise CorruptFile(
+            f"{where} does not hold the cifar10-subset: the digest of its arrays is {actual} but {SUBSET_DIGEST} "
+            "was expected. Delete it and run `lottery data fetch cifar10-subset`, which derives it again from "
+            "the official CIFAR-10 archive."
+        )
+
+
+def _write_subset(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Write the npz atomically (a partial file never looks complete)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    try:
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _locate_subset(root: Path, mirror: Path | None, attempts: Attempts) -> tuple[str, Path] | None:
     for kind, base in (("root", root), ("mirror", mirror)):
         if base is None:
@@ -178,37 +293,55 @@ def _locate_subset(root: Path, mirror: Path | None, attempts: Attempts) -> tuple
     return None
 
 
-def load_subset(root: Path, mirror: Path | None) -> ImageData:
+def _subset_fix(root: Path) -> str:
+    return (
+        f"run `lottery data fetch cifar10-subset` on a machine that reaches {_url('cifar10')} (it downloads the "
+        f"official CIFAR-10 python archive, {DOWNLOADS['cifar10'][0].size_bytes / 1e6:.0f} MB, and keeps the "
+        f"subset's images in {root / SUBSET_FILE}), or put torchvision's `cifar-10-batches-py/` folder into the "
+        f"data root {root}, or `export LOTTERY_DATA_MIRROR=...` to a folder of official files that holds it."
+    )
+
+
+def load_subset(root: Path, mirror: Path | None, download: bool = True) -> ImageData:
+    """``cifar10-subset``: a verified npz in the data root or the mirror, else derived from the official
+    CIFAR-10 batches (data root, mirror, else downloaded) and written into the data root."""
     attempts = Attempts("cifar10-subset")
     found = _locate_subset(root, mirror, attempts)
-    if found is None:
-        attempts.add("download", "none exists: this partial CIFAR-10 is an artefact of the offline mirror")
-        raise attempts.error(
-            f"`export LOTTERY_DATA_MIRROR=/path/to/mirror` (a folder holding {SUBSET_FILE}, "
-            f"e.g. ../shared/data next to this project), or copy {SUBSET_FILE} into the data root {root}."
-        )
-    kind, path = found
-    check_md5(path, SUBSET_MD5)
-    with np.load(path, allow_pickle=False) as npz:
+    if found is not None:
+        kind, path = found
+        arrays = _read_subset(path)
+        _check_subset(arrays, str(path))
+        source = f"{kind}:{path}"
+    else:
+        spec = SPECS["cifar10"]
+        try:
+            batches_kind, folder = _find("cifar10", spec, root, mirror, download, attempts)
+        except DatasetUnavailable:
+            raise attempts.error(_subset_fix(root)) from None
+        arrays = derive_subset(folder, spec)
+        _check_subset(arrays, f"the subset derived from {folder}")
+        path = root / SUBSET_FILE
+        _write_subset(arrays, path)
+        source = f"derived:{path} (from {batches_kind}:{folder})"
 
-        def images(key: str) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(npz[key].transpose(0, 3, 1, 2)))  # HWC -> CHW
+    def images(key: str) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(arrays[key].transpose(0, 3, 1, 2)))  # HWC -> CHW
 
-        def labels(key: str) -> torch.Tensor:
-            return torch.from_numpy(npz[key].astype(np.int64))
+    def labels(key: str) -> torch.Tensor:
+        return torch.from_numpy(arrays[key].astype(np.int64))
 
-        return ImageData(
-            "cifar10-subset",
-            images("train_images"),
-            labels("train_labels"),
-            images("test_images"),
-            labels("test_labels"),
-            10,
-            CIFAR10_MEAN,
-            CIFAR10_STD,
-            "cifar",
-            f"{kind}:{path}",
-        )
+    return ImageData(
+        "cifar10-subset",
+        images("train_images"),
+        labels("train_labels"),
+        images("test_images"),
+        labels("test_labels"),
+        10,
+        CIFAR10_MEAN,
+        CIFAR10_STD,
+        "cifar",
+        source,
+    )
 
 
 def probe(name: str, root: Path, mirror: Path | None) -> Status:
@@ -217,10 +350,17 @@ def probe(name: str, root: Path, mirror: Path | None) -> Status:
     if name == "cifar10-subset":
         found = _locate_subset(root, mirror, attempts)
         if found is None:
+            batches = _locate("cifar10", SPECS["cifar10"], root, mirror, Attempts(name))
+            if batches is not None:
+                attempts.add(f"{batches[0]} {batches[1]}", "the CIFAR-10 batches it is derived from are here")
             return Status(name, False, detail="; ".join(f"{s}: {o}" for s, o in attempts.tried))
         kind, path = found
-        ok = md5_file(path) == SUBSET_MD5
-        return Status(name, True, f"{kind}:{path}", ok, path.stat().st_size, None, "" if ok else "md5 mismatch")
+        try:
+            ok, note = subset_digest(_read_subset(path)) == SUBSET_DIGEST, ""
+        except CorruptFile as exc:
+            ok, note = False, str(exc)
+        note = note or ("" if ok else "the digest of its arrays is not the cifar10-subset's")
+        return Status(name, True, f"{kind}:{path}", ok, path.stat().st_size, None, note)
     spec = SPECS[name]
     found = _locate(name, spec, root, mirror, attempts)
     if found is None:

