@@ -142,3 +142,66 @@ def test_penalty_drift_table_and_sentence():
     assert drift.loc[10.0, ("l1", 0.5)] == pytest.approx(100 * 0.1 * 10 * 1e-5)
     assert drift.loc[10.0, ("log", 0.05)] > drift.loc[10.0, ("log", 0.5)]  # concave: steeper near 0
     assert "at the preset's scale 10 by 0.001" in narrate.drift_sentence(drift, 10.0)
+
+
+# ---------------------------------------------------------------------------------- lottery chapters
+
+
+def _winners(rows):
+    cols = ["sparsity", "winner", "runner_up", "gap", "spread", "floor", "verdict", "imp_mean", "soft-log_mean"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_describe_winners_names_a_winner_only_beyond_the_floor():
+    verdicts = _winners([
+        (0.62, "soft-log", "imp", 0.0006, 0.0004, 0.0015, "inconclusive", 0.9806, 0.9812),
+        (0.77, "soft-log", "imp", 0.0040, 0.0010, 0.0015, "soft-log", 0.9770, 0.9810),
+        (0.59, "soft-log", "imp", 0.0006, math.nan, math.nan, "inconclusive", 0.9806, 0.9812),
+        (0.95, "imp", None, math.nan, math.nan, math.nan, "only imp", 0.9810, math.nan),
+    ])
+    points = pd.DataFrame({"method_label": ["soft-log", "imp"], "round": [1, 3], "sparsity": [0.77, 0.95],
+                           "test_accuracy": [0.981, 0.9810]})
+    text = narrate.describe_winners(verdicts, points, {"mean": 0.9804}, "test_accuracy")
+    assert text.startswith("Clear wins (gap larger than the noise floor): soft-log at 77.0%.")
+    assert ("at 62.0% sparsity: **no clear winner**; soft-log leads imp by 0.06 pp, within the noise floor "
+            "of 0.15 pp.") in text
+    assert "at 77.0% sparsity: **soft-log** wins, 0.40 pp ahead of imp (noise floor 0.15 pp)." in text
+    assert "at 59.0% sparsity: soft-log leads imp by 0.06 pp, but no noise floor is measured" in text
+    assert "only imp reaches it (98.10%)" in text
+    assert "is imp round 3: 95.0% of the weights removed, 98.10%." in text
+    assert narrate.describe_winners(verdicts.iloc[0:0], points, {"mean": 0.98}) == \
+        "No two recorded methods reach a common sparsity yet."
+
+
+def _claim_rows(verdict, reading, note=""):
+    return pd.DataFrame([{"layer": "recorded", "model": "vgg11", "dataset": "cifar10-subset", "claim": "comparable",
+                          "a": "soft-l1", "b": "imp", "verdict": verdict, "reading": reading, "note": note}])
+
+
+def test_summarize_claims_shows_the_reading_and_the_untrained_note():
+    text = narrate.summarize_claims(_claim_rows("inconclusive", "holds", "untrained: dense 55.0% after 4 of the "
+                                                "paper's 120 epochs per round on 5,170 of 50,000 training images"))
+    assert text.startswith("- recorded, vgg11 on cifar10-subset: soft-l1 comparable to IMP at matching sparsity: "
+                           "**inconclusive** (reading: holds).")
+    assert "*untrained: dense 55.0% after 4 of the paper's 120 epochs" in text and "at most inconclusive" in text
+    trained = narrate.summarize_claims(_claim_rows("holds", "holds"))
+    assert "**holds**." in trained and "(reading" not in trained and "untrained" not in trained
+    assert narrate.summarize_claims(pd.DataFrame()).startswith("No claim can be checked yet")
+
+
+def test_ablation_lines():
+    rows = _claim_rows("fails", "fails").drop(columns="model").assign(claim="threshold", b="hard-l1")
+    assert narrate.ablation_lines(rows) == ("- recorded, cifar10-subset: soft-l1 over hard-l1 (threshold): "
+                                            "**fails**")
+    assert narrate.ablation_lines(pd.DataFrame()).startswith("No claim can be checked yet")
+
+
+def test_table_ii_verdict_flags_a_chance_level_baseline():
+    ours = pd.DataFrame({"layer": ["recorded"] * 2, "method": ["soft-l1"] * 2, "unpruned_percent": [80.0, 40.0],
+                         "accuracy_difference": [-0.5, -2.0], "baseline_accuracy": [45.0, 45.0]})
+    text = narrate.table_ii_verdict(ours, 10.0)
+    assert text == ("- recorded, soft-l1: at 40.00% of the prunable weights unpruned the ticket is -2.00 pp from "
+                    "our dense baseline (45.00%); the closest to the baseline is -0.50 pp at 80.00% unpruned.")
+    assert "**The baseline is at chance level** (10%" in narrate.table_ii_verdict(
+        ours.assign(baseline_accuracy=12.0), 10.0)
+    assert narrate.table_ii_verdict(ours.iloc[0:0], 10.0) == "No row of ours yet."

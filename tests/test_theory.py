@@ -21,6 +21,7 @@ from concave_lottery.section4.theory import (
     theorem2_bound_printed,
     theorem2_bound_proof,
     theorem2_counterexample,
+    violations,
 )
 
 ALL_REGS = [get_regularizer(n) for n in sorted(REGULARIZERS)] + [
@@ -221,3 +222,9 @@ def test_bad_parameters(small):
     with pytest.raises(ParameterError) as info:
         solve_problem4(small, get_regularizer("l1"), -1.0)
     assert info.value.name == "lam"
+
+
+def test_violations_counts_the_failed_checks():
+    flags = pd.Series([True, False, True, False, False])
+    assert violations(flags) == 3
+    assert pd.DataFrame({"g": [0, 0, 1, 1, 1], "ok": flags}).groupby("g")["ok"].agg(violations).tolist() == [1, 2]

@@ -290,14 +290,17 @@ def accuracy_at_sparsity(points: pd.DataFrame, targets: Sequence[float], *, accu
     return pd.DataFrame(rows, columns=["target", "method", "seed", "accuracy"])
 
 
-def compare_methods(at_sparsity: pd.DataFrame) -> pd.DataFrame:
+def compare_methods(at_sparsity: pd.DataFrame, *, near_dense: float = math.nan) -> pd.DataFrame:
     """Which method wins at each target sparsity (rows of :func:`accuracy_at_sparsity`).
 
     Per target: every method's mean and std over seeds, the ``winner`` (highest mean), the
-    ``runner_up``, their ``gap`` and ``spread`` = sqrt(std_winner² + std_runner_up²), and a
-    ``verdict``: the winner's name when the gap exceeds the spread (both with >= 2 seeds), ``tie``
-    when it does not, ``one seed`` when a spread cannot be measured, ``only <method>`` when a single
-    method reaches that sparsity."""
+    ``runner_up``, their ``gap``, ``spread`` = sqrt(std_winner² + std_runner_up²) (NaN unless both
+    have 2 seeds or more), the noise ``floor`` = the larger of that spread and ``near_dense`` (the
+    near-dense spread of :func:`near_dense_spread`; see :mod:`concave_lottery.evidence.verdicts`),
+    and a ``verdict``: the winner's name when the gap clears the floor, ``inconclusive`` when it
+    does not or no floor is measured, ``only <method>`` when a single method reaches that sparsity."""
+    from .verdicts import INCONCLUSIVE, noise_floor
+
     rows = []
     for target, sub in at_sparsity.groupby("target", sort=True):
         stats = sub.groupby("method")["accuracy"].agg(["mean", "std", "count"])
@@ -310,18 +313,16 @@ def compare_methods(at_sparsity: pd.DataFrame) -> pd.DataFrame:
         winner = ranked.index[0]
         row["winner"] = winner
         if len(ranked) == 1:
-            row.update(runner_up=None, gap=math.nan, spread=math.nan, verdict=f"only {winner}")
+            row.update(runner_up=None, gap=math.nan, spread=math.nan, floor=math.nan, verdict=f"only {winner}")
         else:
             second = ranked.index[1]
             gap = float(ranked["mean"].iloc[0] - ranked["mean"].iloc[1])
             spread = float(math.hypot(ranked["std"].iloc[0], ranked["std"].iloc[1]))
-            if ranked["count"].iloc[:2].min() < 2 or math.isnan(spread):
-                verdict = "one seed"
-            elif gap > spread:
-                verdict = winner
-            else:
-                verdict = "tie"
-            row.update(runner_up=second, gap=gap, spread=spread, verdict=verdict)
+            if ranked["count"].iloc[:2].min() < 2:
+                spread = math.nan
+            floor = noise_floor(spread, near_dense)
+            verdict = winner if not math.isnan(floor) and gap > floor else INCONCLUSIVE
+            row.update(runner_up=second, gap=gap, spread=spread, floor=floor, verdict=verdict)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -390,6 +391,16 @@ def epoch_metrics(run_dir: str | Path, phase: str = "search") -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------ calibration
+
+
+def fluctuation(run_dir: str | Path, phase: str, last: int = 10) -> float:
+    """How much a phase's test accuracy still moves at its end: max − min over the ``last`` epochs of
+    the run's first recorded round of ``phase`` (NaN when the run has no such metrics)."""
+    m = epoch_metrics(run_dir, phase)
+    if m.empty:
+        return math.nan
+    tail = m[m["round"] == m["round"].min()].tail(last)["test_accuracy"]
+    return float(tail.max() - tail.min())
 
 
 def calibration_frame(paths: Iterable[str | Path]) -> pd.DataFrame:

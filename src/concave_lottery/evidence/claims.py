@@ -15,30 +15,74 @@ Sec. V-E (Figs. 5-7) and Sec. V-G (Figs. 8-9) make claims that can be tested on 
 
 Every check compares two methods at *matched sparsity*: at the sparsity of every round of either
 method that the other's curve also reaches, both curves interpolated there
-(:func:`concave_lottery.analysis.accuracy_at_sparsity`, linear in log remaining fraction, never
-extrapolated, never across a jump wider than
-:data:`concave_lottery.analysis.MAX_INTERPOLATION_GAP`). A gap counts only when it exceeds the
-tolerance ``max(seed spread, min_gap)``; with one seed per method the spread is unknown, so the
-verdict says ``one seed`` and the numbers are shown, not judged as evidence.
+(:func:`concave_lottery.evidence.analysis.accuracy_at_sparsity`, linear in log remaining fraction,
+never extrapolated, never across a jump wider than
+:data:`concave_lottery.evidence.analysis.MAX_INTERPOLATION_GAP`). The verdict words follow one rule
+(:mod:`concave_lottery.evidence.verdicts`): ``holds`` / ``fails`` only when the gap clears the
+measured noise floor, max(seed spread, near-dense spread, 1 pp); otherwise ``inconclusive``; and a
+layer whose dense network is far from trained (:func:`training_state_of`) is at most
+``inconclusive``. Each row also says on how many rounds each curve rests (``rounds``): a curve with
+more rounds has had more chances, and at a matched sparsity the two points may come from different
+rounds (the evidence names them where they differ). ``reading`` says what the gaps point to with the
+1 pp tolerance alone, a hint beside an inconclusive verdict, not evidence.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
-from . import analysis
-
-#: Smallest accuracy gap (fraction, 0.01 = 1 percentage point) that counts as a difference.
-MIN_GAP = 0.01
+from . import analysis, verdicts
+from .verdicts import FAILS, HOLDS, INCONCLUSIVE, MIN_GAP, NOT_TESTABLE, TrainingState
 
 #: Least sparsity at which ``higher-sparsity`` can be checked: a method whose sparsest ticket prunes
 #: less than half of the weights says nothing about "higher sparsity" (the paper's curves reach 90%+).
 HIGH_SPARSITY = 0.5
 
-VERDICTS = ("holds", "does not hold", "tie", "one seed", "not testable")
+VERDICTS = verdicts.VERDICTS
+
+#: Every claim this module checks: (claim, a, b, the paper's figure, the paper's words).
+LOTTERY_CLAIMS = (
+    ("comparable", "soft-l1", "imp", "Figs. 5-7", "comparable to IMP at matching sparsity"),
+    ("higher-sparsity", "soft-l1", "imp", "Figs. 5-7", "better than IMP at its highest sparsity"),
+    ("comparable", "soft-log", "imp", "Figs. 5-7", "comparable to IMP at matching sparsity"),
+    ("higher-sparsity", "soft-log", "imp", "Figs. 5-7", "better than IMP at its highest sparsity"),
+    ("log-vs-l1", "soft-log", "soft-l1", "Figs. 5-7", "log at least as good as ℓ1"),
+)
+ABLATION_CLAIMS = (
+    ("threshold", "soft-l1", "hard-l1", "Fig. 8", "threshold α better than a fixed fraction"),
+    ("threshold", "soft-log", "hard-log", "Fig. 8", "threshold α better than a fixed fraction"),
+    ("concave-vs-sigmoid", "soft-l1", "sigmoid", "Fig. 9", "concave regularizer better than the sigmoid"),
+    ("concave-vs-sigmoid", "soft-log", "sigmoid", "Fig. 9", "concave regularizer better than the sigmoid"),
+)
+#: One line per claim name, for the chapters' summaries.
+CLAIM_NAMES = {c: words for c, _, _, _, words in LOTTERY_CLAIMS + ABLATION_CLAIMS}
+
+
+def training_state_of(points: pd.DataFrame, accuracy: str = "test_accuracy") -> TrainingState:
+    """:func:`concave_lottery.evidence.verdicts.training_state` of one model and dataset's runs: their
+    dense accuracy (IMP level 0) against the paper's protocol for that model (its preset's epochs,
+    the full dataset's training images) and, where the paper prints one, its dense accuracy
+    (:func:`concave_lottery.evidence.paper_results.paper_dense_accuracy`)."""
+    from ..runs.config import PRESETS
+    from . import paper_results, tiers
+
+    if points.empty or not {"model", "dataset", "epochs"} <= set(points.columns):
+        return TrainingState(True)
+    first = points.iloc[0].to_dict()
+    model, dataset = str(first["model"]), str(first["dataset"])
+    full = dataset.removesuffix("-subset")
+    preset = PRESETS.get(f"{model}-{full}") or PRESETS.get(f"{model}-cifar10")
+    if preset is None:
+        return TrainingState(True)
+    paper = paper_results.paper_dense_accuracy(model, full)
+    return verdicts.training_state(
+        analysis.dense_reference(points, accuracy)["mean"], epochs=int(points["epochs"].max()),
+        paper_epochs=int(preset.config.epochs), train_images=tiers.train_images(first),
+        full_images=tiers.TRAIN_IMAGES[full], paper_dense=None if paper is None else paper[0],
+        paper_source="" if paper is None else paper[1])
 
 
 def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_accuracy") -> pd.DataFrame:
@@ -46,13 +90,24 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
     curves reach (each interpolated between its own nearby rounds, never extrapolated, see
     :func:`concave_lottery.analysis.accuracy_at_sparsity`):
     columns sparsity, a_mean, a_std, b_mean, b_std, n_a, n_b (seeds), gap = a − b, spread =
-    sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side)."""
-    columns = ["sparsity", "a_mean", "a_std", "b_mean", "b_std", "n_a", "n_b", "gap", "spread"]
+    sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side), and a_round, b_round: the
+    round of each curve nearest that sparsity (in log remaining fraction)."""
+    columns = ["sparsity", "a_mean", "a_std", "b_mean", "b_std", "n_a", "n_b", "gap", "spread", "a_round",
+               "b_round"]
     if points.empty or a not in set(points["method_label"]) or b not in set(points["method_label"]):
         return pd.DataFrame(columns=columns)
     pruned = points[points["method_label"].isin([a, b]) & (points["sparsity"] > 0)]
     targets = sorted(set(pruned.groupby(["method_label", "round"])["sparsity"].mean().round(6).tolist()))
     at = analysis.accuracy_at_sparsity(points[points["method_label"].isin([a, b])], targets, accuracy=accuracy)
+    where = pruned.groupby(["method_label", "round"])["sparsity"].mean().reset_index()
+    where = pd.concat([where, points[points["method_label"].isin([a, b]) & (points["sparsity"] == 0)]
+                       [["method_label", "round", "sparsity"]].drop_duplicates()], ignore_index=True)
+
+    def nearest_round(label: str, target: float) -> int:
+        own = where[where["method_label"] == label]
+        distance = np.abs(analysis._log_removed(own["sparsity"]) - analysis._log_removed(target))
+        return int(own["round"].to_numpy()[int(np.argmin(distance))])
+
     rows = []
     for target, sub in at.groupby("target", sort=True):
         stats = sub.groupby("method")["accuracy"].agg(["mean", "std", "count"])
@@ -62,24 +117,9 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
         spread = math.hypot(sa["std"], sb["std"]) if min(sa["count"], sb["count"]) >= 2 else math.nan
         rows.append({"sparsity": float(target), "a_mean": sa["mean"], "a_std": sa["std"], "b_mean": sb["mean"],
                      "b_std": sb["std"], "n_a": int(sa["count"]), "n_b": int(sb["count"]),
-                     "gap": float(sa["mean"] - sb["mean"]), "spread": spread})
+                     "gap": float(sa["mean"] - sb["mean"]), "spread": spread,
+                     "a_round": nearest_round(a, float(target)), "b_round": nearest_round(b, float(target))})
     return pd.DataFrame(rows, columns=columns)
-
-
-def _tolerance(spread: float, min_gap: float) -> float:
-    return min_gap if math.isnan(spread) else max(spread, min_gap)
-
-
-def _judge(gap: float, spread: float, min_gap: float, *, want: str, strict: bool = True) -> str:
-    """``want`` = ``better`` (a > b by more than the tolerance) or ``comparable`` (a ≥ b − tolerance).
-    ``strict``: without a measured seed spread the verdict is ``one seed``; otherwise the outcome is
-    read with the tolerance ``min_gap`` alone (the *one-seed reading*)."""
-    tol = _tolerance(spread, min_gap)
-    if want == "better":
-        outcome = "holds" if gap > tol else ("does not hold" if gap < -tol else "tie")
-    else:
-        outcome = "holds" if gap >= -tol else "does not hold"
-    return "one seed" if strict and math.isnan(spread) else outcome
 
 
 def _pp(x: float) -> str:
@@ -88,66 +128,101 @@ def _pp(x: float) -> str:
 
 def _evidence(gaps: pd.DataFrame, a: str, b: str) -> str:
     return "; ".join(f"{100 * g.sparsity:.1f}%: {a} {100 * g.a_mean:.2f} vs {b} {100 * g.b_mean:.2f} "
-                     f"({_pp(g.gap)})" for g in gaps.itertuples())
+                     f"({_pp(g.gap)}" + ("" if g.a_round == g.b_round else
+                                         f"; {a} round {g.a_round}, {b} round {g.b_round}") + ")"
+                     for g in gaps.itertuples())
 
 
-def _row(claim: str, a: str, b: str, gaps: pd.DataFrame, verdict: str, note: str = "",
-         reading: str | None = None) -> dict:
-    """One claim's outcome; ``reading`` is what the numbers say with the tolerance ``min_gap`` alone
-    (the verdict itself needs 2 seeds or more per method)."""
+def _rounds(points: pd.DataFrame, a: str, b: str) -> str:
+    """How many rounds each curve has (IMP: pruning levels), and which had more."""
+    if points.empty:
+        return ""
+    top = points[points["method_label"].isin([a, b])].groupby("method_label")["round"].max()
+    if a not in top.index or b not in top.index:
+        return ""
+    na, nb = int(top[a]), int(top[b])
+    if na == nb:
+        return f"{na} rounds each"
+    more = a if na > nb else b
+    return f"{a} {na}, {b} {nb}: {more} had more rounds"
+
+
+def _floor(gap_spread: float, near_dense: float) -> float:
+    return verdicts.noise_floor(gap_spread, near_dense)
+
+
+def _row(claim: str, a: str, b: str, gaps: pd.DataFrame, verdict: str, note: str = "", reading: str | None = None,
+         *, points: pd.DataFrame | None = None, floor: float = math.nan, state: TrainingState | None = None) -> dict:
+    """One claim's outcome: the verdict (capped at inconclusive for an untrained layer), the noise
+    floor it was judged against (in pp, blank when none was measured), the rounds behind each curve
+    and the 1 pp ``reading``."""
+    state = state or TrainingState(True)
+    capped = verdicts.cap(verdict, state)
+    notes = [n for n in (note if len(gaps) else "", state.note) if n]
     return {"claim": claim, "a": a, "b": b, "matched sparsities": len(gaps),
-            "evidence": _evidence(gaps, a, b) if len(gaps) else note, "verdict": verdict,
-            "one-seed reading": reading if reading is not None else verdict, "note": note}
+            "evidence": _evidence(gaps, a, b) if len(gaps) else note, "verdict": capped,
+            "reading": reading if reading is not None else verdict,
+            "noise floor": "" if math.isnan(floor) else f"{100 * floor:.2f} pp",
+            "rounds": _rounds(points if points is not None else pd.DataFrame(), a, b), "note": "; ".join(notes)}
 
 
-def _readings(gaps: pd.DataFrame, min_gap: float, want: str) -> list[str]:
-    return [_judge(g.gap, g.spread, min_gap, want=want, strict=False) for g in gaps.itertuples()]
+def _verdicts(gaps: pd.DataFrame, near_dense: float, min_gap: float, want: str) -> tuple[list[str], list[str]]:
+    judged = [verdicts.judge(g.gap, _floor(g.spread, near_dense), want=want, min_gap=min_gap)
+              for g in gaps.itertuples()]
+    read = [verdicts.reading(g.gap, want=want, min_gap=min_gap) for g in gaps.itertuples()]
+    return judged, read
 
 
-def _combine(verdicts: Sequence[str]) -> str:
-    """One verdict from several matched sparsities: all hold → holds; any fails → does not hold."""
-    if not verdicts:
-        return "not testable"
-    if "does not hold" in verdicts:
-        return "does not hold"
-    if all(v == "holds" for v in verdicts):
-        return "holds"
-    if all(v == "one seed" for v in verdicts):
-        return "one seed"
-    return "tie" if "tie" in verdicts else verdicts[0]
+def _gaps_floor(gaps: pd.DataFrame, near_dense: float) -> float:
+    values = [_floor(g.spread, near_dense) for g in gaps.itertuples()]
+    values = [v for v in values if not math.isnan(v)]
+    return max(values) if values else math.nan
+
+
+def _near_dense(points: pd.DataFrame, accuracy: str) -> float:
+    return analysis.near_dense_spread(points, accuracy)["range"] if len(points) else math.nan
 
 
 def check_comparable(points: pd.DataFrame, a: str, b: str = "imp", *, accuracy: str = "test_accuracy",
-                     min_gap: float = MIN_GAP, claim: str = "comparable") -> dict:
-    """``a`` is comparable to ``b`` (not worse by more than the tolerance) at every matched sparsity:
-    ``holds`` when similar or better everywhere, ``does not hold`` when worse somewhere."""
+                     min_gap: float = MIN_GAP, claim: str = "comparable", near_dense: float | None = None,
+                     state: TrainingState | None = None) -> dict:
+    """``a`` is comparable to ``b`` (not worse) at every matched sparsity: ``holds`` when comparable
+    everywhere (:func:`concave_lottery.evidence.verdicts.judge`), ``fails`` when worse beyond the
+    noise floor somewhere, else ``inconclusive``. ``near_dense`` defaults to the near-dense spread of
+    ``points``."""
+    near_dense = _near_dense(points, accuracy) if near_dense is None else near_dense
     gaps = matched_gaps(points, a, b, accuracy=accuracy)
-    verdicts = [_judge(g.gap, g.spread, min_gap, want="comparable") for g in gaps.itertuples()]
+    judged, read = _verdicts(gaps, near_dense, min_gap, "comparable")
     note = "" if len(gaps) else f"{a} and {b} reach no common sparsity"
-    return _row(claim, a, b, gaps, _combine(verdicts), note, _combine(_readings(gaps, min_gap, "comparable")))
+    return _row(claim, a, b, gaps, verdicts.combine(judged), note, verdicts.combine(read), points=points,
+                floor=_gaps_floor(gaps, near_dense), state=state)
 
 
 def check_better_at_highest(points: pd.DataFrame, a: str, b: str = "imp", *, accuracy: str = "test_accuracy",
                             min_gap: float = MIN_GAP, claim: str = "higher-sparsity",
-                            min_sparsity: float = HIGH_SPARSITY) -> dict:
+                            min_sparsity: float = HIGH_SPARSITY, near_dense: float | None = None,
+                            state: TrainingState | None = None) -> dict:
     """``a`` beats ``b`` at ``a``'s sparsest round, where ``b``'s curve reaches it. Where it does not,
     only dominance counts, between the two methods' sparsest points: the sparser one wins when it is
-    also at least as accurate (``a`` sparser and as accurate: holds; ``b`` sparser and as accurate: does
-    not hold); otherwise the claim is not testable on these runs. It is not testable either when
-    ``a``'s sparsest round (mean over seeds) prunes less than ``min_sparsity`` of the weights."""
+    also at least as accurate (``a`` sparser and as accurate: holds; ``b`` sparser and as accurate:
+    fails), and only with 2 seeds or more per method (else inconclusive); otherwise the claim is not
+    testable on these runs. It is not testable either when ``a``'s sparsest round (mean over seeds)
+    prunes less than ``min_sparsity`` of the weights."""
+    near_dense = _near_dense(points, accuracy) if near_dense is None else near_dense
+    kw = dict(points=points, state=state)
     own = points[(points["method_label"] == a) & (points["sparsity"] > 0)] if len(points) else points
     if own.empty or b not in set(points["method_label"]):
-        return _row(claim, a, b, points.iloc[0:0], "not testable", f"{a} or {b} has no recorded ticket")
+        return _row(claim, a, b, points.iloc[0:0], NOT_TESTABLE, f"{a} or {b} has no recorded ticket", **kw)
     sparsest = own.groupby("round")[["sparsity", accuracy]].mean().sort_values("sparsity").iloc[-1]
     if sparsest["sparsity"] < min_sparsity:
-        return _row(claim, a, b, points.iloc[0:0], "not testable",
+        return _row(claim, a, b, points.iloc[0:0], NOT_TESTABLE,
                     f"{a}'s sparsest ticket prunes {100 * sparsest['sparsity']:.1f}% of the weights, "
-                    f"below the {100 * min_sparsity:.0f}% this claim needs")
+                    f"below the {100 * min_sparsity:.0f}% this claim needs", **kw)
     gaps = matched_gaps(points, a, b, accuracy=accuracy)  # only once the claim is testable
     if len(gaps) and math.isclose(gaps["sparsity"].iloc[-1], sparsest["sparsity"], abs_tol=1e-6):
         g = gaps.iloc[[-1]]
-        return _row(claim, a, b, g, _judge(g["gap"].iloc[0], g["spread"].iloc[0], min_gap, want="better"),
-                    reading=_readings(g, min_gap, "better")[0])
+        judged, read = _verdicts(g, near_dense, min_gap, "better")
+        return _row(claim, a, b, g, judged[0], reading=read[0], floor=_gaps_floor(g, near_dense), **kw)
     theirs = points[points["method_label"] == b].groupby("round")[["sparsity", accuracy]].mean()
     top = theirs.sort_values("sparsity").iloc[-1]
     n = int(points[points["method_label"].isin([a, b])].groupby("method_label")["seed"].nunique().min())
@@ -155,57 +230,63 @@ def check_better_at_highest(points: pd.DataFrame, a: str, b: str = "imp", *, acc
             f"{b} {100 * top['sparsity']:.1f}% at {100 * top[accuracy]:.2f}")
     a_sparser = sparsest["sparsity"] >= top["sparsity"]
     if a_sparser and sparsest[accuracy] >= top[accuracy]:
-        outcome, why = "holds", f"{a} is sparser and as accurate"
+        outcome, why = HOLDS, f"{a} is sparser and as accurate"
     elif not a_sparser and top[accuracy] >= sparsest[accuracy]:
-        outcome, why = "does not hold", f"{b} is sparser and as accurate"
+        outcome, why = FAILS, f"{b} is sparser and as accurate"
     else:
-        return _row(claim, a, b, gaps.iloc[0:0], "not testable",
-                    f"{text}: the sparser one is less accurate, and the curves do not overlap there")
-    return _row(claim, a, b, gaps.iloc[0:0], outcome if n >= 2 else "one seed", f"{text}: {why}", reading=outcome)
+        return _row(claim, a, b, gaps.iloc[0:0], NOT_TESTABLE,
+                    f"{text}: the sparser one is less accurate, and the curves do not overlap there", **kw)
+    return _row(claim, a, b, gaps.iloc[0:0], outcome if n >= 2 else INCONCLUSIVE, f"{text}: {why}",
+                reading=outcome, **kw)
 
 
-def lottery_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy",
-                   min_gap: float = MIN_GAP) -> pd.DataFrame:
-    """The claims of Sec. V-E (Figs. 5-7) on one set of runs (one model, one dataset)."""
+def lottery_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP,
+                   state: TrainingState | None = None) -> pd.DataFrame:
+    """The claims of Sec. V-E (Figs. 5-7) on one set of runs (one model, one dataset), judged against
+    the noise floor of these runs; ``state`` defaults to :func:`training_state_of` the runs."""
+    state = training_state_of(points, accuracy) if state is None else state
+    near_dense = _near_dense(points, accuracy)
     rows = []
-    for a in ("soft-l1", "soft-log"):
-        rows.append(check_comparable(points, a, "imp", accuracy=accuracy, min_gap=min_gap))
-        rows.append(check_better_at_highest(points, a, "imp", accuracy=accuracy, min_gap=min_gap))
-    rows.append(check_comparable(points, "soft-log", "soft-l1", accuracy=accuracy, min_gap=min_gap,
-                                 claim="log-vs-l1"))
+    for claim, a, b, _, _ in LOTTERY_CLAIMS:
+        check = check_better_at_highest if claim == "higher-sparsity" else check_comparable
+        kw = {} if claim == "higher-sparsity" else {"claim": claim}
+        rows.append(check(points, a, b, accuracy=accuracy, min_gap=min_gap, near_dense=near_dense, state=state,
+                          **kw))
     return pd.DataFrame(rows)
 
 
-def ablation_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP) -> pd.DataFrame:
+def ablation_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP,
+                    state: TrainingState | None = None) -> pd.DataFrame:
     """The claims of Sec. V-G: threshold beats fixed fraction (Fig. 8), concave beats sigmoid (Fig. 9)."""
+    state = training_state_of(points, accuracy) if state is None else state
+    near_dense = _near_dense(points, accuracy)
     rows = []
     labels = set(points["method_label"]) if len(points) else set()
     for reg in ("l1", "log"):
         if f"hard-{reg}" in labels:
-            rows.append(_better_anywhere(points, f"soft-{reg}", f"hard-{reg}", "threshold", accuracy, min_gap))
+            rows.append(_better_anywhere(points, f"soft-{reg}", f"hard-{reg}", "threshold", accuracy, min_gap,
+                                         near_dense, state))
     sigmoids = sorted(label for label in labels if label.split("-")[0] == "sigmoid")
     for b in sigmoids:  # the sigmoid baseline and its variants (another mask step: sigmoid-lr1)
         for a in ("soft-l1", "soft-log"):
-            rows.append(_better_anywhere(points, a, b, "concave-vs-sigmoid", accuracy, min_gap))
+            rows.append(_better_anywhere(points, a, b, "concave-vs-sigmoid", accuracy, min_gap, near_dense, state))
     return pd.DataFrame(rows)
 
 
-def _better_anywhere(points: pd.DataFrame, a: str, b: str, claim: str, accuracy: str, min_gap: float) -> dict:
-    """``a`` beats ``b`` at matched sparsity: at every matched sparsity not worse, and better at one at
-    least (else ``tie``); falls back to the sparsest-round check when the curves do not overlap."""
+def _better_anywhere(points: pd.DataFrame, a: str, b: str, claim: str, accuracy: str, min_gap: float,
+                     near_dense: float, state: TrainingState) -> dict:
+    """``a`` beats ``b`` at matched sparsity: at every matched sparsity not worse beyond the noise
+    floor, and better beyond it at one at least (else inconclusive); falls back to the
+    sparsest-round check when the curves do not overlap."""
     gaps = matched_gaps(points, a, b, accuracy=accuracy)
     if gaps.empty:
         return check_better_at_highest(points, a, b, accuracy=accuracy, min_gap=min_gap, claim=claim,
-                                       min_sparsity=0.0)
-    verdicts = [_judge(g.gap, g.spread, min_gap, want="better") for g in gaps.itertuples()]
-    return _row(claim, a, b, gaps, _any_better(verdicts), reading=_any_better(_readings(gaps, min_gap, "better")))
+                                       min_sparsity=0.0, near_dense=near_dense, state=state)
+    judged, read = _verdicts(gaps, near_dense, min_gap, "better")
+    return _row(claim, a, b, gaps, verdicts.any_better(judged), reading=verdicts.any_better(read), points=points,
+                floor=_gaps_floor(gaps, near_dense), state=state)
 
 
-def _any_better(verdicts: Sequence[str]) -> str:
-    if "does not hold" in verdicts:
-        return "does not hold"
-    if "holds" in verdicts:
-        return "holds"
-    if verdicts and all(v == "one seed" for v in verdicts):
-        return "one seed"
-    return "tie"
+__all__ = ["HIGH_SPARSITY", "MIN_GAP", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES",
+           "training_state_of", "matched_gaps", "check_comparable", "check_better_at_highest", "lottery_claims",
+           "ablation_claims", "INCONCLUSIVE"]

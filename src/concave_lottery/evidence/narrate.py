@@ -373,3 +373,118 @@ def calibration_conclusions(base: Any, step_runs: pd.DataFrame, wd_runs: pd.Data
     out.append(f"- **Threshold.** Default alpha = {fields['alpha'].default:g}. "
                + alpha_summary(alpha_lottery, alpha_calib, base.alpha))
     return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# Lottery chapters: which method wins, the paper's claims, Table II
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:.2f} pp"
+
+
+def describe_winners(verdicts: pd.DataFrame, points: pd.DataFrame, dense: Mapping[str, float],
+                     accuracy: str = "test_accuracy") -> str:
+    """The winners table of :func:`concave_lottery.evidence.analysis.compare_methods` in words: a clear
+    win only where the gap clears the noise floor, and the sparsest ticket that still matches the
+    dense network's mean accuracy."""
+    if not len(verdicts):
+        return "No two recorded methods reach a common sparsity yet."
+    lines = []
+    for v in verdicts.to_dict("records"):
+        where = f"at {100 * v['sparsity']:.1f}% sparsity"
+        lead = f"{v['winner']} leads {v['runner_up']} by {_pp(v['gap'])}"
+        if str(v["verdict"]).startswith("only"):
+            lines.append(f"- {where}: only {v['winner']} reaches it ({100 * v[v['winner'] + '_mean']:.2f}%).")
+        elif v["verdict"] == "inconclusive" and pd.isna(v["floor"]):
+            lines.append(f"- {where}: {lead}, but no noise floor is measured there (fewer than 2 seeds per "
+                         f"method, fewer than 2 nearly dense tickets): not evidence yet.")
+        elif v["verdict"] == "inconclusive":
+            lines.append(f"- {where}: **no clear winner**; {lead}, within the noise floor of {_pp(v['floor'])}.")
+        else:
+            lines.append(f"- {where}: **{v['winner']}** wins, {_pp(v['gap'])} ahead of "
+                         f"{v['runner_up']} (noise floor {_pp(v['floor'])}).")
+    wins = verdicts[(verdicts["verdict"] != "inconclusive") & ~verdicts["verdict"].str.startswith("only")]
+    head = ("Clear wins (gap larger than the noise floor): "
+            + (", ".join(f"{w} at {100 * s:.1f}%" for w, s in zip(wins["verdict"], wins["sparsity"], strict=True))
+               or "none")
+            + ".")
+    if pd.notna(dense["mean"]):
+        best = points[points["sparsity"] > 0]
+        above = best.groupby(["method_label", "round"]).agg(sparsity=("sparsity", "mean"), acc=(accuracy, "mean"))
+        above = above[above["acc"] >= dense["mean"]]
+        if len(above):
+            top = above.sort_values("sparsity").iloc[-1]
+            head += (f" The sparsest ticket whose mean accuracy still matches the dense network "
+                     f"({100 * dense['mean']:.2f}%) is {top.name[0]} round {top.name[1]}: "
+                     f"{100 * top['sparsity']:.1f}% of the weights removed, {100 * top['acc']:.2f}%.")
+        else:
+            head += " No pruned ticket matches the dense network's mean accuracy."
+    return head + "\n\n" + "\n".join(lines)
+
+
+def _verdict_words(r: Mapping[str, Any]) -> str:
+    hint = r.get("reading")
+    return f"**{r['verdict']}**" + (f" (reading: {hint})" if r["verdict"] == "inconclusive" and hint
+                                    and hint != "inconclusive" else "")
+
+
+def summarize_claims(verdicts: pd.DataFrame) -> str:
+    """The claims of Figs. 5-7 (:func:`concave_lottery.evidence.claims.lottery_claims` rows, with
+    layer, model and dataset columns), one line per layer, model and dataset, with the layer's
+    training state where it is untrained."""
+    from .claims import CLAIM_NAMES
+
+    if verdicts.empty:
+        return "No claim can be checked yet: no layer has finished runs."
+    lines = []
+    for (layer, model, dataset), sub in verdicts.groupby(["layer", "model", "dataset"], sort=False):
+        parts = [f"{r['a']} {CLAIM_NAMES[r['claim']]}: {_verdict_words(r)}" for r in sub.to_dict("records")]
+        untrained = sorted({n for note in sub["note"] for n in str(note).split("; ") if n.startswith("untrained")})
+        lines.append(f"- {layer}, {model} on {dataset}: " + "; ".join(parts) + "."
+                     + (f" *{untrained[0]}: at most inconclusive.*" if untrained else ""))
+    return "\n".join(lines)
+
+
+def ablation_lines(verdicts: pd.DataFrame) -> str:
+    """The claims of Figs. 8-9 (:func:`concave_lottery.evidence.claims.ablation_claims` rows with layer
+    and dataset columns), one line each."""
+    if verdicts.empty:
+        return "No claim can be checked yet: no finished runs."
+    lines = [f"- {r['layer']}, {r['dataset']}: {r['a']} over {r['b']} ({r['claim']}): {_verdict_words(r)}"
+             for r in verdicts.to_dict("records")]
+    untrained = sorted({n for note in verdicts["note"] for n in str(note).split("; ") if n.startswith("untrained")})
+    return "\n".join(lines) + (f"\n\n*{untrained[0]}: these claims are at most inconclusive.*" if untrained else "")
+
+
+def layer_caption(layer: Any, points: pd.DataFrame, dataset: str, *, model: str = "ResNet-20",
+                  paper: str = "full dataset, 85 epochs per round, 3 seeds") -> str:
+    """A figure's caption: the layer, its scale (:func:`concave_lottery.evidence.tiers.scale_of`) and
+    source, and the paper's protocol."""
+    from . import tiers
+
+    return (f"**{layer.name.capitalize()} layer, {model} on {dataset}.** Scale: {tiers.scale_of(points)}. "
+            f"Source: `{layer.spec}` ({layer.source}). The paper's figure: {paper}.")
+
+
+def table_ii_verdict(ours: pd.DataFrame, chance: float) -> str:
+    """Our Table II rows (:func:`concave_lottery.evidence.analysis.pruning_rows` with a ``layer``
+    column) in words: per layer and method, the sparsest ticket's and the best ticket's difference to
+    our dense baseline, and a warning where the baseline is within 5 pp of ``chance`` (percent)."""
+    if ours.empty:
+        return "No row of ours yet."
+    lines = []
+    for (layer, method), sub in ours.groupby(["layer", "method"], sort=False):
+        best = sub.loc[sub["accuracy_difference"].idxmax()]
+        sparsest = sub.loc[sub["unpruned_percent"].idxmin()]
+        lines.append(f"- {layer}, {method}: at {sparsest['unpruned_percent']:.2f}% of the prunable weights "
+                     f"unpruned the ticket is {sparsest['accuracy_difference']:+.2f} pp from our dense "
+                     f"baseline ({sparsest['baseline_accuracy']:.2f}%); the closest to the baseline is "
+                     f"{best['accuracy_difference']:+.2f} pp at {best['unpruned_percent']:.2f}% unpruned."
+                     + (f" **The baseline is at chance level** ({chance:.0f}% on CIFAR-10's 10 classes): this "
+                        f"layer shows that the pipeline runs end to end, and its differences say nothing."
+                        if sparsest["baseline_accuracy"] < chance + 5 else ""))
+    return "\n".join(lines)
+
+
+__all__ += ["describe_winners", "summarize_claims", "ablation_lines", "layer_caption", "table_ii_verdict"]

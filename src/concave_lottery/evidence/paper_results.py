@@ -93,3 +93,14 @@ def table_ii_inconsistencies(tol: float = 0.011) -> list[tuple[str, float, float
         if abs((acc - base) - diff) > tol:
             out.append((f"{method} ({unpruned:g}% unpruned)", diff, round(acc - base, 2)))
     return out
+
+
+def paper_dense_accuracy(model: str, dataset: str) -> tuple[float, str] | None:
+    """The paper's own dense (unpruned) test accuracy for ``model`` on ``dataset`` as a fraction, with
+    where it is printed, or ``None`` where the paper prints no such number (Figs. 5-9 are plots:
+    no value is read off them). Only Table II prints one: ResNet-56 on CIFAR-10, 93.26%."""
+    if (model, dataset) == ("resnet56", "cifar10"):
+        baseline = {r[2] for r in TABLE_II if r[1] == "paper"}
+        (value,) = baseline
+        return value / 100, "Table II"
+    return None

@@ -357,3 +357,33 @@ def alpha_figures(alpha_lottery: pd.DataFrame, alpha_calib: pd.DataFrame, alpha:
 
 
 __all__ += ["calibration_step_figure", "search_sparsity_curves", "momentum_figure", "alpha_figures"]
+
+
+# ------------------------------------------------------------------------------ ablations (Figs. 8-9)
+
+
+def paired_curves(summary: pd.DataFrame, pairs: Sequence[tuple[str, str | None, str]], *, title: str,
+                  accuracy: str = "test_accuracy") -> plt.Figure | None:
+    """Ticket accuracy against sparsity for pairs of methods on one axis: each ``(solid, dashed,
+    colour_of)`` draws ``solid`` as a solid line and ``dashed`` as a dashed one, both in the colour of
+    ``colour_of`` (Fig. 8: threshold against fixed fraction; Fig. 9: concave against sigmoid).
+    ``summary`` is :func:`concave_lottery.evidence.analysis.summarize_rounds` output; ``None`` when empty."""
+    if summary.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(8.0, 4.0))
+    for solid, dashed, colour_of in pairs:
+        for label, style in ((solid, "-"), (dashed, "--")):
+            sub = summary[summary["method_label"] == label].sort_values("sparsity_mean")
+            if sub.empty:
+                continue
+            ax.errorbar(100 * sub["sparsity_mean"], 100 * sub[f"{accuracy}_mean"],
+                        yerr=100 * sub[f"{accuracy}_std"].fillna(0), linestyle=style, marker="o", capsize=3,
+                        color=color_for(colour_of), label=label)
+    ax.set(xlabel="sparsity (% of prunable weights removed)",
+           ylabel=f"ticket test accuracy (%, {'final' if accuracy == 'test_accuracy' else 'best'} epoch)",
+           title=title)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+__all__ += ["paired_curves"]

@@ -96,6 +96,7 @@ __all__ = [
     "theorem2_counterexample",
     "check_theorems",
     "head_to_head",
+    "violations",
 ]
 
 
@@ -551,6 +552,12 @@ def check_theorems(
     df = pd.concat(frames, ignore_index=True)
     df["k"] = df["k"].round().astype(int)
     return df
+
+
+def violations(holds: pd.Series) -> int:
+    """How many problems a check fails on: the count of ``False`` in a column of booleans such as
+    ``thm1_holds`` of :func:`check_theorems` (usable as a ``groupby(...).agg`` function)."""
+    return int((~holds.astype(bool)).sum())
 
 
 def head_to_head(df: pd.DataFrame, a: str, b: str, metric: str = "error", rtol: float = 1e-6

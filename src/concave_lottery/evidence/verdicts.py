@@ -1,0 +1,128 @@
+"""One rule for every verdict word the book prints about the paper's claims.
+
+A gap between two methods (accuracy of ``a`` minus ``b`` at matched sparsity) is judged against the
+**noise floor**: the larger of the measured seed spread (:math:`\\sqrt{\\sigma_a^2 + \\sigma_b^2}`,
+two seeds or more per method) and the near-dense spread (the range of the nearly dense tickets'
+accuracies, :func:`concave_lottery.evidence.analysis.near_dense_spread`, which differ only in their
+seed), and never less than ``min_gap`` (1 pp). With neither spread measured there is no floor, and
+no gap can clear it.
+
+- ``holds`` / ``fails`` only when the gap clears the floor in the claim's direction (:func:`judge`);
+  otherwise ``inconclusive``. "Comparable" (``a`` not worse than ``b``) holds when ``a`` is ahead by
+  more than the floor, or when the floor itself is at most ``min_gap`` and ``a`` is not behind by
+  more: within a noise of several points, "comparable" cannot be told from "worse".
+- A layer whose dense network is far from trained (:func:`training_state`) says so, and its claims
+  can be at most ``inconclusive`` (:func:`cap`).
+- ``not testable``: the runs do not reach the sparsities the claim is about.
+
+The scorecard reads the same words as confirmed / contradicted / inconclusive / not tested
+(:data:`SCORECARD`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Smallest accuracy gap (fraction, 0.01 = 1 percentage point) that counts as a difference.
+MIN_GAP = 0.01
+
+HOLDS, FAILS, INCONCLUSIVE, NOT_TESTABLE = "holds", "fails", "inconclusive", "not testable"
+VERDICTS = (HOLDS, FAILS, INCONCLUSIVE, NOT_TESTABLE)
+
+#: The scorecard's word for each verdict.
+SCORECARD = {HOLDS: "confirmed", FAILS: "contradicted", INCONCLUSIVE: "inconclusive", NOT_TESTABLE: "not tested"}
+
+#: A dense network this far (fraction) below the paper's own dense accuracy is "untrained".
+UNTRAINED_GAP = 0.05
+
+
+def noise_floor(seed_spread: float = math.nan, near_dense: float = math.nan) -> float:
+    """The measured noise floor: the larger of the seed spread and the near-dense spread (NaN ignored;
+    NaN when neither is measured)."""
+    measured = [v for v in (seed_spread, near_dense) if v is not None and not math.isnan(v)]
+    return max(measured) if measured else math.nan
+
+
+def judge(gap: float, floor: float, *, want: str, min_gap: float = MIN_GAP) -> str:
+    """One gap's verdict. ``want`` = ``better`` (``a`` beats ``b``) or ``comparable`` (``a`` is not
+    worse than ``b``); ``floor`` from :func:`noise_floor` (NaN: unmeasured, always inconclusive);
+    the tolerance is ``max(floor, min_gap)``."""
+    if want not in ("better", "comparable"):
+        raise ValueError(f"want must be 'better' or 'comparable', not {want!r}")
+    if math.isnan(floor):
+        return INCONCLUSIVE
+    tol = max(floor, min_gap)
+    if gap < -tol:
+        return FAILS
+    if gap > tol:
+        return HOLDS
+    if want == "comparable" and floor <= min_gap:
+        return HOLDS  # within min_gap, and the noise is small enough to say so
+    return INCONCLUSIVE
+
+
+def reading(gap: float, *, want: str, min_gap: float = MIN_GAP) -> str:
+    """What the gap says with the tolerance ``min_gap`` alone, as if there were no noise: a hint
+    printed beside an inconclusive verdict, never evidence."""
+    return judge(gap, 0.0, want=want, min_gap=min_gap)
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """One verdict from several matched sparsities: any ``fails`` → fails; all ``holds`` → holds;
+    none → not testable; otherwise inconclusive."""
+    if not verdicts:
+        return NOT_TESTABLE
+    if FAILS in verdicts:
+        return FAILS
+    if all(v == HOLDS for v in verdicts):
+        return HOLDS
+    return INCONCLUSIVE
+
+
+def any_better(verdicts: Sequence[str]) -> str:
+    """``a`` beats ``b`` somewhere and is never worse: any fails → fails; else any holds → holds."""
+    if not verdicts:
+        return NOT_TESTABLE
+    if FAILS in verdicts:
+        return FAILS
+    return HOLDS if HOLDS in verdicts else INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """Whether a layer's dense network is trained enough for its claims to speak: ``note`` says why
+    not (empty when trained)."""
+
+    trained: bool
+    note: str = ""
+
+
+def training_state(dense: float, *, epochs: int, paper_epochs: int, train_images: int, full_images: int,
+                   paper_dense: float | None = None, paper_source: str = "") -> TrainingState:
+    """A dense network is *untrained* when it is more than :data:`UNTRAINED_GAP` below the paper's own
+    dense accuracy (``paper_dense``, quoted from the paper, or ``None`` where the paper prints none),
+    or, without that figure, when its protocol is shorter than the paper's (fewer epochs per round or
+    fewer training images). The note gives the dense accuracy and the budget, e.g. ``untrained: dense
+    52.1% after 8 of the paper's 85 epochs per round on 5,170 of 50,000 training images``, with the
+    paper's figure where it exists; no paper-scale accuracy is ever estimated."""
+    reduced = epochs < paper_epochs or train_images < full_images
+    if paper_dense is not None and not math.isnan(dense):
+        untrained = dense < paper_dense - UNTRAINED_GAP
+    else:
+        untrained = reduced
+    if not untrained:
+        return TrainingState(True)
+    budget = (f"after {epochs} of the paper's {paper_epochs} epochs per round on {train_images:,} of "
+              f"{full_images:,} training images")
+    if math.isnan(dense):
+        return TrainingState(False, f"untrained: {budget} (the dense network is not among these runs)")
+    paper = f" vs {100 * paper_dense:.2f}% in the paper{f' ({paper_source})' if paper_source else ''}" \
+        if paper_dense is not None else ""
+    return TrainingState(False, f"untrained: dense {100 * dense:.1f}%{paper} {budget}")
+
+
+def cap(verdict: str, state: TrainingState) -> str:
+    """An untrained layer's claims are at most inconclusive."""
+    return INCONCLUSIVE if not state.trained and verdict in (HOLDS, FAILS) else verdict
