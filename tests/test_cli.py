@@ -41,7 +41,7 @@ def test_paper_protocols_in_presets():
 def test_overrides_are_parsed_by_type():
     cfg = resolve_config("lenet300-mnist", {"lam": "2e-6", "rounds": "2", "milestones": "3,5", "bf16": "true",
                                             "regularizer": "l1"})
-    assert cfg.lam == 2e-6 and cfg.rounds == 2 and cfg.milestones == (3, 5) and cfg.bf16 is True
+    assert cfg.lam == 2e-6 and cfg.rounds == 2 and cfg.milestones == (3, 5) and cfg.precision == "bf16"
     assert isinstance(RunConfig().run_name(), str)
 
 

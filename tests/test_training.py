@@ -73,11 +73,13 @@ def test_channels_last_matches_the_default_layout():
     assert cl.history[0].train_loss == pytest.approx(ref.history[0].train_loss, rel=1e-2)
 
 
-def test_bf16_switch_is_a_no_op_on_cpu():
+def test_bf16_autocast_trains_on_the_cpu_close_to_fp32():
     data = tiny_images()
     a = train(lenet(data), data, settings(epochs=1), seed=0, progress=False)
     b = train(lenet(data), data, settings(epochs=1, bf16=True), seed=0, progress=False)
-    assert a.history[0].train_loss == b.history[0].train_loss
+    # bf16 rounds the matrix products (8 bits of mantissa), so the losses differ, but only a little
+    assert a.history[0].train_loss != b.history[0].train_loss
+    assert b.history[0].train_loss == pytest.approx(a.history[0].train_loss, rel=5e-2)
 
 
 @pytest.mark.slow

@@ -47,11 +47,13 @@ def _summary_line(record: dict) -> str:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .runs.config import parse_assignments, resolve_config
-    from .runs.lottery import run_lottery
+    from .runs.lottery import resolve_device, run_lottery
 
-    config = resolve_config(args.preset, parse_assignments(args.overrides))
+    overrides = parse_assignments(args.overrides)
+    device = resolve_device(args.device)  # precision=auto is decided for the device the run will use
+    config = resolve_config(args.preset, overrides, device=device)
     progress = False if args.quiet else None
-    path, result = run_lottery(config, args.out, device=args.device, progress=progress)
+    path, result = run_lottery(config, args.out, device=device, progress=progress)
     if not args.quiet:
         for record in result["rounds"]:
             print(_summary_line(record), file=sys.stderr)

@@ -20,13 +20,16 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import ParameterError, unknown_name
+from .precision import PRECISIONS
 
 METHOD_NAMES = ("soft", "imp", "sigmoid", "hard")
 REGULARIZER_NAMES = ("l1", "log", "lq", "mcp", "scad")
 #: The paper's λ per regularizer (Sec. V-D): ℓ1 3e-6, log 1e-6 (with ε = 0.1). Others: log's value.
 PAPER_LAMBDA = {"l1": 3e-6, "log": 1e-6}
 #: Fields added after runs were recorded: left out of a run's identity (and hash) at these defaults.
-OMITTED_AT_DEFAULT: dict[str, Any] = {"classes": 0}
+OMITTED_AT_DEFAULT: dict[str, Any] = {"classes": 0, "precision": "fp32"}
+#: Fields of older config files that newer fields replaced: ``bf16`` (a bool, CUDA only) is now ``precision``.
+LEGACY_FIELDS = ("bf16",)
 #: λ of the sigmoid baseline's penalty λΣσ(βs) when none is given (the ℓ1 value above).
 SIGMOID_DEFAULT_LAMBDA = 3e-6
 
@@ -71,7 +74,10 @@ class RunConfig:
     classes: int = field(default=0, metadata={
         "help": "use only the images of the first k classes (0: all), e.g. 10 of Tiny ImageNet's 200"})
     seed: int = field(default=0, metadata={"help": "seed of θ_0, batch order and augmentation"})
-    bf16: bool = field(default=False, metadata={"help": "bf16 autocast (CUDA only)"})
+    precision: str = field(default="fp32", metadata={
+        "help": "fp32, bf16 (autocast on CPU or CUDA; mask, penalty, projection, optimizer stay fp32) or auto "
+                "(bf16 only where the hardware has it natively, and channels_last for conv nets); "
+                "see concave_lottery.runs.precision"})
     channels_last: bool = field(default=False, metadata={"help": "channels_last memory format"})
     compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
 
@@ -84,19 +90,30 @@ class RunConfig:
             return SIGMOID_DEFAULT_LAMBDA
         return PAPER_LAMBDA.get(self.regularizer, PAPER_LAMBDA["log"])
 
-    def resolved(self) -> RunConfig:
-        """The same config with every default made explicit (``lam`` filled in)."""
-        return dataclasses.replace(self, lam=self.resolved_lam)
+    def resolved(self, device: Any = None) -> RunConfig:
+        """The same config with every default made explicit: ``lam`` filled in, and ``precision=auto``
+        decided for ``device`` (default: CUDA when available, else the CPU) as ``fp32`` or ``bf16``, with
+        channels_last for a conv net (:mod:`concave_lottery.runs.precision`). ``auto`` is resolved here,
+        before any identity is computed or recorded, so a bf16 run never shares a folder with an fp32 run."""
+        from .precision import auto_channels_last, resolve_precision
+
+        changes: dict[str, Any] = {"lam": self.resolved_lam}
+        if self.precision == "auto":
+            changes["precision"] = resolve_precision("auto", device)
+            changes["channels_last"] = self.channels_last or auto_channels_last(self.model)
+        return dataclasses.replace(self, **changes)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
         """A config from a stored ``config.json``; fields added to the library since it was written take
         their defaults, so a run recorded by an older version is still found and reused."""
         known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        unknown = set(data) - known - set(LEGACY_FIELDS)
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
         values = dict(data)
+        if values.pop("bf16", False) and "precision" not in values:  # the legacy switch meant bf16 autocast
+            values["precision"] = "bf16"
         if "milestones" in values:
             values["milestones"] = tuple(values["milestones"])
         return cls(**values)
@@ -107,9 +124,12 @@ class RunConfig:
         return d
 
     def identity(self) -> dict[str, Any]:
-        """The fields that determine the result (everything but speed switches and the preset name)."""
+        """The fields that determine the result (everything but speed switches and the preset name).
+
+        ``precision`` belongs to it (bf16 changes the numerics), left out at ``fp32`` so that the runs
+        recorded before it existed keep their folder names; ``auto`` is resolved first (:meth:`resolved`)."""
         d = self.resolved().to_dict()
-        for key in ("preset", "bf16", "channels_last", "compile"):
+        for key in ("preset", "channels_last", "compile"):
             d.pop(key)
         for key, default in OMITTED_AT_DEFAULT.items():  # newer fields: older runs keep their names
             if d[key] == default:
@@ -170,6 +190,7 @@ class RunConfig:
             ("test_subset", self.test_subset >= 0, "test_subset must be >= 0 (0: all)"),
             ("classes", self.classes >= 0, "classes must be an integer >= 0 (0: all classes)"),
             ("seed", self.seed >= 0, "the seed must be an integer >= 0"),
+            ("precision", self.precision in PRECISIONS, "precision must be fp32, bf16 or auto"),
         ]
         for name, ok, allowed in checks:
             if not ok:
@@ -265,6 +286,9 @@ def apply_overrides(config: RunConfig, overrides: Mapping[str, object]) -> RunCo
     types = {f.name: str(f.type) for f in fields(RunConfig)}
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
+        if key == "bf16":  # the legacy switch (before precision existed): bf16=true is precision=bf16
+            on = _parse_value(key, value, False, "bool") if isinstance(value, str) else bool(value)
+            key, value = "precision", "bf16" if on else "fp32"
         if key not in types:
             raise unknown_name("key", key, types)
         if isinstance(value, str):
@@ -286,10 +310,11 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def resolve_config(preset: str, overrides: Mapping[str, object] | None = None) -> RunConfig:
-    """The validated, fully resolved config of ``preset`` with ``overrides`` applied."""
+def resolve_config(preset: str, overrides: Mapping[str, object] | None = None, device: Any = None) -> RunConfig:
+    """The validated, fully resolved config of ``preset`` with ``overrides`` applied (``precision=auto``
+    decided for ``device``: see :meth:`RunConfig.resolved`)."""
     config = apply_overrides(get_preset(preset).config, dict(overrides or {}))
-    return config.validate().resolved()
+    return config.validate().resolved(device)
 
 
 def config_help() -> list[tuple[str, str, str]]:

@@ -78,7 +78,8 @@ def train_settings(config: RunConfig, *, search: bool) -> TrainSettings:
                          momentum=config.momentum, weight_decay=config.weight_decay,
                          milestones=config.milestones, mask_lr_scale=config.mask_lr_scale,
                          mask_weight_decay=config.mask_weight_decay if search else 0.0,
-                         bf16=config.bf16, channels_last=config.channels_last, compile=config.compile)
+                         bf16=config.precision == "bf16", channels_last=config.channels_last,
+                         compile=config.compile)
 
 
 def load_data(config: RunConfig, device: torch.device, progress: bool | None = None,
@@ -158,9 +159,9 @@ class LotteryRun:
 
     def __init__(self, config: RunConfig, run_dir: Path, *, device: str | torch.device = "auto",
                  progress: bool | None = None, data: ImageData | None = None) -> None:
-        self.config = config.validate().resolved()
-        self.run_dir = Path(run_dir)
         self.device = resolve_device(device)
+        self.config = config.validate().resolved(self.device)
+        self.run_dir = Path(run_dir)
         self.progress = progress
         self._base_data = data
         self._data: ImageData | None = None
@@ -275,7 +276,8 @@ class LotteryRun:
         rounds = self._run_imp() if self.method.search_is_ticket else self._run_rounds()
         # Wall time of the training itself, summed over rounds (a resumed run counts each phase once).
         seconds = sum(r["seconds"] for r in rounds)
-        record = provenance(self.device, datetime.fromisoformat(start["started"]), seconds)
+        record = provenance(self.device, datetime.fromisoformat(start["started"]), seconds,
+                            precision=self.config.precision, channels_last=self.config.channels_last)
         if start.get("git_commit", record["git_commit"]) != record["git_commit"]:
             record["started_commit"] = start["git_commit"]  # resumed under another commit: name both
         result = {"config": self.config.to_dict(), "rounds": rounds, "provenance": record}
@@ -376,7 +378,7 @@ class LotteryRun:
 def run_lottery(config: RunConfig, out: Path | str = "results", *, device: str | torch.device = "auto",
                 progress: bool | None = None, data: ImageData | None = None) -> tuple[Path, dict[str, Any]]:
     """Run one lottery search into ``out/<preset>/<run name>/``; returns (result path, result)."""
-    config = config.validate().resolved()
+    config = config.validate().resolved(resolve_device(device))  # precision=auto decided for this device
     run_dir = run_directory(config, out)
     result = LotteryRun(config, run_dir, device=device, progress=progress, data=data).run()
     return run_dir / RESULT_FILE, result

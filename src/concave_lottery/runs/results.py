@@ -101,8 +101,14 @@ def cpu_id() -> str:
     return f"{fields['vendor_id']} {fields['cpu family']}/{fields['model']}/{fields['stepping']}"
 
 
-def provenance(device: torch.device, started: datetime, seconds: float) -> dict[str, Any]:
+def provenance(device: torch.device, started: datetime, seconds: float, *, precision: str = "fp32",
+               channels_last: bool = False) -> dict[str, Any]:
+    """Where and how a run was computed. ``precision`` (``fp32`` or ``bf16``, never ``auto``: see
+    :mod:`concave_lottery.runs.precision`) and ``memory_format`` say how the network was evaluated;
+    ``native_bf16`` whether this hardware computes bf16 natively (else bf16 was emulated)."""
     import concave_lottery
+
+    from .precision import memory_format_name, native_bf16
 
     return {
         "git_commit": git_commit(),
@@ -114,6 +120,9 @@ def provenance(device: torch.device, started: datetime, seconds: float) -> dict[
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_id": cpu_id(),
+        "precision": precision,
+        "memory_format": memory_format_name(channels_last),
+        "native_bf16": native_bf16(device),
         "started": started.astimezone(UTC).isoformat(timespec="seconds"),
         "seconds": round(seconds, 3),
     }

@@ -70,7 +70,7 @@ class RunTask:
 
     @property
     def config(self) -> RunConfig:
-        return resolve_config(self.preset, dict(self.overrides))
+        return resolve_config(self.preset, dict(self.overrides), device=self.device)
 
     @property
     def run_dir(self) -> Path:

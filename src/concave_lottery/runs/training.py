@@ -23,7 +23,6 @@ last completed epoch.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import sys
@@ -41,6 +40,7 @@ from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without 
 from ..data import ImageData, batches, num_batches
 from ..errors import CorruptFile
 from ..method import masks as masklib
+from .precision import autocast_context
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class TrainSettings:
     lr_gamma: float = 0.1
     mask_lr_scale: float = 1.0
     mask_weight_decay: float = 0.0
+    #: bf16 autocast of the network's forward and backward, on the CPU as on CUDA (the run's resolved
+    #: ``precision``, see :mod:`concave_lottery.runs.precision`); masks, penalty and optimizer stay fp32.
     bf16: bool = False
     channels_last: bool = False
     compile: bool = False
@@ -124,13 +126,6 @@ def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.SGD:
         groups.append({"params": mask_params, "lr": s.lr * s.mask_lr_scale,
                        "weight_decay": s.mask_weight_decay})
     return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum)
-
-
-def autocast_context(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when asked; a no-op elsewhere (CPU bf16 is slower than fp32 here)."""
-    if bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.no_grad()
