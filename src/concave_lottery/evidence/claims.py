@@ -57,8 +57,45 @@ ABLATION_CLAIMS = (
     ("concave-vs-sigmoid", "soft-l1", "sigmoid", "Fig. 9", "concave regularizer better than the sigmoid"),
     ("concave-vs-sigmoid", "soft-log", "sigmoid", "Fig. 9", "concave regularizer better than the sigmoid"),
 )
+#: Every claim of the paper this book checks, in the paper's order: ``id``, where the paper makes it
+#: (``source``), what it says (``statement``) and the chapter that shows the check. The scorecard
+#: (:mod:`concave_lottery.evidence.scorecard`) has a row for each.
+PAPER_CLAIMS: tuple[dict[str, str], ...] = (
+    {"id": "figs-3-4", "source": "Figs. 3-4", "chapter": "mnist_logistic",
+     "statement": "on MNIST 0 vs 1, ℓ1 and log masks reach sparse, accurate logistic regressions where "
+                  "ℓ1 on the weights by subgradient does not give exact zeros"},
+    {"id": "theorem-1", "source": "Theorem 1", "chapter": "theory",
+     "statement": "with ℓ1, the mask is within 4λ√k/γ of the optimal k-sparse binary mask"},
+    {"id": "theorem-2", "source": "Theorem 2", "chapter": "theory",
+     "statement": "a strictly concave r improves the bound of Theorem 1 by φ(m*)"},
+    {"id": "lemma-1", "source": "Lemma 1", "chapter": "theory",
+     "statement": "when the bound is below 1 and m* is binary, m* is the optimal mask"},
+    {"id": "comparable", "source": "Figs. 5-7", "chapter": "lottery_cifar",
+     "statement": "Algorithm 1 reaches performance comparable to IMP at matching sparsities"},
+    {"id": "higher-sparsity", "source": "Figs. 5-7", "chapter": "lottery_cifar",
+     "statement": "Algorithm 1 significantly outperforms IMP at higher sparsity"},
+    {"id": "log-vs-l1", "source": "Figs. 5-7", "chapter": "lottery_cifar",
+     "statement": "log performs like ℓ1 in most experiments and can improve on it"},
+    {"id": "table-ii", "source": "Table II", "chapter": "resnet56_table",
+     "statement": "ResNet-56 tickets with about 22-23% of the weights match the dense baseline"},
+    {"id": "threshold", "source": "Fig. 8", "chapter": "ablations",
+     "statement": "thresholding at α improves on pruning a fixed fraction"},
+    {"id": "concave-vs-sigmoid", "source": "Fig. 9", "chapter": "ablations",
+     "statement": "the concave regularizers perform significantly better than the sigmoid reparameterization"},
+)
+
 #: One line per claim name, for the chapters' summaries.
 CLAIM_NAMES = {c: words for c, _, _, _, words in LOTTERY_CLAIMS + ABLATION_CLAIMS}
+CLAIM_NAMES.update({
+    "table-ii": "a ticket with at most 25% of the weights as accurate as the dense network",
+    "theorem-1": "the ℓ1 error bound (8)",
+    "theorem-2": "the concave error bound (14) as printed",
+    "lemma-1": "exact recovery when the bound is below 1 and m* is binary",
+    "figs-3-4": "sparse logistic regression on MNIST 0 vs 1",
+})
+
+#: Table II's claim is about tickets that keep at most this fraction of the prunable weights.
+TABLE_II_KEPT = 0.25
 
 
 def training_state_of(points: pd.DataFrame, accuracy: str = "test_accuracy") -> TrainingState:
@@ -255,6 +292,39 @@ def lottery_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min
     return pd.DataFrame(rows)
 
 
+def table_ii_claim(points: pd.DataFrame, a: str, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP,
+                   kept: float = TABLE_II_KEPT, state: TrainingState | None = None) -> dict:
+    """Table II: method ``a``'s ticket that keeps at most ``kept`` of the prunable weights (the
+    least pruned such round, the one closest to the paper's 22-23%) is comparable to the dense
+    network (IMP level 0) of the same runs (:func:`concave_lottery.evidence.verdicts.judge`, against
+    the near-dense noise floor). Not testable when no round of ``a`` prunes that far, or without a
+    dense network."""
+    state = training_state_of(points, accuracy) if state is None else state
+    near_dense = _near_dense(points, accuracy)
+    dense = analysis.dense_reference(points, accuracy)
+    empty = points.iloc[0:0]
+    own = points[points["method_label"] == a] if len(points) else points
+    if own.empty or math.isnan(dense["mean"]):
+        return _row("table-ii", a, "dense", empty, NOT_TESTABLE, f"{a} or the dense network has no recorded ticket",
+                    state=state)
+    rounds = own.groupby("round")[["sparsity", accuracy]].mean()
+    far = rounds[1 - rounds["sparsity"] <= kept]
+    if far.empty:
+        return _row("table-ii", a, "dense", empty, NOT_TESTABLE,
+                    f"{a}'s sparsest ticket keeps {100 * (1 - rounds['sparsity'].max()):.1f}% of the weights, more "
+                    f"than the {100 * kept:.0f}% this claim is about", state=state)
+    pick = far.sort_values("sparsity").iloc[0]
+    gap = float(pick[accuracy] - dense["mean"])
+    floor = verdicts.noise_floor(math.nan, near_dense)
+    verdict = verdicts.judge(gap, floor, want="comparable", min_gap=min_gap)
+    row = _row("table-ii", a, "dense", empty, verdict, reading=verdicts.reading(gap, want="comparable",
+                                                                                 min_gap=min_gap),
+               floor=floor, state=state)
+    row.update({"matched sparsities": 1, "evidence": f"{100 * pick['sparsity']:.1f}%: {a} {100 * pick[accuracy]:.2f} "
+                f"vs dense {100 * dense['mean']:.2f} ({_pp(gap)})"})
+    return row
+
+
 def ablation_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP,
                     state: TrainingState | None = None) -> pd.DataFrame:
     """The claims of Sec. V-G: threshold beats fixed fraction (Fig. 8), concave beats sigmoid (Fig. 9)."""
@@ -287,6 +357,7 @@ def _better_anywhere(points: pd.DataFrame, a: str, b: str, claim: str, accuracy:
                 floor=_gaps_floor(gaps, near_dense), state=state)
 
 
-__all__ = ["HIGH_SPARSITY", "MIN_GAP", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES",
+__all__ = ["HIGH_SPARSITY", "MIN_GAP", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES", "PAPER_CLAIMS",
+           "table_ii_claim",
            "training_state_of", "matched_gaps", "check_comparable", "check_better_at_highest", "lottery_claims",
            "ablation_claims", "INCONCLUSIVE"]
