@@ -421,3 +421,20 @@ def test_publish_pushes_the_site_to_gh_pages(tmp_path):
     # The current branch and the working tree are untouched (the branch is still unborn here).
     head = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root, capture_output=True)
     assert head.returncode != 0
+
+
+def test_source_downloads_sit_beside_the_executed_notebooks(tmp_path):
+    """Every chapter page offers .ipynb (Sphinx's copy of the executed notebook) and .md (its jupytext
+    source, copied by the pipeline next to it; book/_static/downloads.js lists it)."""
+    root = make_book(tmp_path)
+    html = tmp_path / "site"
+    written = book.add_source_downloads(root, html)
+    target = html / "_sources" / "notebooks" / "mini.md"
+    assert written == [target]
+    assert target.read_text() == (root / "notebooks" / "mini.md").read_text()
+    assert jupytext.reads(target.read_text(), fmt="md:myst").cells  # opens as a notebook
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert "downloads.js" in cfg["sphinx"]["config"]["html_js_files"]
+    script = (ROOT / "book" / "_static" / "downloads.js").read_text()
+    assert "btn-download-source-button" in script and 'setAttribute("download"' in script
+    assert "http" not in script  # nothing fetched

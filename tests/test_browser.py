@@ -162,3 +162,70 @@ def test_site_records_its_profile():
     info = json.loads(info_path.read_text(encoding="utf-8"))
     assert info["profile"] in ("smoke", "book", "paper")
     assert (SITE / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+
+def _chapters() -> list[str]:
+    return [p for p in _pages() if p.startswith("notebooks/")]
+
+
+@pytest.fixture(scope="module")
+def site_server():
+    """The built site over HTTP on 127.0.0.1, as a web host serves it (a browser honours the download
+    attribute only for same-origin http(s) links, never for file: URLs)."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("page_name", _chapters())
+def test_chapter_downloads_arrive_as_ipynb_and_md(browser, site_server, page_name, tmp_path):
+    """The download menu of a chapter offers the notebook as CHAPTER.ipynb (not .ipynb.txt) and its
+    jupytext source as CHAPTER.md; both arrive as files that open as the chapter's notebook. Only the
+    local server is reachable."""
+    import jupytext
+    import nbformat
+
+    chapter = page_name.split("/")[-1]
+    context = browser.new_context(accept_downloads=True)
+    blocked: list[str] = []
+    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(site_server)
+                  else (blocked.append(r.request.url), r.abort()))
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{site_server}/{page_name}.html", wait_until="load")
+        got = {}
+        for suffix, selector in ((".ipynb", "a.btn-download-source-button"), (".md", "a.btn-download-md-button")):
+            page.click(".dropdown-download-buttons > button")  # the menu closes after each download
+            link = page.locator(f".dropdown-download-buttons {selector}")
+            assert link.count() == 1, f"{page_name}: no {suffix} item in the download menu"
+            with page.expect_download(timeout=10_000) as info:
+                link.click()
+            download = info.value
+            path = tmp_path / download.suggested_filename
+            download.save_as(path)
+            got[suffix] = path
+    finally:
+        context.close()
+    assert not blocked and not errors, (blocked, errors)
+    assert got[".ipynb"].name == f"{chapter}.ipynb" and got[".md"].name == f"{chapter}.md"
+    nb = nbformat.read(got[".ipynb"], as_version=4)
+    source = jupytext.read(got[".md"])
+    assert "parameters" in [t for c in nb.cells for t in c.metadata.get("tags", [])]
+    assert [c.source for c in source.cells if c.cell_type == "code"][0] in [c.source for c in nb.cells]

@@ -88,6 +88,7 @@ __all__ = [
     "execute_all",
     "stage_book",
     "build_html",
+    "add_source_downloads",
     "build",
     "run_chapter",
     "publish",
@@ -703,7 +704,26 @@ def build_html(root: Path | str | None = None, profile: str = "book", *, echo=pr
         raise BookError(f"jupyter-book build failed (exit {proc.returncode}); full log in {log}:\n{tail}")
     if not (html / "index.html").is_file():
         raise BookError(f"jupyter-book exited 0 but wrote no {html / 'index.html'}; log in {log}")
+    add_source_downloads(root, html)
     return html
+
+
+def add_source_downloads(root: Path | str | None = None, html: Path | str | None = None) -> list[Path]:
+    """Put every chapter's jupytext source beside its executed notebook in the built site.
+
+    Sphinx copies the executed notebook to ``_sources/notebooks/<chapter>.ipynb`` (the page's
+    ``.ipynb`` download); this adds ``_sources/notebooks/<chapter>.md``, the ``.md`` download that
+    ``book/_static/downloads.js`` lists next to it. Returns the files written.
+    """
+    root = find_root(root)
+    html = Path(html) if html is not None else root / HTML_DIR
+    written = []
+    for chapter in chapters(root):
+        target = html / "_sources" / NOTEBOOK_DIR / f"{chapter.name}{chapter.source.suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(chapter.source, target)
+        written.append(target)
+    return written
 
 
 def _git_commit(root: Path) -> str | None:
