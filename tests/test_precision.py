@@ -32,6 +32,7 @@ def test_fp32_keeps_the_recorded_identity_and_bf16_gets_its_own():
     assert base.short_hash() == dataclasses.replace(base, precision="fp32").short_hash()
     bf16 = dataclasses.replace(base, precision="bf16")
     assert bf16.identity()["precision"] == "bf16" and bf16.short_hash() != base.short_hash()
+    assert "-bf16-seed0-" in bf16.run_name() and "bf16" not in base.run_name()
     # the memory format and compilation are speed switches: same run, same folder
     assert dataclasses.replace(base, channels_last=True, compile=True).short_hash() == base.short_hash()
 

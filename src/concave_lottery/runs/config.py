@@ -149,6 +149,8 @@ class RunConfig:
             head = f"sigmoid-lam{c.lam:g}"
         else:
             head = f"{c.method}-{c.regularizer}-lam{c.lam:g}"
+        if c.precision == "bf16":  # a bf16 run is another run; fp32 names are those of every recorded run
+            head += "-bf16"
         return f"{head}-seed{c.seed}-{self.short_hash()}"
 
     def validate(self) -> RunConfig:
