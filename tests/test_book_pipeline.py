@@ -438,3 +438,27 @@ def test_source_downloads_sit_beside_the_executed_notebooks(tmp_path):
     script = (ROOT / "book" / "_static" / "downloads.js").read_text()
     assert "btn-download-source-button" in script and 'setAttribute("download"' in script
     assert "http" not in script  # nothing fetched
+
+
+def test_statistics_page_reports_each_chapter(tmp_path):
+    """book/statistics.md of the staged book is generated from the chapter records and the last build:
+    seconds, profile, cache hit or miss, hardware."""
+    from concave_lottery.book import statistics
+
+    root = make_book(tmp_path)
+    (root / "book" / "statistics.md").write_text("# Execution statistics\n\nplaceholder\n")
+    exdir = book.executed_dir(root, "smoke")
+    (exdir / "notebooks").mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), exdir / "notebooks" / "mini.ipynb")
+    (exdir / "mini.json").write_text(json.dumps({"chapter": "mini", "profile": "smoke", "seconds": 12.25,
+                                                 "finished": "2026-01-01T00:00:00+0000",
+                                                 "hardware": "Test CPU (2 cores)"}))
+    statistics.write_last_build(exdir, "smoke", [book.Execution("mini", "cached", 0.0, 12.25)])
+    page = (book.stage_book(root, "smoke") / "book" / "statistics.md").read_text()
+    assert "placeholder" not in page
+    row = next(line for line in page.splitlines() if "notebooks/mini" in line)
+    assert "| smoke |" in row and "cache hit" in row and "12.2" in row and "Test CPU (2 cores)" in row
+    statistics.write_last_build(exdir, "smoke", [book.Execution("mini", "executed", 12.25, 12.25)])
+    assert "executed (cache miss)" in statistics.statistics_page(exdir, "smoke", ["mini"])
+    assert "never executed" in statistics.statistics_page(exdir, "smoke", ["other"])
+    assert statistics.hardware() and "cores" in statistics.hardware()

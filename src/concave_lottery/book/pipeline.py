@@ -67,6 +67,7 @@ from typing import Any
 import yaml
 
 from ..errors import ParameterError, UserError
+from . import statistics
 
 __all__ = [
     "PROFILES",
@@ -601,7 +602,7 @@ def execute_chapter(
     record = {
         "chapter": chapter.name, "source": chapter.rel_source, "profile": profile, "key": key,
         "parameters": resolved, "injected": injected, "seconds": round(seconds, 3),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "hardware": statistics.hardware(),
     }
     record_path.write_text(json.dumps(record, indent=2, default=repr) + "\n", encoding="utf-8")
     echo(f"[book] {chapter.name}: {seconds:.1f} s")
@@ -672,6 +673,10 @@ def stage_book(root: Path | str | None = None, profile: str = "book") -> Path:
             f"no executed notebook for {', '.join(missing)} in profile {profile}: "
             f"run `python -m concave_lottery.book build --profile {profile}`"
         )
+    page = stage / statistics.STATISTICS_PAGE
+    if page.is_file():  # the book lists the page: replace its placeholder with this build's numbers
+        page.write_text(statistics.statistics_page(executed_dir(root, profile), profile,
+                                                   [c.name for c in chapters(root)]), encoding="utf-8")
     return stage
 
 
@@ -773,6 +778,7 @@ def build(
     _fetch_data(root, echo=echo)
     results = execute_all(root, profile, only=only, force=force, log_output=log_output, echo=echo)
     failed = [r for r in results if r.status == "failed"]
+    statistics.write_last_build(executed_dir(root, profile), profile, results)
     html_seconds, html_error = None, None
     if html and not failed:
         t0 = time.perf_counter()
