@@ -18,7 +18,7 @@ help:
 	@echo "make book [PROFILE=smoke|book|paper]   execute the chapters and build the HTML book in _build/html"
 	@echo "make test                              run the whole test suite (library, notebooks, built book)"
 	@echo "make test-fast                         library tests only"
-	@echo "make bench                             print the training-speed benchmark for this machine"
+	@echo "make bench                             print the training-speed benchmarks for this machine"
 	@echo "make lint                              ruff"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -50,6 +50,7 @@ smoke:
 
 bench: venv
 	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/step_speed.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

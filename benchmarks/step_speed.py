@@ -1,0 +1,213 @@
+"""Seconds per training step of Algorithm 1, fp32 against channels_last against bf16, in one process run.
+
+For ResNet-20, VGG-11 and WRN-20 on ``cifar10-subset`` images (32x32, batch 128), each step as Algorithm 1
+trains it: relaxed mask on every prunable weight (θ ⊙ a ⊙ m recomputed at every forward), log penalty
+(ε = 0.1) with its in-place gradient, SGD with momentum 0.9 and weight decay 1e-4, projection onto [0, 1]
+after the step. The step goes through the library's own path: the preset's :class:`RunConfig` with
+``precision`` and ``channels_last`` set, :func:`concave_lottery.runs.lottery.train_settings` and
+:func:`concave_lottery.runs.training.train`; a step's time is the time between two ``on_step`` hooks (batch
+gather and augmentation, forward, backward, penalty gradient, optimizer step, projection), the median over
+``--steps`` steps (``--big-steps`` for VGG-11 and WRN-20) after two warm-up steps. The variants of one model
+are measured in turn, ``--repeats`` times over, and the best median is kept, so that load from other
+processes (this machine is shared) falls on every variant alike.
+
+Variants: fp32 contiguous (how every recorded run trained), fp32 channels_last, bf16 autocast + channels_last,
+and what ``precision=auto`` resolves to on this hardware. Where bf16 is emulated (no AMX, no AVX512-BF16) it
+is many times slower, and is measured for ResNet-20 only unless ``--all-bf16``. Wall-clock and CPU seconds
+(of this process, all its threads) are printed: on a shared machine the CPU seconds of a one-thread run are
+the steadier figure. The header names the CPU, its flags (AVX2, AVX-512, AVX512-BF16, AMX) and says whether
+bf16 is native here or emulated.
+
+``--overheads`` adds, for ResNet-20 in fp32 contiguous, the cost of the mask and the penalty: the plain
+network (no mask, no penalty), the binary mask (ticket training), and the relaxed mask without the penalty.
+``--compile`` adds ResNet-20 fp32 contiguous under ``torch.compile`` (mode default, inductor), with its
+compile time (the first step).
+
+Run: ``nice python benchmarks/step_speed.py --threads 1,2`` (``make bench`` runs it with its defaults).
+It prints; it asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import torch
+
+from concave_lottery.data import load_dataset
+from concave_lottery.method import masks as masklib
+from concave_lottery.models import get_model
+from concave_lottery.runs import precision as precisionlib
+from concave_lottery.runs.config import resolve_config
+from concave_lottery.runs.lottery import build_method, train_settings
+from concave_lottery.runs.results import device_name
+from concave_lottery.runs.training import Hooks, train
+
+MODELS = {"resnet20": "ResNet-20", "vgg11": "VGG-11", "wrn20": "WRN-20"}
+VARIANTS = {  # name: (precision, channels_last)
+    "fp32 contiguous": ("fp32", False),
+    "fp32 channels_last": ("fp32", True),
+    "bf16 + channels_last": ("bf16", True),
+}
+WARMUP = 2
+
+
+def step_seconds(model_name: str, data, precision: str, channels_last: bool, steps: int, *, mask: str = "relaxed",
+                 penalty: bool = True, compile: bool = False) -> tuple[float, float, float]:
+    """Algorithm 1's search phase: (median wall seconds per step after the warm-up, median CPU seconds of this
+    process per step, wall seconds of the first step)."""
+    config = resolve_config(f"{model_name}-cifar10-subset", {
+        "method": "soft", "regularizer": "log", "precision": precision, "channels_last": channels_last,
+        "compile": compile}, device="cpu")
+    settings = dataclasses.replace(train_settings(config, search=True), epochs=1)
+    torch.manual_seed(0)
+    model = get_model(model_name, num_classes=data.num_classes, in_channels=data.in_channels,
+                      image_size=data.image_size)
+    hooks = Hooks()
+    if mask != "none":
+        masklib.attach_masks(model, mask)
+    if mask == "relaxed":
+        method = build_method(config)
+        if penalty:
+            hooks.penalty = method.penalty(model)
+            hooks.penalty_grad = method.penalty_grad(model)
+        hooks.after_step = lambda: masklib.project_masks_(model)
+    stamps: list[tuple[float, float]] = []
+    hooks.before_epoch = lambda _e: stamps.append((time.perf_counter(), time.process_time()))
+    hooks.on_step = lambda _k: stamps.append((time.perf_counter(), time.process_time()))
+    train(model, data, settings, seed=0, hooks=hooks, progress=False)
+    wall, cpu = np.diff(np.array(stamps), axis=0).T
+    return float(np.median(wall[WARMUP:])), float(np.median(cpu[WARMUP:])), float(wall[0])
+
+
+def cpu_header(threads: list[int]) -> list[str]:
+    flags = precisionlib.cpu_feature_summary()
+    shown = ", ".join(f"{name} {'yes' if on else 'no'}" for name, on in flags.items())
+    native = precisionlib.native_bf16("cpu")
+    auto = {m: resolve_config(f"{m}-cifar10-subset", {"precision": "auto"}, device="cpu") for m in MODELS}
+    auto_text = "; ".join(f"{MODELS[m]}: {c.precision} {precisionlib.memory_format_name(c.channels_last)}"
+                          for m, c in auto.items())
+    cpu = device_name(torch.device("cpu")).split(" (")[0]
+    return [
+        f"date: {datetime.now(UTC).isoformat(timespec='minutes')}",
+        f"CPU: {cpu}, {os.cpu_count()} logical cores; torch threads measured: {', '.join(map(str, threads))}",
+        f"flags: {shown}; torch cpu capability {torch.backends.cpu.get_cpu_capability()}",
+        "bf16: native on this CPU" if native else "bf16: not native on this CPU (emulated)",
+        f"precision=auto here: {auto_text}",
+        f"torch {torch.__version__}; python {platform.python_version()}; "
+        f"load average at start {os.getloadavg()[0]:.1f} (other processes share these cores)",
+    ]
+
+
+def measure(model_name: str, data, steps: int, repeats: int, variants: dict[str, tuple[str, bool]]) -> dict:
+    """{variant: (best wall seconds, best CPU seconds)} per step."""
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(repeats):
+        for name, (precision, channels_last) in variants.items():
+            wall, cpu, _first = step_seconds(model_name, data, precision, channels_last, steps)
+            old = best.get(name, (float("inf"), float("inf")))
+            best[name] = (min(old[0], wall), min(old[1], cpu))
+    return best
+
+
+def cells(best: dict[str, tuple[float, float]], names: list[str], which: int) -> str:
+    base = best["fp32 contiguous"][which]
+    return "  ".join((f"{best[n][which]:8.3f} s ({base / best[n][which]:4.2f}x)" if n in best
+                      else "not measured").rjust(22) for n in names)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", default=str(torch.get_num_threads()),
+                        help="comma-separated torch thread counts to measure (default: torch's)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated: resnet20,vgg11,wrn20")
+    parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement (after 2 warm-up)")
+    parser.add_argument("--big-steps", type=int, default=3, help="timed steps for VGG-11 and WRN-20 (slower)")
+    parser.add_argument("--repeats", type=int, default=2, help="measurements per variant; the best is kept")
+    parser.add_argument("--overheads", action="store_true", help="also: ResNet-20 without mask / penalty")
+    parser.add_argument("--compile", action="store_true", help="also: ResNet-20 under torch.compile")
+    parser.add_argument("--all-bf16", action="store_true",
+                        help="measure bf16 for every model even where it is emulated (slow)")
+    args = parser.parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]  # --models "": the extras only
+    for m in models:
+        if m not in MODELS:
+            parser.error(f"--models: {m!r} is not one of {', '.join(MODELS)}")
+
+    for line in cpu_header(threads):
+        print(line)
+    native = precisionlib.native_bf16("cpu")
+    full = load_dataset("cifar10-subset", device="cpu", progress=False)
+    data = full.subset((WARMUP + args.steps) * 128, 128, seed=0)
+    print(f"\nseconds per training step of Algorithm 1 (relaxed mask, log penalty, projection), batch 128, "
+          f"cifar10-subset; median of {args.steps} steps (VGG-11, WRN-20: {min(args.steps, args.big_steps)}) after "
+          f"{WARMUP} warm-up steps, best of {args.repeats}; "
+          "ratio = fp32 contiguous / variant (> 1: faster)")
+    if not native and not args.all_bf16:
+        print("(bf16 is emulated here and many times slower: measured for ResNet-20 only; --all-bf16 for all)")
+    names = list(VARIANTS)
+    head = f"{'model':<10} {'threads':>7}  " + "  ".join(f"{n:>22}" for n in names) + "  auto is"
+    rows: list[tuple[str, int, dict]] = []
+    for model_name in models:
+        auto = resolve_config(f"{model_name}-cifar10-subset", {"precision": "auto"}, device="cpu")
+        auto_name = next(n for n, v in VARIANTS.items() if v == (auto.precision, auto.channels_last))
+        variants = dict(VARIANTS)
+        if not native and not args.all_bf16 and model_name != "resnet20":
+            variants.pop("bf16 + channels_last")
+        for t in threads:
+            torch.set_num_threads(t)
+            steps = args.steps if model_name == "resnet20" else min(args.steps, args.big_steps)
+            rows.append((model_name, t, measure(model_name, data, steps, args.repeats, variants), auto_name))
+            print(f"  measured {MODELS[model_name]}, {t} thread(s)", flush=True)
+    tables = [("wall-clock seconds per step", 0),
+              ("CPU seconds of this process per step (all its threads; less sensitive to the load of other "
+               "processes)", 1)] if rows else []
+    for title, which in tables:
+        print(f"\n{title}\n{head}")
+        for model_name, t, best, auto_name in rows:
+            print(f"{MODELS[model_name]:<10} {t:>7}  {cells(best, names, which)}  {auto_name}")
+
+    if args.overheads:
+        print("\nResNet-20, fp32 contiguous: what the mask and the penalty cost (wall / CPU seconds per step)")
+        for t in threads:
+            torch.set_num_threads(t)
+            kinds = {"plain network (no mask)": dict(mask="none", penalty=False),
+                     "binary mask (ticket training)": dict(mask="binary", penalty=False),
+                     "relaxed mask + projection, no penalty": dict(mask="relaxed", penalty=False),
+                     "relaxed mask + log penalty + projection": dict(mask="relaxed", penalty=True)}
+            best: dict[str, tuple[float, float]] = {}
+            for _ in range(args.repeats):
+                for name, kw in kinds.items():
+                    wall, cpu, _ = step_seconds("resnet20", data, "fp32", False, args.steps, **kw)
+                    old = best.get(name, (float("inf"), float("inf")))
+                    best[name] = (min(old[0], wall), min(old[1], cpu))
+            plain = best["plain network (no mask)"]
+            for name in kinds:
+                print(f"  {t} thread(s)  {name:<42} {best[name][0]:7.3f} s / {best[name][1]:7.3f} s  "
+                      f"({best[name][1] / plain[1]:4.2f}x the plain network's CPU time)")
+
+    if args.compile:
+        print("\nResNet-20, fp32 contiguous, torch.compile (mode default, inductor) of the masked model")
+        for t in threads:
+            torch.set_num_threads(t)
+            eager_wall, eager_cpu, _ = step_seconds("resnet20", data, "fp32", False, args.steps)
+            try:
+                torch._dynamo.reset()
+                started = time.perf_counter()
+                wall, cpu, first = step_seconds("resnet20", data, "fp32", False, args.steps, compile=True)
+                total = time.perf_counter() - started
+                print(f"  {t} thread(s)  eager {eager_wall:7.3f} s (CPU {eager_cpu:7.3f} s)   compiled {wall:7.3f} s "
+                      f"(CPU {cpu:7.3f} s, {eager_cpu / cpu:4.2f}x)   first step (compiling) {first:6.1f} s, "
+                      f"whole run {total:6.1f} s")
+            except Exception as exc:  # report, do not hide: compile may not work on every machine
+                print(f"  {t} thread(s)  torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+
+if __name__ == "__main__":
+    main()
