@@ -205,3 +205,84 @@ def test_table_ii_verdict_flags_a_chance_level_baseline():
     assert "**The baseline is at chance level** (10%" in narrate.table_ii_verdict(
         ours.assign(baseline_accuracy=12.0), 10.0)
     assert narrate.table_ii_verdict(ours.iloc[0:0], 10.0) == "No row of ours yet."
+
+
+# ---------------------------------------------------------------------------------- Sec. IV-C and the rest
+
+
+def _at_level(log, l1, a=(0.05, 0.04)):
+    cols = ["acc >= 0.99", "acc >= 0.98"]
+    return pd.DataFrame([list(a), list(l1), list(log)], index=["theta-l1", "mask-l1", "mask-log"], columns=cols)
+
+
+def _summary(sd=0.02):
+    return pd.DataFrame({"approach": ["mask-l1", "mask-log", "theta-l1"], "lam": [0.1, 0.1, 0.1],
+                         "sparsity_sd": [sd, sd, sd]})
+
+
+def test_mask_head_to_head_counts_runs():
+    per_run = pd.DataFrame({0.01: [0.50, 0.52, 0.60, 0.61], 0.02: [0.55, 0.55, 0.60, 0.60]},
+                           index=pd.MultiIndex.from_tuples([("mask-l1", 0), ("mask-l1", 1), ("mask-log", 0),
+                                                            ("mask-log", 1)]))
+    table = narrate.mask_head_to_head(per_run, 400, [0.01, 0.02])
+    assert list(table.columns) == ["drop 0.01", "drop 0.02"]
+    assert table.loc["log sparser (runs)", "drop 0.01"] == 2
+    assert table.loc["median log - l1 (pixels)", "drop 0.02"] == pytest.approx(0.05 * 400)
+
+
+def test_logistic_verdict_needs_mean_and_runs_to_agree():
+    h2h = pd.DataFrame({"drop 0.01": [80, 5, 15], "drop 0.02": [70, 10, 20]},
+                       index=["log sparser (runs)", "tie (runs)", "l1 sparser (runs)"])
+    agree = narrate.logistic_verdict(_at_level((0.90, 0.92), (0.88, 0.90)), h2h, _summary(), d=400, n_runs=100,
+                                     drops=[0.01, 0.02])
+    assert "**Verdict: at equal accuracy the log mask is the sparser one**" in agree
+    assert "they remove at least 88.0% of the pixels, (a) at most 5.0%" in agree
+    assert "Run by run, log is the sparser mask in 80, 70 runs and l1 in 15, 20 runs" in agree
+    split = narrate.logistic_verdict(_at_level((0.90, 0.89), (0.88, 0.90)), h2h, _summary(), d=400, n_runs=100,
+                                     drops=[0.01, 0.02])
+    assert "**Verdict: neither mask is consistently sparser" in split
+    assert "median standard deviation 8.0 pixels" in split
+    assert "log minus l1 is +8.0, -4.0 pixels" in split
+
+
+def test_logistic_table():
+    summary = pd.DataFrame({"approach": ["theta-l1", "mask-l1"], "lam": [0.1, 0.1], "accuracy": [0.99, 0.98],
+                            "accuracy_sd": [0.01, 0.02], "sparsity": [0.2, 0.9], "sparsity_sd": [0.0, 0.01],
+                            "exact_sparsity": [0.1, 0.9]})
+    table = narrate.logistic_table(summary)
+    assert table.loc["0.1", "accuracy mask-l1"] == "0.980 ± 0.020"
+    assert table.loc["0.1", "exact zeros theta-l1"] == "0.100"
+
+
+def _layer(points, name="recorded"):
+    groups = list(points.groupby(["model", "dataset_label"], sort=False)) if len(points) else []
+    return SimpleNamespace(name=name, points=points, by_model_and_dataset=lambda: groups)
+
+
+def test_near_dense_lines():
+    points = pd.DataFrame({"model": "vgg11", "dataset_label": "cifar10-subset", "method": "imp",
+                           "method_label": "imp", "round": 0, "seed": [0, 1], "sparsity": [0.0, 0.0],
+                           "test_accuracy": [0.516, 0.590]})
+    assert narrate.near_dense_lines([_layer(points)]) == (
+        "- recorded, vgg11 on cifar10-subset: 2 nearly dense tickets, 51.6-59.0% (range 7.4 pp).")
+    assert narrate.near_dense_lines([_layer(points)], by_model=False).startswith(
+        "- recorded: dense baseline 55.30% (mean of 2 seed(s)); 2 nearly dense networks between 51.60% and 59.00%")
+    assert narrate.near_dense_lines([_layer(points.iloc[:1])]) == "No layer has two nearly dense tickets to compare."
+
+
+def test_lenet_caption_missing_note_and_timing_lines():
+    points = pd.DataFrame({"seed": [0, 1]})
+    text = narrate.lenet_figure_caption(points, {"mean": 0.9804, "n": 2}, accuracy="test_accuracy", n_done=10,
+                                        overrides={})
+    assert text == ("The figure shows the **test accuracy** of the tickets (final epoch) of the 10 finished run(s), "
+                    "the full protocol on the full MNIST, seeds [0, 1]; dense reference: 98.04% over 2 IMP run(s).")
+    status = pd.DataFrame({"run": ["a", "b"], "status": ["finished", "partial"], "rounds_done": [3, 1],
+                           "rounds_total": [3, 3]})
+    note = narrate.missing_runs_note(status, "sweeps/x.toml", "results")
+    assert note.startswith("**Missing: 1 of 2 runs are not finished**") and "- `b` (partial, 1 of 3 rounds" in note
+    assert narrate.missing_runs_note(status.iloc[:1], "s", "r") == "All 1 runs of the spec are recorded."
+    by = pd.DataFrame([{"model": "resnet20", "hardware": "cpu", "layer": "recorded", "search_s_per_epoch_per_kimg": 2.5,
+                        "est_find_minutes": 600.0, "paper_find_minutes": 91, "est / paper (find)": 6.6}])
+    assert narrate.timing_lines(by) == (
+        "- resnet20 on cpu (recorded): 2.50 s per search epoch per 1,000 images; the paper's protocol would take "
+        "about 10.0 h to find the ticket (extrapolated; the paper: 91 min on its GPUs, 7 times faster).")

@@ -9,6 +9,7 @@ the same blue and log the same orange in every chapter.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -387,3 +388,201 @@ def paired_curves(summary: pd.DataFrame, pairs: Sequence[tuple[str, str | None, 
 
 
 __all__ += ["paired_curves"]
+
+
+# ------------------------------------------------------------------ sparse logistic regression (Figs. 3-4)
+
+#: The three approaches of Sec. IV-C: ℓ1 on the weights by subgradient, ℓ1 and log masks.
+LOGISTIC_COLORS = {"theta-l1": _PALETTE[2], "mask-l1": REGULARIZER_COLORS["l1"], "mask-log": REGULARIZER_COLORS["log"]}
+
+
+def logistic_lambda_figure(summary: pd.DataFrame, baseline: pd.DataFrame, approaches: Mapping[str, str], *,
+                           lam_min: float, lam_max: float) -> plt.Figure:
+    """Fig. 3: mean validation accuracy and sparsity (± one standard deviation over the runs) against
+    λ (symlog axis, λ = 0 included) for each approach of ``approaches`` (name → label); the dashed
+    line counts only the exact zeros of (a), the dotted one the dead pixels."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.9))
+    for name, label in approaches.items():
+        g = summary[summary["approach"] == name]
+        for ax, col in zip(axes, ["accuracy", "sparsity"], strict=True):
+            ax.plot(g["lam"], g[col], marker="o", markersize=4, color=LOGISTIC_COLORS[name], label=label)
+            ax.fill_between(g["lam"], g[col] - g[f"{col}_sd"], g[col] + g[f"{col}_sd"],
+                            color=LOGISTIC_COLORS[name], alpha=0.18, linewidth=0)
+    g = summary[summary["approach"] == "theta-l1"]
+    axes[1].plot(g["lam"], g["exact_sparsity"], linestyle="--", color=LOGISTIC_COLORS["theta-l1"],
+                 label="(a) exact zeros only")
+    axes[1].axhline(baseline["dead_fraction"].mean(), color="0.4", linewidth=0.8, linestyle=":", label="dead pixels")
+    for ax, col in zip(axes, ["validation accuracy", "sparsity (fraction of d = 400)"], strict=True):
+        ax.set_xscale("symlog", linthresh=lam_min, linscale=0.4)
+        ax.set(xlabel="$\\lambda$", ylabel=col, xlim=(0, lam_max * 1.5))
+    axes[0].set_ylim(0.45, 1.01)
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[0].legend(*axes[1].get_legend_handles_labels(), loc="lower left", fontsize="small")
+    return fig
+
+
+def logistic_tradeoff_figure(summary: pd.DataFrame, baseline: pd.DataFrame,
+                             approaches: Mapping[str, str]) -> plt.Figure:
+    """Validation accuracy against sparsity (one point per λ, ± one standard deviation both ways), the
+    whole range and a zoom on the sparse end, with the dense fit θ̂ as a dotted line."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.0))
+    for ax, (xlim, ylim) in zip(axes, [((0, 1.02), (0.9, 1.005)), ((0.75, 1.0), (0.97, 1.002))], strict=True):
+        for name, label in approaches.items():
+            g = summary[summary["approach"] == name].sort_values("lam")
+            ax.errorbar(g["sparsity"], g["accuracy"], xerr=g["sparsity_sd"], yerr=g["accuracy_sd"],
+                        color=LOGISTIC_COLORS[name], marker="o", markersize=4, capsize=2, elinewidth=0.7,
+                        label=label)
+        ax.axhline(baseline["accuracy"].mean(), color="0.3", linewidth=0.8, linestyle=":",
+                   label="$\\hat\\theta$ (dense)")
+        ax.set(xlabel="sparsity (fraction of d = 400)", ylabel="validation accuracy", xlim=xlim, ylim=ylim)
+    axes[1].set_title("zoom on the sparse end")
+    axes[0].legend(loc="lower left", fontsize="small")
+    return fig
+
+
+def k_sparse_mask_figure(theta_hat, mask, images, labels, *, side: int, k: int) -> plt.Figure:
+    """Fig. 4: the k-pixel mask as θ̂ ⊙ m on the image grid, and example digits as they are and as
+    the mask sees them (kept pixels outlined)."""
+    w = (theta_hat * mask).reshape(side, side).double().numpy()
+    keep = (mask != 0).reshape(side, side).numpy()
+    fig = plt.figure(figsize=(11.0, 2.8))
+    grid = fig.add_gridspec(2, 1 + len(images), width_ratios=[2.4] + [1] * len(images))
+    ax = fig.add_subplot(grid[:, 0])
+    vmax = float(np.abs(w).max())
+    ax.imshow(np.where(keep, w, np.nan), cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+    ax.set_facecolor("0.93")
+    ax.set(title=f"{k}-sparse mask, $\\hat\\theta \\odot m$", xticks=[], yticks=[])
+    ys, xs = np.nonzero(keep)
+    for j in range(len(images)):
+        img = images[j].reshape(side, side).double().numpy()
+        for row, shown in enumerate([img, np.where(keep, img, 0.0)]):
+            a = fig.add_subplot(grid[row, j + 1])
+            a.imshow(shown, cmap="gray_r", vmin=0, vmax=1)
+            if row == 1:
+                a.scatter(xs, ys, s=14, marker="s", facecolor="none", edgecolor="tab:red", linewidth=0.7)
+            a.set(xticks=[], yticks=[])
+            a.grid(False)
+            if j == 0:
+                a.set_ylabel(["image", "through mask"][row], fontsize="small")
+            if row == 0:
+                a.set_title(f"{int(labels[j])}", fontsize="small")
+    return fig
+
+
+__all__ += ["LOGISTIC_COLORS", "logistic_lambda_figure", "logistic_tradeoff_figure", "k_sparse_mask_figure"]
+
+
+# ------------------------------------------------------------------ theory (Theorems 1-2, Lemma 1)
+
+
+def bound_ratio_boxplot(df: pd.DataFrame, lam_factors: Sequence[float], palette: Mapping[str, Any]) -> plt.Figure:
+    """The measured error over the bound (8), per λ/λ_min and regularizer (log axis), with a dotted
+    line between the factors that violate (6) and those that satisfy it."""
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
+    sns.boxplot(df.assign(ratio=df["error"] / df["bound_thm1"]), x="lam_factor", y="ratio", hue="regularizer",
+                palette=palette, fliersize=2, ax=ax)
+    n_below = sum(f < 1 for f in lam_factors)
+    if 0 < n_below < len(lam_factors):
+        ax.axvline(n_below - 0.5, color="0.4", linestyle=":", linewidth=1)
+        ax.text(n_below - 0.5, 0.03, "(6) violated | (6) holds", ha="center",
+                transform=ax.get_xaxis_transform(), fontsize="small")
+    sns.move_legend(ax, "lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, title=None)
+    ax.set(yscale="log", xlabel=r"$\lambda / \lambda_{\min}$", ylabel=r"$\|m^*-\tilde m\|_2$ / bound (8)")
+    return fig
+
+
+def phi_gain_boxplots(logs: pd.DataFrame) -> plt.Figure:
+    """For the log regularizer: φ(m*) (eq. 17) and how much the proof's bound tightens Theorem 1's
+    (``gain`` column), per λ/λ_min."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.5))
+    colour = color_for("log")
+    sns.boxplot(logs, x="lam_factor", y="phi", color=colour, fliersize=2, ax=axes[0])
+    axes[0].set(xlabel=r"$\lambda / \lambda_{\min}$", ylabel=r"$\phi(m^*)$ (eq. 17)", title=r"$\phi(m^*)$ for log")
+    sns.boxplot(logs, x="lam_factor", y="gain", color=colour, fliersize=2, ax=axes[1])
+    axes[1].set(xlabel=r"$\lambda / \lambda_{\min}$", ylabel="bound (8) minus bound of the proof",
+                title="How much Theorem 2 tightens the bound", yscale="log")
+    return fig
+
+
+def exact_recovery(dfl: pd.DataFrame, lam_factors: Sequence[float], palette: Mapping[str, Any], *,
+                   signal_scale: float) -> plt.Figure:
+    """Lemma 1's family: the fraction of problems with m* = m̃ against λ/λ_min, one line per
+    regularizer, a dotted line at λ = λ_min."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.2))
+    frac = dfl.groupby(["regularizer", "lam_factor"])["equals_planted"].mean().unstack(0)
+    for lab in frac.columns:
+        ax.plot(frac.index, frac[lab], marker="o", color=palette.get(lab), label=lab)
+    ax.axvline(1.0, color="0.4", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xticks(list(lam_factors), [f"{f:g}" for f in lam_factors])
+    ax.minorticks_off()
+    ax.set(xlabel=r"$\lambda / \lambda_{\min}$", ylabel=r"fraction with $m^* = \tilde m$", ylim=(-0.03, 1.03),
+           title=f"Exact recovery, loss pushing past the box (s = {signal_scale:g})")
+    ax.legend(fontsize="small")
+    return fig
+
+
+__all__ += ["bound_ratio_boxplot", "phi_gain_boxplots", "exact_recovery"]
+
+
+def exact_zeros_steps(runs: Sequence[tuple[str, Any, str]], *, d: int, k: int) -> plt.Figure:
+    """How many entries are exactly 0 after each iteration, one step line per ``(label, trajectory,
+    linestyle)``, and the true number of zeros ``d - k`` dotted (chapter ``regularizers``)."""
+    from ..section4.toy import exact_zeros
+
+    fig, ax = plt.subplots(figsize=(6.0, 3.2))
+    for label, traj, style in runs:
+        ax.step(range(traj.shape[0]), exact_zeros(traj).numpy(), where="post", linestyle=style, label=label)
+    ax.axhline(d - k, color="black", linewidth=0.8, linestyle=":", label="true number of zeros")
+    ax.set(xlabel="iteration", ylabel="entries exactly 0", ylim=(-0.3, d + 0.3))
+    ax.legend(loc="center right", bbox_to_anchor=(1.0, 0.33), fontsize="small")
+    return fig
+
+
+__all__ += ["exact_zeros_steps"]
+
+
+def phase_curves(points: pd.DataFrame) -> plt.Figure:
+    """Test accuracy per epoch of round 1's search (masked network) and first ticket training (IMP:
+    level 0), for the first seed of every method (read from each run's per-epoch metrics)."""
+    from .analysis import epoch_metrics
+
+    first = points.sort_values(["seed", "round"]).drop_duplicates("method_label")
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.6), sharey=True)
+    for i, row in enumerate(first.itertuples()):
+        for ax, phase in zip(axes, ["search", "ticket"], strict=True):
+            metrics = epoch_metrics(row.run_dir, phase)
+            if len(metrics):
+                sub = metrics[metrics["round"] == metrics["round"].min()]
+                ax.plot(sub["epoch"], 100 * sub["test_accuracy"], color=color_for(row.method_label, i),
+                        marker="o" if len(sub) < 5 else None, label=f"{row.method_label} (seed {row.seed})")
+    axes[0].set(title="round 1 search (masked network)", xlabel="epoch", ylabel="test accuracy (%)")
+    axes[1].set(title="first ticket training (IMP: level 0)", xlabel="epoch")
+    axes[1].legend(fontsize="small", loc="lower right")
+    return fig
+
+
+__all__ += ["phase_curves"]
+
+
+def find_time_bars(by: pd.DataFrame, paper_find_minutes: Mapping[str, float], *, paper_hardware: str) -> plt.Figure:
+    """Table III as bars (log axis): per architecture, our time to find the ticket extrapolated to the
+    paper's protocol (the fastest hardware's ``est_find_minutes``) beside the paper's measured time."""
+    order = [m for m in ("resnet20", "wrn20", "vgg11", "resnet56") if m in set(by["model"])]
+    fig, ax = plt.subplots(figsize=(8.0, 3.8))
+    width = 0.38
+    xs = range(len(order))
+    ours_best = by.groupby("model")["est_find_minutes"].min()
+    ax.bar([x - width / 2 for x in xs], [ours_best[m] for m in order], width,
+           label="ours, extrapolated to the paper's protocol (CPU)", color=color_for("soft-log"))
+    ax.bar([x + width / 2 for x in xs], [paper_find_minutes[m] for m in order], width,
+           label=f"paper, measured ({paper_hardware})", color=color_for("imp"))
+    ax.set_yscale("log")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(order)
+    ax.set(ylabel="minutes to find the sparse network (log)", title="Time to find the ticket: 3 search rounds")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+__all__ += ["find_time_bars"]

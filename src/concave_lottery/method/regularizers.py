@@ -36,7 +36,7 @@ import abc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -54,6 +54,8 @@ __all__ = [
     "get_regularizer",
     "Assumption1Check",
     "check_assumption1",
+    "shape_table",
+    "assumption1_table",
 ]
 
 
@@ -466,3 +468,28 @@ def check_assumption1(
         image_unit=finite and float(y.min()) >= -tol and float(y.max()) <= 1.0 + tol,
         details=details,
     )
+
+
+def shape_table(regularizers, m) -> Any:
+    """How each regularizer bends (a ``pandas.DataFrame``, one row per label): r(0.1), the slopes
+    r'(0) and r'(1), and the largest r(m) − m on the grid ``m`` (0 for ℓ1, positive when concave)."""
+    import pandas as pd
+
+    one = torch.ones(1, dtype=torch.float64)
+    zero = torch.zeros(1, dtype=torch.float64)
+    return pd.DataFrame({
+        "r(0.1)": [float(r.value(0.1 * one)) for r in regularizers],
+        "r'(0)": [float(r.derivative(zero)) for r in regularizers],
+        "r'(1)": [float(r.derivative(one)) for r in regularizers],
+        "max r(m) - m": [float((r.value(m) - m).max()) for r in regularizers],
+    }, index=[r.label for r in regularizers])
+
+
+def assumption1_table(checks) -> Any:
+    """The clauses of Assumption 1 checked per function (name → :func:`check_assumption1` result), one
+    row each, and whether all hold (a ``pandas.DataFrame``)."""
+    import pandas as pd
+
+    clauses = ["continuous", "zero_at_zero", "one_at_one", "nondecreasing", "concave", "image_unit"]
+    return pd.DataFrame({name: {**{c: getattr(chk, c) for c in clauses}, "holds": chk.holds}
+                         for name, chk in checks.items()}).T

@@ -97,6 +97,9 @@ __all__ = [
     "check_theorems",
     "head_to_head",
     "violations",
+    "theorem_summary",
+    "lemma_summary",
+    "phi_summary",
 ]
 
 
@@ -558,6 +561,44 @@ def violations(holds: pd.Series) -> int:
     """How many problems a check fails on: the count of ``False`` in a column of booleans such as
     ``thm1_holds`` of :func:`check_theorems` (usable as a ``groupby(...).agg`` function)."""
     return int((~holds.astype(bool)).sum())
+
+
+def theorem_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per regularizer and λ/λ_min (rows of :func:`check_theorems`): how many problems, in how many the
+    premises and (9) held, how many violate (8), (14) as printed and the proof's bound, and the median
+    error and bound (8)."""
+    return df.groupby(["regularizer", "lam_factor"]).agg(
+        problems=("error", "size"),
+        premises=("premises", "sum"),
+        eq9=("optimality9", "sum"),
+        thm1_fails=("thm1_holds", violations),
+        thm2_printed_fails=("thm2_printed_holds", violations),
+        thm2_proof_fails=("thm2_proof_holds", violations),
+        median_error=("error", "median"),
+        median_bound=("bound_thm1", "median"),
+    )
+
+
+def lemma_summary(dfl: pd.DataFrame) -> pd.DataFrame:
+    """Per regularizer and λ/λ_min: where the premises held, the bound (8) is below 1, m* is binary,
+    Lemma 1 applies, m* = m̃, and how many problems violate Lemma 1 and Theorem 1."""
+    return dfl.groupby(["regularizer", "lam_factor"]).agg(
+        premises=("premises", "sum"),
+        bound_below_1=("bound_thm1", lambda b: int((b < 1).sum())),
+        binary=("binary", "sum"),
+        lemma1_applies=("lemma1_applies", "sum"),
+        equals_planted=("equals_planted", "sum"),
+        lemma1_fails=("lemma1_holds", violations),
+        thm1_fails=("thm1_holds", violations),
+    )
+
+
+def phi_summary(held: pd.DataFrame) -> pd.DataFrame:
+    """Per λ/λ_min, over the problems whose premises held: φ(m*) (median, largest) and the largest
+    φγ/(2λk), which inequality (⋆) bounds by 1."""
+    return held.assign(phi_ratio=held["phi"] * held["gamma"] / (2 * held["lam"] * held["k"])).groupby(
+        "lam_factor").agg(problems=("phi", "size"), median_phi=("phi", "median"), largest_phi=("phi", "max"),
+                          largest_phi_over_2lamk_gamma=("phi_ratio", "max"))
 
 
 def head_to_head(df: pd.DataFrame, a: str, b: str, metric: str = "error", rtol: float = 1e-6

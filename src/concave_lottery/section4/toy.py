@@ -41,6 +41,8 @@ from ..method.regularizers import Regularizer
 from .theory import QuadraticInstances
 
 __all__ = [
+    "final_table",
+    "convergence_summary",
     "ToyProblem",
     "make_toy_problem",
     "subgradient_l1",
@@ -210,3 +212,29 @@ def with_signal_scale(instances: QuadraticInstances, scale: float) -> QuadraticI
     signal = (instances.X @ (instances.theta * instances.m_tilde)[..., None])[..., 0]
     y = instances.y + (scale - 1.0) * signal
     return QuadraticInstances.from_data(instances.X, instances.theta, y, instances.m_tilde, instances.mu)
+
+
+def final_table(problem: ToyProblem, theta_sg: Tensor, mask_l1: Tensor, mask_log: Tensor) -> pd.DataFrame:
+    """The last iterate of each method beside the true weights, one row per weight ``i``: the
+    subgradient's θ, the ℓ1 and log masks, and the weights the log mask keeps (θ̂ ⊙ m)."""
+    final = pd.DataFrame({
+        "true theta": problem.theta_true.numpy(),
+        "theta (subgradient)": theta_sg[-1].numpy(),
+        "m (l1)": mask_l1[-1].numpy(),
+        "m (log)": mask_log[-1].numpy(),
+        "theta_hat * m (log)": (problem.theta_hat * mask_log[-1]).numpy(),
+    })
+    final.index.name = "i"
+    return final
+
+
+def convergence_summary(problem: ToyProblem, trajectories: dict[str, Tensor]) -> pd.DataFrame:
+    """Per method (name → trajectory): its exact zeros at the end, whether its nonzeros are exactly the
+    true support, and its largest move over the last 10 steps (a subgradient keeps oscillating)."""
+    support = problem.support.numpy()
+    return pd.DataFrame({
+        "exact zeros at the end": {k: int(exact_zeros(t)[-1]) for k, t in trajectories.items()},
+        "support recovered": {k: bool(((t[-1] != 0).numpy() == support).all()) for k, t in trajectories.items()},
+        "largest move, last 10 steps": {k: float((t[-10:] - t[-11:-1]).abs().max())
+                                        for k, t in trajectories.items()},
+    })

@@ -1,0 +1,81 @@
+"""The figure and table helpers the chapters call (moved out of the notebooks): each draws or builds
+from recorded-like inputs."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from concave_lottery.evidence import plotting  # noqa: E402
+from concave_lottery.method.regularizers import (  # noqa: E402
+    assumption1_table,
+    check_assumption1,
+    get_regularizer,
+    shape_table,
+)
+from concave_lottery.section4 import theory, toy  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def test_regularizer_tables():
+    regs = [get_regularizer("l1"), get_regularizer("log", eps=0.1)]
+    m = torch.linspace(0, 1, 101, dtype=torch.float64)
+    shape = shape_table(regs, m)
+    assert shape.loc["l1", "r'(0)"] == pytest.approx(1.0) and shape.loc["l1", "max r(m) - m"] == pytest.approx(0.0)
+    assert shape.iloc[1]["max r(m) - m"] > 0  # log is concave: above the diagonal
+    checks = {r.label: check_assumption1(r, n=101) for r in regs} | {"m^2": check_assumption1(lambda x: x * x, n=101)}
+    table = assumption1_table(checks)
+    assert table["holds"].tolist() == [True, True, False] and not table.loc["m^2", "concave"]
+
+
+def test_toy_tables_and_zero_steps():
+    problem = toy.make_toy_problem(n=32, d=4, k=2, seed=0)
+    l1 = get_regularizer("l1")
+    sg = toy.subgradient_l1(problem, 0.3, n_steps=30)
+    mask = toy.projected_gradient_mask(problem, l1, 0.3, n_steps=30)
+    final = toy.final_table(problem, sg, mask, mask)
+    assert list(final.index) == [0, 1, 2, 3] and final.index.name == "i"
+    summary = toy.convergence_summary(problem, {"sg": sg, "mask": mask})
+    assert summary.loc["mask", "exact zeros at the end"] == int(toy.exact_zeros(mask)[-1])
+    fig = plotting.exact_zeros_steps([("sg", sg, "-"), ("mask", mask, "--")], d=4, k=2)
+    assert len(fig.axes[0].lines) == 3  # two step lines and the true count
+
+
+def test_theory_summaries_and_figures():
+    l1, log = get_regularizer("l1"), get_regularizer("log", eps=0.1)
+    inst = theory.generate_instances(2, d=8, k=2, n_samples=32, seed=0)
+    df = theory.check_theorems(inst, [l1, log], lam_factors=[0.5, 1.0], max_iter=500)
+    summary = theory.theorem_summary(df)
+    assert summary["problems"].sum() == len(df) and set(summary.columns) >= {"thm1_fails", "median_bound"}
+    logs = df[df["regularizer"] == log.label]
+    phi = theory.phi_summary(logs)
+    assert (phi["largest_phi_over_2lamk_gamma"] >= 0).all()
+    palette = {l1.label: "C0", log.label: "C1"}
+    assert plotting.bound_ratio_boxplot(df, [0.5, 1.0], palette).axes
+    assert len(plotting.phi_gain_boxplots(logs.assign(gain=logs["bound_thm1"] - logs["bound_thm2_proof"])).axes) == 2
+    lemma = theory.lemma_summary(df)
+    assert "lemma1_fails" in lemma.columns
+    assert plotting.exact_recovery(df, [0.5, 1.0], palette, signal_scale=1.0).axes[0].get_legend() is not None
+
+
+def test_time_bars_and_paired_curves():
+    by = pd.DataFrame({"model": ["resnet20", "vgg11"], "est_find_minutes": [600.0, 900.0]})
+    fig = plotting.find_time_bars(by, {"resnet20": 91, "vgg11": 119}, paper_hardware="2x GPU")
+    assert len(fig.axes[0].patches) == 4
+    summary = pd.DataFrame({"method_label": ["soft-l1", "hard-l1"], "sparsity_mean": [0.5, 0.5],
+                            "test_accuracy_mean": [0.6, 0.55], "test_accuracy_std": [0.01, None]})
+    fig = plotting.paired_curves(summary, [("soft-l1", "hard-l1", "soft-l1")], title="t")
+    styles = {c.get_label(): c.lines[0].get_linestyle() for c in fig.axes[0].containers}
+    assert styles == {"soft-l1": "-", "hard-l1": "--"}  # solid: threshold, dashed: fixed fraction
+    assert plotting.paired_curves(summary.iloc[0:0], [], title="t") is None
