@@ -79,3 +79,12 @@ def test_time_bars_and_paired_curves():
     styles = {c.get_label(): c.lines[0].get_linestyle() for c in fig.axes[0].containers}
     assert styles == {"soft-l1": "-", "hard-l1": "--"}  # solid: threshold, dashed: fixed fraction
     assert plotting.paired_curves(summary.iloc[0:0], [], title="t") is None
+
+
+def test_head_to_head_by_lambda():
+    l1, log = get_regularizer("l1"), get_regularizer("log", eps=0.1)
+    df = theory.check_theorems(theory.generate_instances(2, d=8, k=2, n_samples=32, seed=1), [l1, log],
+                               lam_factors=[1.0, 2.0], max_iter=500)
+    h2h = theory.head_to_head_by_lambda(df, log.label, l1.label, names=("log", "l1"))
+    assert list(h2h.index) == [1.0, 2.0]
+    assert {"win_rate", "ties", "n", "median error l1", "median error log"} <= set(h2h.columns)

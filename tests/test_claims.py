@@ -116,3 +116,16 @@ def test_higher_sparsity_needs_a_sparse_ticket():
     assert claims.check_better_at_highest(pts, "soft-log", min_sparsity=0.0)["verdict"] == "inconclusive"
     assert claims.check_better_at_highest(pts, "soft-log", min_sparsity=0.0, near_dense=0.0)["verdict"] == "holds"
     assert claims.check_comparable(pts, "soft-log", near_dense=0.0)["verdict"] == "holds"
+
+
+def test_layer_claims_labels_every_layer_model_and_dataset():
+    from types import SimpleNamespace
+
+    pts = _points(_imp() + _soft("log", [0.488, 0.5904], lambda t, s: 0.9)).assign(model="resnet20",
+                                                                                 dataset_label="cifar10-subset")
+    groups = list(pts.groupby(["model", "dataset_label"], sort=False))
+    layer = SimpleNamespace(name="recorded", by_model_and_dataset=lambda: groups)
+    table = claims.layer_claims([layer])
+    assert list(table.columns[:3]) == ["layer", "model", "dataset"]
+    assert len(table) == len(claims.LOTTERY_CLAIMS) and set(table["layer"]) == {"recorded"}
+    assert claims.layer_claims([]).empty

@@ -30,6 +30,8 @@ rounds (the evidence names them where they differ). ``reading`` says what the ga
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -325,6 +327,21 @@ def table_ii_claim(points: pd.DataFrame, a: str, *, accuracy: str = "test_accura
     return row
 
 
+def layer_claims(layers: Sequence[Any], *, accuracy: str = "test_accuracy", check: Any = None) -> pd.DataFrame:
+    """``check`` (default :func:`lottery_claims`) on every layer, model and dataset of ``layers``
+    (:class:`concave_lottery.evidence.tiers.Layer`), in one table with ``layer``, ``model`` and
+    ``dataset`` columns first (empty when no layer has runs)."""
+    check = lottery_claims if check is None else check
+    tables = []
+    for layer in layers:
+        for (model, dataset), sub in layer.by_model_and_dataset():
+            table = check(sub, accuracy=accuracy)
+            if len(table):
+                tables.append(table.assign(layer=layer.name, model=model, dataset=dataset)[
+                    ["layer", "model", "dataset", *table.columns]])
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
 def ablation_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP,
                     state: TrainingState | None = None) -> pd.DataFrame:
     """The claims of Sec. V-G: threshold beats fixed fraction (Fig. 8), concave beats sigmoid (Fig. 9)."""
@@ -358,6 +375,6 @@ def _better_anywhere(points: pd.DataFrame, a: str, b: str, claim: str, accuracy:
 
 
 __all__ = ["HIGH_SPARSITY", "MIN_GAP", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES", "PAPER_CLAIMS",
-           "table_ii_claim",
+           "table_ii_claim", "layer_claims",
            "training_state_of", "matched_gaps", "check_comparable", "check_better_at_highest", "lottery_claims",
            "ablation_claims", "INCONCLUSIVE"]

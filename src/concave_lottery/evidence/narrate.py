@@ -638,3 +638,23 @@ def missing_runs_note(status: pd.DataFrame, spec: str, results_root: str) -> str
 
 
 __all__ += ["timing_lines", "missing_runs_note"]
+
+
+#: The paper's figure for each model of Sec. V-E.
+FIGURE = {"resnet20": "5", "wrn20": "6", "vgg11": "7"}
+
+
+def lottery_figure_caption(layer: Any, points: pd.DataFrame, model: str, dataset: str) -> str:
+    """The caption before a Figs. 5-7 panel: layer, model, dataset and the paper's figure, the runs'
+    scale and source, and the paper's protocol for that model (its preset's epochs per round)."""
+    from ..runs.config import PRESETS
+    from . import tiers
+
+    epochs = PRESETS[f"{model}-cifar10"].config.epochs  # the paper's protocol (Sec. V-D)
+    return (f"**{layer.name.capitalize()} layer, {model} on {dataset}** (the paper's Fig. "
+            f"{FIGURE.get(model, '5-7')}). Scale: {tiers.scale_of(points)}. Source: "
+            f"`{layer.specs_of(points)}` ({layer.source}). The paper's figure uses the full "
+            f"datasets, {epochs} epochs per round and 3 seeds.")
+
+
+__all__ += ["lottery_figure_caption"]

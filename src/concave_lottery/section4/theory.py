@@ -100,6 +100,7 @@ __all__ = [
     "theorem_summary",
     "lemma_summary",
     "phi_summary",
+    "head_to_head_by_lambda",
 ]
 
 
@@ -631,3 +632,16 @@ def head_to_head(df: pd.DataFrame, a: str, b: str, metric: str = "error", rtol: 
     res["n"] = res["wins"] + res["ties"] + res["losses"]
     res["win_rate"] = res["wins"] / res["n"]
     return res.reset_index()
+
+
+def head_to_head_by_lambda(df: pd.DataFrame, a: str, b: str, metric: str = "error",
+                           names: tuple[str, str] | None = None) -> pd.DataFrame:
+    """:func:`head_to_head` indexed by λ/λ_min, with each regularizer's median ``metric`` beside it
+    (columns ``median <metric> <name>``, ``b`` first; ``names`` are short names for ``a`` and ``b``,
+    their labels by default)."""
+    h2h = head_to_head(df, a, b, metric=metric)
+    medians = df.groupby(["lam_index", "regularizer"])[metric].median().unstack()
+    name_a, name_b = names or (a, b)
+    h2h[f"median {metric} {name_b}"] = medians[b].to_numpy()
+    h2h[f"median {metric} {name_a}"] = medians[a].to_numpy()
+    return h2h.drop(columns="lam_index").set_index("lam_factor")
