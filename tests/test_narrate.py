@@ -286,3 +286,14 @@ def test_lenet_caption_missing_note_and_timing_lines():
     assert narrate.timing_lines(by) == (
         "- resnet20 on cpu (recorded): 2.50 s per search epoch per 1,000 images; the paper's protocol would take "
         "about 10.0 h to find the ticket (extrapolated; the paper: 91 min on its GPUs, 7 times faster).")
+
+
+def test_lottery_figure_caption_names_the_paper_protocol():
+    points = pd.DataFrame({"model": "vgg11", "dataset_label": "cifar10-subset", "dataset": "cifar10-subset",
+                           "epochs": 4, "milestones": [(2, 3)], "method_label": "imp", "lam": 0.0, "seed": 0,
+                           "round": 0, "prov_device": "cpu", "train_subset": 0, "classes": 0})
+    layer = SimpleNamespace(name="recorded", source="recorded runs, replayed",
+                            specs_of=lambda p: "sweeps/vgg11-cifar10-subset.toml")
+    text = narrate.lottery_figure_caption(layer, points, "vgg11", "cifar10-subset")
+    assert text.startswith("**Recorded layer, vgg11 on cifar10-subset** (the paper's Fig. 7). Scale: vgg11 on")
+    assert text.endswith("The paper's figure uses the full datasets, 120 epochs per round and 3 seeds.")
