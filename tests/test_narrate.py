@@ -297,3 +297,21 @@ def test_lottery_figure_caption_names_the_paper_protocol():
     text = narrate.lottery_figure_caption(layer, points, "vgg11", "cifar10-subset")
     assert text.startswith("**Recorded layer, vgg11 on cifar10-subset** (the paper's Fig. 7). Scale: vgg11 on")
     assert text.endswith("The paper's figure uses the full datasets, 120 epochs per round and 3 seeds.")
+
+
+def test_theory_sentences():
+    df = pd.DataFrame({"premises": [True, True, False], "thm1_holds": [True, True, False],
+                       "thm2_printed_holds": [True, False, False], "thm2_proof_holds": [True, True, True],
+                       "assumption6": [True, True, False], "optimality9": [True, True, True],
+                       "error": [0.1, 0.2, 0.3], "bound_thm1": [1.0, 1.0, 1.0]})
+    text = narrate.theorem_checks(df).splitlines()
+    assert text[0] == "Theorem 1 (8) fails in 1 of 3 problems, 0 of the 2 whose premises held."
+    assert text[1] == "Theorem 2 as printed (14) fails in 2, as the proof shows in 0."
+    h2h = pd.DataFrame({"wins": [1, 8, 9], "n": [10, 10, 10], "median error log": [1.0, 0.5, 0.5],
+                        "median error l1": [1.0, 1.0, 1.0]}, index=[0.5, 1.0, 2.0])
+    assert narrate.head_to_head_sentence(h2h) == ("Where (6) holds, log is closer to the planted mask in 17 of 20 "
+                                                  "paired problems; its median error is 0.50 times that of l1.")
+    dfl = pd.DataFrame({"lemma1_applies": [True, False], "regularizer": ["log", "l1"], "equals_planted": [True, False],
+                        "lemma1_holds": [True, True]})
+    assert narrate.lemma_check(dfl).endswith("in 1 problems {'log': 1}; m* = m~ in all of them: True; violations: 0.")
+    assert narrate.alpha_intro(pd.DataFrame(), "s", "r", 0.01).startswith("No full lottery run")

@@ -658,3 +658,62 @@ def lottery_figure_caption(layer: Any, points: pd.DataFrame, model: str, dataset
 
 
 __all__ += ["lottery_figure_caption"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Theory (Theorems 1-2, Lemma 1) on random problems
+
+
+def theorem_checks(df: pd.DataFrame) -> str:
+    """The counts that test Theorems 1-2 (rows of :func:`concave_lottery.section4.theory.check_theorems`):
+    violations of (8) overall and where the premises held, of (14) as printed and as the proof shows,
+    points that failed (9) although (6) held, and how loose (8) is."""
+    from ..section4.theory import violations
+
+    held = df[df["premises"]]
+    ratio = df["error"] / df["bound_thm1"]
+    return "\n".join([
+        f"Theorem 1 (8) fails in {violations(df['thm1_holds'])} of {len(df)} problems, "
+        f"{violations(held['thm1_holds'])} of the {len(held)} whose premises held.",
+        f"Theorem 2 as printed (14) fails in {violations(df['thm2_printed_holds'])}, "
+        f"as the proof shows in {violations(df['thm2_proof_holds'])}.",
+        f"(6) held but the point found failed (9): {int((df['assumption6'] & ~df['optimality9']).sum())} problems.",
+        f"error / bound (8): median {ratio.median():.3g}, largest {ratio.max():.3g}."])
+
+
+def head_to_head_sentence(h2h: pd.DataFrame) -> str:
+    """Where (6) holds (λ/λ_min ≥ 1): in how many paired problems log is closer to the planted mask
+    than ℓ1, and the ratio of their median errors (:func:`~concave_lottery.section4.theory.head_to_head_by_lambda`)."""
+    ok6 = h2h.index >= 1.0
+    error_ratio = (h2h["median error log"] / h2h["median error l1"]).median()
+    return (f"Where (6) holds, log is closer to the planted mask in {h2h.loc[ok6, 'wins'].sum()} of "
+            f"{h2h.loc[ok6, 'n'].sum()} paired problems; its median error is {error_ratio:.2f} times that of l1.")
+
+
+def lemma_check(dfl: pd.DataFrame) -> str:
+    """Where Lemma 1 applies (premises, bound (8) below 1, binary m*), whether m* = m̃ there, and its
+    violations."""
+    from ..section4.theory import violations
+
+    applies = dfl[dfl["lemma1_applies"]]
+    by_reg = applies["regularizer"].value_counts().to_dict()
+    return (f"Lemma 1 applies (premises, 4 lam sqrt(k)/gamma < 1, binary m*) in {len(applies)} problems {by_reg}; "
+            f"m* = m~ in all of them: {applies['equals_planted'].all()}; "
+            f"violations: {violations(dfl['lemma1_holds'])}.")
+
+
+__all__ += ["theorem_checks", "head_to_head_sentence", "lemma_check"]
+
+
+def alpha_intro(alpha_lottery: pd.DataFrame, lottery_spec: str, lottery_root: str, alpha_used: float) -> str:
+    """What the threshold table shows (the full lottery runs' sparsity at each α'), or that only the
+    calibration runs are there."""
+    if alpha_lottery.empty:
+        return ("No full lottery run of Algorithm 1 is recorded yet; the threshold is studied on the "
+                "calibration runs only.")
+    return (f"Full lottery runs ({lottery_spec}, {lottery_root}/; {int(alpha_lottery['epochs'].iloc[0])} search "
+            f"epochs per round, mean ± std over the recorded seeds): the sparsity each threshold gives at the end "
+            f"of each round (the runs used alpha = {alpha_used:g}).")
+
+
+__all__ += ["alpha_intro"]

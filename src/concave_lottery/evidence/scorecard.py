@@ -225,6 +225,24 @@ def scorecard(lottery_layers: Sequence[Any] = (), table_ii_layers: Sequence[Any]
     return frame.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
+def from_records(lottery_specs: Sequence[str], table_ii_spec: str, ablation_spec: str, root: str = "results", *,
+                 models: Sequence[str] = ("resnet20", "wrn20", "vgg11"), datasets: Sequence[str] | None = None,
+                 table_ii_datasets: Sequence[str] | None = None, ablation_datasets: Sequence[str] | None = None,
+                 accuracy: str = "test_accuracy", theory: dict[str, Any] | None = None) -> pd.DataFrame:
+    """:func:`scorecard` from the committed run records of three sweep specs (read only, never
+    trained): the lottery runs of Figs. 5-7 (IMP, ℓ1, log of ``models``), ResNet-56 for Table II and
+    ResNet-20 with every method for Figs. 8-9."""
+    from . import tiers
+
+    lottery_methods = ["imp", "soft-l1", "soft-log"]
+    lottery = tiers.gather("recorded", list(lottery_specs), root, models=models, datasets=datasets,
+                           methods=lottery_methods)
+    table_ii = tiers.gather("recorded", table_ii_spec, root, models=["resnet56"], datasets=table_ii_datasets,
+                            methods=lottery_methods)
+    ablation = tiers.gather("recorded", ablation_spec, root, models=["resnet20"], datasets=ablation_datasets)
+    return scorecard([lottery], [table_ii], [ablation], accuracy=accuracy, theory=theory)
+
+
 def as_markdown(card: pd.DataFrame) -> str:
     """The scorecard as a Markdown table, the verdict in bold and the chapter as a link."""
     head = "| claim | verdict | evidence and scale | chapter | why |\n|---|---|---|---|---|\n"
@@ -240,5 +258,6 @@ def tally(card: pd.DataFrame) -> str:
     return ", ".join(f"{int(counts.get(w, 0))} {w}" for w in SCORECARD.values()) + f" ({len(card)} rows)."
 
 
-__all__ = ["COLUMNS", "scale_brief", "lottery_rows", "table_ii_rows", "ablation_rows", "theory_rows", "figs34_rows",
+__all__ = ["COLUMNS", "scale_brief", "from_records", "lottery_rows", "table_ii_rows", "ablation_rows", "theory_rows",
+           "figs34_rows",
            "scorecard", "as_markdown", "tally"]
