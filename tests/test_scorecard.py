@@ -90,3 +90,9 @@ def test_table_ii_claim_needs_a_ticket_that_far():
     low = _points([(m, r, s, t, sp, a - 0.5) for m, r, s, t, sp, a in rows], model="resnet56", dataset="cifar10-subset")
     capped = claims.table_ii_claim(low, "soft-l1")
     assert capped["verdict"] == "inconclusive" and "vs 93.26% in the paper (Table II)" in capped["note"]
+
+
+def test_paper_statements_list_every_claim():
+    text = scorecard.paper_statements()
+    assert text.count("\n") + 1 == len(claims.PAPER_CLAIMS)
+    assert "- **Table II** (table-ii): ResNet-56 tickets" in text

@@ -252,6 +252,11 @@ def as_markdown(card: pd.DataFrame) -> str:
     return head + "\n".join(lines)
 
 
+def paper_statements() -> str:
+    """Each claim of the scorecard in brief, one line each (a paraphrase: the chapters quote the paper)."""
+    return "\n".join(f"- **{c['source']}** ({c['id']}): {c['statement']}." for c in claims.PAPER_CLAIMS)
+
+
 def tally(card: pd.DataFrame) -> str:
     """How many rows got each verdict, in one sentence."""
     counts = card["verdict"].value_counts()
@@ -260,4 +265,4 @@ def tally(card: pd.DataFrame) -> str:
 
 __all__ = ["COLUMNS", "scale_brief", "from_records", "lottery_rows", "table_ii_rows", "ablation_rows", "theory_rows",
            "figs34_rows",
-           "scorecard", "as_markdown", "tally"]
+           "scorecard", "as_markdown", "paper_statements", "tally"]
