@@ -225,12 +225,12 @@ def scorecard(lottery_layers: Sequence[Any] = (), table_ii_layers: Sequence[Any]
     return frame.sort_values("_order", kind="stable").drop(columns="_order").reset_index(drop=True)
 
 
-def from_records(lottery_specs: Sequence[str], table_ii_spec: str, ablation_spec: str, root: str = "results", *,
-                 models: Sequence[str] = ("resnet20", "wrn20", "vgg11"), datasets: Sequence[str] | None = None,
-                 table_ii_datasets: Sequence[str] | None = None, ablation_datasets: Sequence[str] | None = None,
-                 accuracy: str = "test_accuracy", theory: dict[str, Any] | None = None) -> pd.DataFrame:
-    """:func:`scorecard` from the committed run records of three sweep specs (read only, never
-    trained): the lottery runs of Figs. 5-7 (IMP, ℓ1, log of ``models``), ResNet-56 for Table II and
+def recorded_layers(lottery_specs: Sequence[str], table_ii_spec: str, ablation_spec: str, root: str = "results", *,
+                    models: Sequence[str] = ("resnet20", "wrn20", "vgg11"), datasets: Sequence[str] | None = None,
+                    table_ii_datasets: Sequence[str] | None = None,
+                    ablation_datasets: Sequence[str] | None = None) -> tuple[Any, Any, Any]:
+    """The three recorded layers the scorecard reads (committed run records only, never trained):
+    the lottery runs of Figs. 5-7 (IMP, ℓ1, log of ``models``), ResNet-56 for Table II and
     ResNet-20 with every method for Figs. 8-9."""
     from . import tiers
 
@@ -240,7 +240,7 @@ def from_records(lottery_specs: Sequence[str], table_ii_spec: str, ablation_spec
     table_ii = tiers.gather("recorded", table_ii_spec, root, models=["resnet56"], datasets=table_ii_datasets,
                             methods=lottery_methods)
     ablation = tiers.gather("recorded", ablation_spec, root, models=["resnet20"], datasets=ablation_datasets)
-    return scorecard([lottery], [table_ii], [ablation], accuracy=accuracy, theory=theory)
+    return lottery, table_ii, ablation
 
 
 def as_markdown(card: pd.DataFrame) -> str:
@@ -263,6 +263,6 @@ def tally(card: pd.DataFrame) -> str:
     return ", ".join(f"{int(counts.get(w, 0))} {w}" for w in SCORECARD.values()) + f" ({len(card)} rows)."
 
 
-__all__ = ["COLUMNS", "scale_brief", "from_records", "lottery_rows", "table_ii_rows", "ablation_rows", "theory_rows",
+__all__ = ["COLUMNS", "scale_brief", "recorded_layers", "lottery_rows", "table_ii_rows", "ablation_rows", "theory_rows",
            "figs34_rows",
            "scorecard", "as_markdown", "paper_statements", "tally"]
