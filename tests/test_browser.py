@@ -229,3 +229,35 @@ def test_chapter_downloads_arrive_as_ipynb_and_md(browser, site_server, page_nam
     source = jupytext.read(got[".md"])
     assert "parameters" in [t for c in nb.cells for t in c.metadata.get("tags", [])]
     assert [c.source for c in source.cells if c.cell_type == "code"][0] in [c.source for c in nb.cells]
+
+
+def test_eps_slider_changes_the_figure(browser):
+    """The regularizers chapter's interactive figure (precomputed curves, inline JavaScript): moving the
+    epsilon slider redraws the penalty, the objective and its minimiser, offline."""
+    page, context, console, errors, blocked = _open(browser, "notebooks/regularizers")
+    try:
+        figure = page.locator(".eps-slider-figure")
+        assert figure.count() == 1, "the epsilon slider figure is missing"
+
+        def state():
+            return page.evaluate("""() => {
+                const f = document.querySelector('.eps-slider-figure');
+                const q = (sel) => f.querySelector(sel);
+                return [q('.eps-value').textContent, q('.eps-curve').getAttribute('d'),
+                        q('.eps-minimiser').getAttribute('cx'), q('.eps-caption').textContent];
+            }""")
+
+        before = state()
+        slider = figure.locator(".eps-slider")
+        slider.focus()
+        for _ in range(10):
+            page.keyboard.press("ArrowLeft")
+        after = state()
+        slider.fill("40")
+        largest = state()
+    finally:
+        context.close()
+    assert not blocked and not errors, (blocked, errors)
+    assert before[0] and before[1]
+    assert after[0] != before[0] and after[1] != before[1] and after[2] != before[2], (before, after)
+    assert float(largest[0]) > float(before[0]) > float(after[0])
