@@ -132,7 +132,17 @@ def _cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Commands whose parsers import heavy modules (torch, torchvision, papermill, yaml): their full parser is
+#: built only when the command line names them, so ``lottery --help`` and the light commands stay fast.
+_LAZY_COMMANDS = {
+    "data": "datasets: where they come from, verified or not (lottery data --help)",
+    "book": "execute the chapters and build the book (lottery book --help)",
+}
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``lottery`` parser. ``argv`` (the command line, when known) decides which of the heavy
+    subcommand parsers are built in full; the others get a one-line entry in ``lottery --help``."""
     parser = argparse.ArgumentParser(
         prog="lottery", description="Concave-regularised lottery tickets (Fracastoro et al., IEEE TNNLS 2025).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -179,19 +189,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", nargs="?", default="results", help="results root (default: results)")
     p.set_defaults(func=_cmd_results)
 
-    from .data.commands import add_data_parser
+    named = _command_named(argv)
+    for command, text in _LAZY_COMMANDS.items():
+        if argv is not None and named != command:
+            sub.add_parser(command, help=text, add_help=False)
+        elif command == "data":
+            from .data.commands import add_data_parser
 
-    add_data_parser(sub)
-    from .book.pipeline import add_book_parser
-
-    add_book_parser(sub)
+            add_data_parser(sub)
+        else:
+            try:
+                from .book.pipeline import add_book_parser
+            except ImportError as exc:
+                raise UserError(f"`lottery book` needs the book's dependencies, which are not installed here "
+                                f"({exc}). Install them with: pip install 'concave-lottery[book]' (or, in a "
+                                f"clone of the repository, make venv).") from None
+            add_book_parser(sub)
     return parser
 
 
+def _command_named(argv: Sequence[str] | None) -> str | None:
+    """The subcommand on the command line: its first argument that is not an option."""
+    for arg in argv or ():
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except UserError as exc:
         lines = f"lottery: error: {exc}".splitlines()

@@ -31,8 +31,10 @@ from __future__ import annotations
 import contextlib
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used, so `lottery presets` and the config stay light
+    import torch
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "auto")
 #: The CPU flags (``/proc/cpuinfo``) that mean native bf16 arithmetic: AMX tiles, or AVX-512 BF16.
@@ -61,6 +63,8 @@ def cpu_feature_summary() -> dict[str, bool]:
 
 
 def _device(device: str | torch.device | None) -> torch.device:
+    import torch
+
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
@@ -69,6 +73,8 @@ def _device(device: str | torch.device | None) -> torch.device:
 def native_bf16(device: str | torch.device | None = None) -> bool:
     """Whether ``device`` computes bf16 natively: a CUDA device for which ``torch.cuda.is_bf16_supported()``
     holds, or a CPU whose flags include ``amx_bf16`` or ``avx512_bf16``. Detected, never assumed."""
+    import torch
+
     dev = _device(device)
     if dev.type == "cuda":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
@@ -96,5 +102,7 @@ def memory_format_name(channels_last: bool) -> str:
 def autocast_context(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast on ``device`` (CPU or CUDA) when ``bf16``; a no-op otherwise."""
     if bf16 and device.type in ("cpu", "cuda"):
+        import torch
+
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
