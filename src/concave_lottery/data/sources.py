@@ -1,6 +1,6 @@
 """Where datasets come from: the data root, the offline mirror, downloads, npm; md5 checks.
 
-Every dataset is looked for in the same order (DESIGN.md §4):
+Every dataset is looked for in the same order (contributor guide §4, "Data"):
 
 1. the **data root**: the ``root=`` argument, else ``$LOTTERY_DATA``, else ``data/`` relative to the
    current directory. Downloads and decoded caches are written here.

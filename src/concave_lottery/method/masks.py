@@ -1,7 +1,7 @@
 """The mask: one reparameterization of every prunable weight, for every method.
 
-Each prunable weight θ (the ``weight`` of every ``Conv2d`` and ``Linear``, DESIGN §3) is
-replaced, through :mod:`torch.nn.utils.parametrize`, by the effective weight
+Each prunable weight θ (the ``weight`` of every ``Conv2d`` and ``Linear``; contributor guide §3, "Method
+decisions") is replaced, through :mod:`torch.nn.utils.parametrize`, by the effective weight
 
 .. math::  w = \\theta \\odot a \\odot m, \\qquad a \\in \\{0, 1\\}^d,
 

@@ -5,9 +5,9 @@ protocols (Sec. V-D) and ``lenet300-mnist`` (open_lth's defaults for LeNet-300-1
 be overridden with ``key=value`` (:func:`resolve_config`), and every value is validated with an
 error that names the parameter, the value and what is allowed.
 
-Defaults the paper leaves open (DESIGN §3) are documented fields: ``mask_lr_scale`` (the mask's
-learning rate as a multiple of θ's), ``mask_weight_decay`` and ``alpha``. The chapter "What the
-paper leaves open" calibrates them.
+Defaults the paper leaves open (contributor guide §3, "Method decisions") are documented fields:
+``mask_lr_scale`` (the mask's learning rate as a multiple of θ's), ``mask_weight_decay`` and ``alpha``.
+The chapter "What the paper leaves open" calibrates them.
 """
 
 from __future__ import annotations
