@@ -261,3 +261,30 @@ def test_eps_slider_changes_the_figure(browser):
     assert before[0] and before[1]
     assert after[0] != before[0] and after[1] != before[1] and after[2] != before[2], (before, after)
     assert float(largest[0]) > float(before[0]) > float(after[0])
+
+
+def test_lambda_slider_changes_the_figure(browser):
+    """The MNIST example's interactive figure: moving the lambda slider redraws the accuracy and
+    sparsity bars of the three approaches from the precomputed points, offline."""
+    page, context, console, errors, blocked = _open(browser, "notebooks/mnist_logistic")
+    try:
+        figure = page.locator(".lam-slider-figure")
+        assert figure.count() == 1, "the lambda slider figure is missing"
+
+        def state():
+            return page.evaluate("""() => {
+                const f = document.querySelector('.lam-slider-figure');
+                return [f.querySelector('.lam-value').textContent,
+                        Array.from(f.querySelectorAll('.lam-bar')).map(b => b.getAttribute('width'))];
+            }""")
+
+        slider = figure.locator(".lam-slider")
+        slider.fill("0")
+        first = state()
+        slider.fill(slider.get_attribute("max"))
+        last = state()
+    finally:
+        context.close()
+    assert not blocked and not errors, (blocked, errors)
+    assert first[0] == "0" and last[0] != "0"
+    assert len(first[1]) == 6 and first[1] != last[1], (first, last)
