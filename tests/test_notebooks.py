@@ -67,3 +67,18 @@ def test_book_builds_from_the_smoke_execution(smoke_copy):
         if 'class="math' in page:  # Sphinx loads MathJax only on pages with math
             assert "mathjax/tex-chtml.js" in page
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_report_lists_every_claim(smoke_copy):
+    """The reproducibility report shows a row, with a verdict, for every claim the claims module knows."""
+    from concave_lottery.evidence import claims
+
+    root, results, _ = smoke_copy
+    assert results["report"].status == "executed"
+    nb = nbformat.read(root / "_build" / "executed" / "smoke" / "notebooks" / "report.ipynb", 4)
+    shown = "\n".join("".join(o.get("data", {}).get("text/markdown", ""))
+                      for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    missing = [c["id"] for c in claims.PAPER_CLAIMS if claims.CLAIM_NAMES[c["id"]] not in shown]
+    assert missing == [], f"claims missing from the report: {missing}"
+    rows = [line for line in shown.splitlines() if line.startswith("| ") and "**" in line]
+    assert len(rows) >= len(claims.PAPER_CLAIMS)  # every row carries its verdict in bold
