@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from concave_lottery.errors import ParameterError
 from concave_lottery.evidence import analysis
 from concave_lottery.runs.config import resolve_config
+from concave_lottery.runs.digests import migrate
 from concave_lottery.runs.results import load_runs, run_directory, write_json
 from concave_lottery.runs.sweep import tasks_from_tables
 
@@ -189,6 +190,7 @@ def _fake_run(root: Path, overrides: dict, rounds: list[dict]) -> Path:
         write_json(run_dir / f"round-{r['round']}" / "record.json", r)
         write_json(run_dir / f"round-{r['round']}" / "search" / "metrics.json",
                    {"epochs": [{"epoch": 1, "test_accuracy": 0.9, "sparsity": r["sparsity"]}], "steps": 10})
+    migrate(run_dir)  # as a run of this library writes it: with the digests of its files
     return run_dir
 
 

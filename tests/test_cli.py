@@ -94,6 +94,7 @@ def test_run_prints_result_path_last(tmp_path):
 
 
 def test_results_lists_finished_runs_with_hardware_and_time(tmp_path, capsys):
+    from concave_lottery.runs.digests import migrate
     from concave_lottery.runs.results import run_directory, write_json
 
     config = resolve_config("lenet300-mnist", {"method": "imp", "rounds": 1})
@@ -101,7 +102,9 @@ def test_results_lists_finished_runs_with_hardware_and_time(tmp_path, capsys):
     rounds = [{"round": 0, "sparsity": 0.0, "test_accuracy": 0.98},
               {"round": 1, "sparsity": 0.2, "test_accuracy": 0.975}]
     provenance = {"device": "Test CPU", "seconds": 600.0, "git_commit": "abcdef123"}
+    write_json(run_dir / "config.json", config.to_dict())
     write_json(run_dir / "result.json", {"config": config.to_dict(), "rounds": rounds, "provenance": provenance})
+    migrate(run_dir)  # as a run of this library writes it: with the digests of its files
     (tmp_path / "lenet300-mnist" / "unfinished").mkdir()
     assert main(["results", str(tmp_path)]) == 0
     out = capsys.readouterr().out

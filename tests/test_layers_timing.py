@@ -8,6 +8,7 @@ import pytest
 from concave_lottery.errors import ParameterError
 from concave_lottery.evidence import analysis, tiers, timing
 from concave_lottery.runs.config import resolve_config
+from concave_lottery.runs.digests import Digests, migrate
 from concave_lottery.runs.results import run_directory, write_json
 
 SPEC = """
@@ -49,6 +50,7 @@ def _write(root, overrides, rounds, preset="resnet20-cifar10-subset"):
     write_json(run_dir / "config.json", config.to_dict())
     write_json(run_dir / "result.json", {"config": config.to_dict(), "rounds": rounds,
                                          "provenance": {"device": "Test CPU", "seconds": 1.0, "git_commit": "abc"}})
+    migrate(run_dir)  # as a run of this library writes it: with the digests of its files
     return run_dir
 
 
@@ -168,6 +170,7 @@ def test_steady_epoch_seconds_leave_out_each_rounds_first_epoch(tmp_path):
         write_json(tmp_path / f"round-{t}" / "search" / "metrics.json",
                    {"epochs": [{"epoch": e + 1, "test_accuracy": 0.5, "seconds": s} for e, s in enumerate(seconds)],
                     "steps": 3})
+    Digests(tmp_path).adopt(notice=False)  # as a run writes them: with their digests
     assert timing.steady_epoch_seconds(tmp_path, "search") == pytest.approx(2.1)
     import math
 

@@ -11,6 +11,7 @@ from _synthetic import tiny_images
 from concave_lottery.runs import lottery as lotterylib
 from concave_lottery.runs import training
 from concave_lottery.runs.config import resolve_config
+from concave_lottery.runs.digests import migrate
 from concave_lottery.runs.results import load_runs
 
 FAST = {"epochs": 2, "batch_size": 32, "rounds": 2, "lr": 0.05}
@@ -175,14 +176,18 @@ def test_run_directory_with_other_config_is_refused(tmp_path):
 
 
 def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path):
+    """A lottery process that holds the run's lock (here one of an older version, which wrote its pid into
+    ``.lock`` without flock) is respected; once it is gone, the lock is taken over. The flock-based lock
+    itself is tested with two processes racing in tests/test_faults.py."""
     import subprocess
+    import sys
 
     from concave_lottery.errors import UserError
 
     cfg = config(rounds=1, epochs=1)
     run_dir = tmp_path / cfg.preset / cfg.run_name()
     run_dir.mkdir(parents=True)
-    sleeper = subprocess.Popen(["sleep", "30"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "lottery"])
     try:
         (run_dir / ".lock").write_text(str(sleeper.pid))
         with pytest.raises(UserError, match="being run by process"):
@@ -190,9 +195,9 @@ def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
-    # the owner is gone: its stale lock is taken over
+    # the owner is gone: its stale lock is taken over (the lock file stays, empty, for the next run)
     path, _ = run(tmp_path, cfg)
-    assert path.exists() and not (run_dir / ".lock").exists()
+    assert path.exists() and (run_dir / ".lock").read_text() == ""
 
 
 def test_a_run_recorded_by_an_older_version_is_found_and_reused(tmp_path, monkeypatch):
@@ -203,8 +208,10 @@ def test_a_run_recorded_by_an_older_version_is_found_and_reused(tmp_path, monkey
     stored = json.loads((path.parent / "config.json").read_text())
     stored.pop("test_subset")
     (path.parent / "config.json").write_text(json.dumps(stored))
+    (path.parent / "digests.json").unlink()  # older versions wrote no digests: `lottery migrate-digests` adds them
     old_dir = path.parent.with_name(path.parent.name[:-8] + "00000000")
     path.parent.rename(old_dir)
+    migrate(old_dir)
 
     def boom(*args, **kwargs):
         raise AssertionError("training ran again")
@@ -232,7 +239,7 @@ def test_a_corrupt_checkpoint_is_detected_not_used(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "evaluate", real_eval)
     (checkpoint,) = list(tmp_path.rglob("checkpoint.pt"))
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])  # truncated
-    with pytest.raises(CorruptFile, match="checkpoint.pt cannot be read"):
+    with pytest.raises(CorruptFile, match="checkpoint.pt does not match its digest"):
         run(tmp_path, cfg)
     checkpoint.unlink()
     path, _ = run(tmp_path, cfg)

@@ -21,7 +21,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
-from .errors import UserError
+from .errors import UserError, os_error
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -91,19 +91,29 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def results_table(root: str):
+def results_table(root: str, problems: list[tuple[str, str]] | None = None):
     """One row per finished run under ``root``: the last round's sparsity and ticket accuracy, rounds,
-    the hardware and wall time from its provenance, and the library commit."""
+    the hardware and wall time from its provenance, and the library commit. Every file of each run is
+    verified (:func:`~concave_lottery.runs.results.check_finished_run`); a run that fails is left out of
+    the table and appended to ``problems`` as (run, reason)."""
     import pandas as pd
 
     from .evidence.analysis import method_label
-    from .runs.results import find_results, load_result
+    from .runs.results import check_finished_run, find_results, load_result
 
     rows = []
     for path in find_results(root):
-        result = load_result(path)
+        name = str(path.parent.relative_to(root))
+        try:
+            check_finished_run(path.parent)
+            result = load_result(path)
+        except (UserError, OSError) as exc:
+            if problems is None:
+                raise
+            problems.append((name, str(os_error(exc) if isinstance(exc, OSError) else exc)))
+            continue
         config, prov, last = result["config"], result["provenance"], result["rounds"][-1]
-        rows.append({"run": str(path.parent.relative_to(root)), "method": method_label(config),
+        rows.append({"run": name, "method": method_label(config),
                      "rounds": len(result["rounds"]), "epochs": config["epochs"],
                      "sparsity %": round(100 * last["sparsity"], 2),
                      "ticket acc %": (None if last.get("test_accuracy") is None
@@ -120,15 +130,37 @@ def _cmd_results(args: argparse.Namespace) -> int:
 
     if not Path(args.root).is_dir():
         raise ParameterError("root", args.root, "the results root must be an existing folder (default: results)")
-    table = results_table(args.root)
+    problems: list[tuple[str, str]] = []
+    table = results_table(args.root, problems)
     if table.empty:
         print(f"no finished run under {args.root}")
-        return 0
-    import pandas as pd
+    else:
+        import pandas as pd
 
-    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 70):
-        print(table.to_string(index=False))
-    print(f"{len(table)} finished runs, {table['minutes'].sum() / 60:.1f} hours of training in all")
+        with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 70):
+            print(table.to_string(index=False))
+        print(f"{len(table)} finished runs, {table['minutes'].sum() / 60:.1f} hours of training in all")
+    for name, reason in problems:
+        print(textwrap.fill(f"BAD {name}: {reason}", 100, subsequent_indent="  ", break_long_words=False,
+                            break_on_hyphens=False))
+    if problems:
+        print(f"{len(problems)} runs cannot be used (BAD above: each says what to delete or run)", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_migrate_digests(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import ParameterError
+    from .runs.digests import migrate
+
+    if not Path(args.root).is_dir():
+        raise ParameterError("root", args.root, "it must be an existing run folder or results root")
+    done = migrate(args.root)
+    for folder, count in done:
+        print(f"{folder}: {count} files adopted")
+    print(f"{len(done)} run folders given digests (folders that had them were left alone)")
     return 0
 
 
@@ -189,6 +221,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("root", nargs="?", default="results", help="results root (default: results)")
     p.set_defaults(func=_cmd_results)
 
+    p = sub.add_parser("migrate-digests", help="give run folders written before digests their digests, once",
+                       description="Write digests.json for every run folder under ROOT (or the run folder ROOT) "
+                                   "that has none, trusting its files as they are (concave_lottery.runs.digests). "
+                                   "Folders that have digests are left alone. Do not run it on a run that is "
+                                   "being trained by an older version of the library.")
+    p.add_argument("root", help="a results root or one run folder")
+    p.set_defaults(func=_cmd_migrate_digests)
+
     named = _command_named(argv)
     for command, text in _LAZY_COMMANDS.items():
         if argv is not None and named != command:
@@ -222,9 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except (UserError, OSError) as exc:
+        if isinstance(exc, OSError):
+            exc = os_error(exc)
         lines = f"lottery: error: {exc}".splitlines()
-        print("\n".join(textwrap.fill(line, 100, subsequent_indent="  ") for line in lines if line.strip()),
+        # paths stay whole (no break inside a word or at its hyphens): an advice can be copied as it is
+        print("\n".join(textwrap.fill(line, 100, subsequent_indent="  ", break_long_words=False,
+                                       break_on_hyphens=False) for line in lines if line.strip()),
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -37,3 +37,30 @@ class DatasetUnavailable(UserError):
 
 class CorruptFile(UserError):
     """A file exists but does not match its checksum or expected format."""
+
+
+_OS_ADVICE = {
+    "ENOSPC": "the disk is full: free some space (or choose another --out) and run again; the run resumes "
+              "where it stopped",
+    "EDQUOT": "the disk quota is exhausted: free some space (or choose another --out) and run again",
+    "EROFS": "the filesystem is read-only: choose a writable --out",
+    "EACCES": "you may not write there: choose a folder you can write to (--out) or change its permissions",
+    "EPERM": "you may not write there: choose a folder you can write to (--out) or change its permissions",
+    "ENOTDIR": "a part of that path is a file, not a folder: choose another --out",
+    "EISDIR": "that is a folder, not a file",
+    "EEXIST": "something is already there: choose another --out",
+    "ENOENT": "it does not exist",
+}
+
+
+def os_error(exc: OSError) -> UserError:
+    """A :class:`UserError` paragraph for an ``OSError`` (the path, what failed, what to do)."""
+    import errno
+
+    code = errno.errorcode.get(exc.errno or 0, "")
+    where = exc.filename if exc.filename is not None else "a file"
+    if exc.filename2 is not None:
+        where = f"{exc.filename} -> {exc.filename2}"
+    what = exc.strerror or str(exc)
+    advice = _OS_ADVICE.get(code, "check the path and the disk, then run again")
+    return UserError(f"cannot write or read {where}: {what}{f' ({code})' if code else ''}; {advice}.")

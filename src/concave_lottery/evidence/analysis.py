@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
-from ..runs.results import RESULT_FILE, load_result, read_json
+from ..runs.digests import Digests
+from ..runs.paths import RunDir
+from ..runs.results import RESULT_FILE, load_result
 from ..runs.sweep import RunTask
 
 __all__ = [
@@ -134,7 +136,7 @@ def run_status(tasks: Iterable[RunTask]) -> pd.DataFrame:
         config = task.config
         run_dir = task.run_dir
         total = _rounds_expected(task)
-        done = len(list(run_dir.glob("round-*/record.json"))) if run_dir.is_dir() else 0
+        done = sum(r.record.exists() for r in RunDir(run_dir).rounds()) if run_dir.is_dir() else 0
         if task.finished:
             status = "finished"
         elif run_dir.is_dir():
@@ -382,10 +384,12 @@ def epoch_metrics(run_dir: str | Path, phase: str = "search") -> pd.DataFrame:
     """The per-epoch metrics of one phase (``search`` or ``ticket``) of every recorded round of a run,
     with a ``round`` column."""
     frames = []
-    for path in sorted(Path(run_dir).glob(f"round-*/{phase}/metrics.json")):
-        data = read_json(path)
+    run = RunDir(run_dir)
+    digests = Digests(run)
+    for t, path in run.phase_metrics(phase):
+        data = digests.read_json(path)  # verified against its digest
         frame = pd.DataFrame(data["epochs"])
-        frame.insert(0, "round", int(path.parent.parent.name.split("-")[1]))
+        frame.insert(0, "round", t)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

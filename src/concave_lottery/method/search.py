@@ -57,6 +57,19 @@ class SearchMethod(ABC):
     def prune(self, model: nn.Module) -> int:
         """Prune the trained model's masks in place; returns the number of entries removed."""
 
+    def pruning_threshold(self) -> float | None:
+        """The mask value below which an entry counts as pruned during the search (the sparsity shown
+        per epoch); ``None``: the method does not prune by a threshold on the mask."""
+        return None
+
+    def search_hooks(self, model: nn.Module, epochs: int) -> dict[str, Callable | None]:
+        """The hooks of the search training of ``model`` (keyword arguments of
+        :class:`concave_lottery.runs.training.Hooks`): the penalty (eq. 2), the projection onto
+        [0, 1] after every step, and :meth:`before_epoch`."""
+        return {"penalty": self.penalty(model), "penalty_grad": self.penalty_grad(model),
+                "after_step": lambda: masklib.project_masks_(model),
+                "before_epoch": lambda epoch: self.before_epoch(model, epoch, epochs)}
+
 
 def _penalty(model: nn.Module, regularizer: Regularizer, lam: float) -> Callable[[], torch.Tensor]:
     masks = list(masklib.get_masks(model).values())
@@ -107,6 +120,9 @@ class SoftMask(SearchMethod):
     def prune(self, model: nn.Module) -> int:
         return masklib.prune_by_threshold_(model, self.alpha)
 
+    def pruning_threshold(self) -> float | None:
+        return self.alpha
+
 
 @dataclass
 class HardMask(SoftMask):
@@ -145,6 +161,9 @@ class SigmoidMask(SearchMethod):
     def prune(self, model: nn.Module) -> int:
         masklib.set_beta(model, self.beta_final)
         return masklib.prune_by_threshold_(model, self.alpha)
+
+    def pruning_threshold(self) -> float | None:
+        return self.alpha
 
 
 @dataclass

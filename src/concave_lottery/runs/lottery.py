@@ -20,7 +20,6 @@ result, and a finished run is returned without training.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import asdict, replace
 from datetime import datetime
@@ -31,26 +30,18 @@ import torch
 from torch import nn
 
 from ..data import ImageData, load_dataset
-from ..errors import ParameterError, UserError
+from ..errors import CorruptFile, ParameterError
 from ..method import masks as masklib
 from ..method.regularizers import get_regularizer
 from ..method.rewinding import load_theta_, theta_state
 from ..method.search import SearchMethod, make_method
 from ..models import get_model
 from .config import RunConfig
-from .results import (
-    CONFIG_FILE,
-    RESULT_FILE,
-    git_commit,
-    load_result,
-    now,
-    provenance,
-    read_json,
-    run_directory,
-    same_run,
-    write_json,
-)
-from .training import Hooks, TrainResult, TrainSettings, load_checked, save_atomic, train
+from .digests import Digests
+from .lock import RunLock
+from .paths import RoundDir, RunDir
+from .results import RESULT_FILE, check_finished_run, git_commit, load_result, now, provenance, run_directory, same_run
+from .training import CheckpointStore, Hooks, TrainResult, TrainSettings, train
 
 MASK_STATS_THRESHOLDS = (1e-3, 1e-2, 0.05, 0.1, 0.2, 0.5)
 
@@ -110,48 +101,21 @@ def mask_statistics(model: nn.Module) -> dict[str, Any]:
             "fraction_below": {f"{t:g}": float((values < t).float().mean()) for t in MASK_STATS_THRESHOLDS}}
 
 
-class RunLock:
-    """An exclusive lock on a run directory (``.lock`` holding the owner's pid), so that two processes
-    (two sweeps, or a sweep and a ``lottery run``) never train the same run at once. A lock left by a
-    process that no longer exists is taken over."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / ".lock"
-
-    def __enter__(self) -> RunLock:
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None and owner != os.getpid() and _alive(owner):
-                    raise UserError(f"{self.path.parent} is being run by process {owner}; wait for it to finish "
-                                    f"(or stop it) and run again.") from None
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return self
-        raise UserError(f"could not lock {self.path.parent}")
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
-
-    def _owner(self) -> int | None:
-        try:
-            return int(self.path.read_text().strip() or 0) or None
-        except (OSError, ValueError):
-            return None
+_RECORD_KEYS = ("round", "sparsity", "remaining_weights", "test_accuracy", "seconds")
+_SEARCH_KEYS = ("search_test_accuracy", "search_best_test_accuracy", "search_seconds", "pruned_this_round")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class _DigestedCheckpoints(CheckpointStore):
+    """The checkpoints of :func:`~concave_lottery.runs.training.train` through the run's digests."""
+
+    def __init__(self, digests: Digests) -> None:
+        self.digests = digests
+
+    def load(self, path: Path, map_location: torch.device) -> Any:
+        return self.digests.load_torch(path, map_location=map_location, weights_only=False)
+
+    def save(self, obj: object, path: Path) -> None:
+        self.digests.save_torch(obj, path)
 
 
 class LotteryRun:
@@ -161,7 +125,9 @@ class LotteryRun:
                  progress: bool | None = None, data: ImageData | None = None) -> None:
         self.device = resolve_device(device)
         self.config = config.validate().resolved(self.device)
-        self.run_dir = Path(run_dir)
+        self.paths = RunDir(run_dir)
+        self.run_dir = self.paths.path
+        self.digests = Digests(self.paths)
         self.progress = progress
         self._base_data = data
         self._data: ImageData | None = None
@@ -180,51 +146,95 @@ class LotteryRun:
         return get_model(self.config.model, num_classes=d.num_classes, in_channels=d.in_channels,
                          image_size=d.image_size).to(self.device)
 
+    def _load_theta(self, path: Path) -> dict[str, torch.Tensor]:
+        """θ_0 or θ_k, verified: its digest, then its names, shapes and dtypes against the model."""
+        state = self.digests.load_torch(path)
+        expected = {k: (tuple(v.shape), v.dtype) for k, v in theta_state(self._fresh_model()).items()}
+        found = ({k: (tuple(v.shape), v.dtype) for k, v in state.items() if isinstance(v, torch.Tensor)}
+                 if isinstance(state, dict) else {})
+        if found != expected:
+            diff = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
+            raise CorruptFile(f"{path} does not hold this model's weights (differs in {diff[:4]}), so it is not "
+                              f"used: {self.paths.unit_of(path)}.")
+        return state
+
     def _theta0(self) -> dict[str, torch.Tensor]:
-        path = self.run_dir / "theta0.pt"
+        path = self.paths.theta0
         if not path.exists():
-            save_atomic(theta_state(self._fresh_model()), path)
-        return load_checked(path)
+            self.digests.save_torch(theta_state(self._fresh_model()), path)
+        return self._load_theta(path)
 
     def _rewind_state(self) -> dict[str, torch.Tensor]:
         if self.config.rewind_step == 0:
             return self._theta0()
-        path = self.run_dir / "theta_rewind.pt"
+        path = self.paths.theta_rewind
         if not path.exists():
-            raise RuntimeError(f"{path} is missing: θ_k is captured during the first training phase")
-        return load_checked(path)
+            raise CorruptFile(f"{path} is missing: θ_k is captured during the first training phase, so "
+                              f"{self.paths.unit_of(self.paths.theta0)}.")
+        return self._load_theta(path)
 
     def _capture_hook(self, model: nn.Module) -> Hooks:
-        k, path = self.config.rewind_step, self.run_dir / "theta_rewind.pt"
+        k, path = self.config.rewind_step, self.paths.theta_rewind
         if k == 0 or path.exists():
             return Hooks()
 
         def on_step(step: int) -> None:
             if step == k:
-                save_atomic(theta_state(model), path)
+                self.digests.save_torch(theta_state(model), path)
 
         return Hooks(on_step=on_step)
 
-    def _phase(self, round_dir: Path, phase: str, kind: masklib.MaskKind,
+    def _load_masks(self, path: Path, kind: masklib.MaskKind) -> dict[str, dict[str, torch.Tensor]]:
+        """A round's mask state, verified: its digest, then its layers, shapes and dtypes against the model."""
+        state = self.digests.load_torch(path)
+        model = self._fresh_model()
+        masklib.attach_masks(model, kind)
+        problem = None
+        if not isinstance(state, dict) or set(state) != set(masklib.get_masks(model)):
+            problem = "its layers are not the model's"
+        else:
+            for name, mask in masklib.get_masks(model).items():
+                entry = state[name]
+                alive = entry.get("alive") if isinstance(entry, dict) else None
+                if not isinstance(alive, torch.Tensor) or alive.dtype != torch.bool or alive.shape != mask.alive.shape:
+                    problem = f"{name}: no boolean 'alive' of shape {tuple(mask.alive.shape)}"
+                    break
+                score = entry.get("score")
+                if score is not None and (not isinstance(score, torch.Tensor) or score.shape != mask.alive.shape
+                                          or not score.is_floating_point()):
+                    problem = f"{name}: its 'score' is not a float tensor of shape {tuple(mask.alive.shape)}"
+                    break
+        if problem:
+            raise CorruptFile(f"{path} is not a mask state of this model ({problem}), so it is not used: "
+                              f"{self.paths.unit_of(path)}.")
+        return state
+
+    def _load_json(self, path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+        data = self.digests.read_json(path)
+        missing = [k for k in keys if not isinstance(data, dict) or k not in data]
+        if missing:
+            raise CorruptFile(f"{path} lacks {', '.join(missing)}: it is not what this run wrote, so it is not "
+                              f"used: {self.paths.unit_of(path)}.")
+        return data
+
+    def _phase(self, rnd: RoundDir, phase: str, kind: masklib.MaskKind,
                mask_state: dict[str, dict[str, torch.Tensor]] | None, theta: dict[str, torch.Tensor],
                search: bool) -> tuple[nn.Module, TrainResult]:
-        """Train one phase (``search`` or ``ticket``) from ``theta`` with the given mask state."""
-        phase_dir = round_dir / phase
-        phase_dir.mkdir(parents=True, exist_ok=True)
+        """Train one phase (``search`` or ``ticket``) of round ``rnd`` from ``theta`` with the given mask state."""
+        paths = rnd.phase(phase)
+        paths.path.mkdir(parents=True, exist_ok=True)
         model = self._fresh_model()
         masklib.attach_masks(model, kind, init=self.config.mask_init)
         load_theta_(model, theta)
         if mask_state is not None:
             masklib.load_mask_state(model, mask_state, scores=(kind != "binary"))
-        hooks = self._capture_hook(model) if (round_dir.name in ("round-0", "round-1")) else Hooks()
+        hooks = self._capture_hook(model) if rnd.index in (0, 1) else Hooks()
         sparsity = None
         if search and kind != "binary":
-            method = self.method
-            hooks.penalty = method.penalty(model)
-            hooks.penalty_grad = method.penalty_grad(model)
-            hooks.after_step = lambda: masklib.project_masks_(model)
-            hooks.before_epoch = lambda e: method.before_epoch(model, e, self.config.epochs)
-            threshold = getattr(method, "alpha", self.config.alpha)
+            for name, hook in self.method.search_hooks(model, self.config.epochs).items():
+                setattr(hooks, name, hook)
+            threshold = self.method.pruning_threshold()
+            threshold = self.config.alpha if threshold is None else threshold
             masks = list(masklib.get_masks(model).values())
             total = sum(m.alive.numel() for m in masks)
 
@@ -236,43 +246,68 @@ class LotteryRun:
 
             def sparsity() -> float:
                 return report_value
-        checkpoint = phase_dir / "checkpoint.pt"
-        desc = f"{self.run_dir.name} {round_dir.name} {phase}"
-        result = train(model, self.data, train_settings(self.config, search=search), seed=self._phase_seed(
-            round_dir, phase), hooks=hooks, checkpoint=checkpoint, desc=desc, progress=self.progress,
-            sparsity=sparsity)
-        write_json(phase_dir / "metrics.json", {"epochs": [asdict(e) for e in result.history],
-                                                "steps": result.steps})
+        desc = f"{self.run_dir.name} {rnd.path.name} {phase}"
+        result = train(model, self.data, train_settings(self.config, search=search),
+                       seed=self._phase_seed(rnd.index, phase), hooks=hooks, checkpoint=paths.checkpoint, desc=desc,
+                       progress=self.progress, sparsity=sparsity, store=_DigestedCheckpoints(self.digests))
+        self.digests.write_json(paths.metrics, {"epochs": [asdict(e) for e in result.history], "steps": result.steps})
         return model, result
 
-    def _phase_seed(self, round_dir: Path, phase: str) -> int:
-        t = int(round_dir.name.split("-")[1])
-        return self.config.seed * 10_007 + t * 101 + (0 if phase == "search" else 53)
+    def _phase_seed(self, t: int, phase: str) -> int:
+        """The seed of round ``t``'s phase (batch order and augmentation, with :func:`epoch_seed`)."""
+        return self.config.seed * 10_007 + int(t) * 101 + (0 if phase == "search" else 53)
+
+    # --------------------------------------------------------------------- checks before training
+    def check_rewind_step(self) -> None:
+        """θ_k is captured during the first training phase (round 1's search, IMP's level 0): ``rewind_step``
+        must not exceed its steps."""
+        k = self.config.rewind_step
+        if k == 0:
+            return
+        from ..data import num_batches
+
+        steps = num_batches(self.data, self.config.batch_size, train=True) * self.config.epochs
+        if k > steps:
+            raise ParameterError("rewind_step", k, f"θ_k is captured during the first training phase, which has "
+                                 f"{steps} steps here ({self.config.epochs} epochs of "
+                                 f"{steps // self.config.epochs}); rewind_step must be at most {steps}")
 
     # --------------------------------------------------------------------- the loop
     def run(self) -> dict[str, Any]:
         """Run (or resume, or just return) the lottery search; returns the result dictionary."""
-        result_path = self.run_dir / RESULT_FILE
-        if result_path.exists():
-            return load_result(result_path)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with RunLock(self.run_dir):
-            if result_path.exists():  # finished by another process while we waited for nothing
-                return load_result(result_path)
-            return self._run_locked(result_path)
+        if self.paths.result.exists():
+            return self._finished()
+        self.data  # noqa: B018  a dataset or subset that cannot be had is refused before any folder is made
+        self.check_rewind_step()
+        created = _missing_ancestors(self.run_dir)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with RunLock(self.run_dir):
+                if self.paths.result.exists():  # finished by another process meanwhile
+                    return self._finished()
+                return self._run_locked()
+        except BaseException:
+            _remove_if_empty(created)
+            raise
 
-    def _run_locked(self, result_path: Path) -> dict[str, Any]:
-        config_path = self.run_dir / CONFIG_FILE
-        if config_path.exists():
-            if not same_run(read_json(config_path), self.config):
+    def _finished(self) -> dict[str, Any]:
+        check_finished_run(self.run_dir)
+        return load_result(self.paths.result)
+
+    def _run_locked(self) -> dict[str, Any]:
+        paths, digests = self.paths, self.digests
+        if not digests.exists() and paths.files():
+            digests.adopt()  # a run begun by a version from before digests: resume it
+        if paths.config.exists():
+            if not same_run(digests.read_json(paths.config), self.config):
                 raise ParameterError("out", str(self.run_dir),
                                      "this run directory holds a run with a different config; choose another --out")
         else:
-            write_json(config_path, self.config.to_dict())
-        started_path = self.run_dir / "started.json"
-        if not started_path.exists():
-            write_json(started_path, {"started": now().isoformat(timespec="seconds"), "git_commit": git_commit()})
-        start = read_json(started_path)
+            digests.write_json(paths.config, self.config.to_dict())
+        if not paths.started.exists():
+            digests.write_json(paths.started, {"started": now().isoformat(timespec="seconds"),
+                                               "git_commit": git_commit()})
+        start = self._load_json(paths.started, ("started",))
         rounds = self._run_imp() if self.method.search_is_ticket else self._run_rounds()
         # Wall time of the training itself, summed over rounds (a resumed run counts each phase once).
         seconds = sum(r["seconds"] for r in rounds)
@@ -281,14 +316,13 @@ class LotteryRun:
         if start.get("git_commit", record["git_commit"]) != record["git_commit"]:
             record["started_commit"] = start["git_commit"]  # resumed under another commit: name both
         result = {"config": self.config.to_dict(), "rounds": rounds, "provenance": record}
-        write_json(result_path, result)
+        digests.write_json(paths.result, result)
         return result
 
-    def _record(self, round_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, rnd: RoundDir, record: dict[str, Any]) -> dict[str, Any]:
         """Write the round's record; the round is then complete and its checkpoints go."""
-        write_json(round_dir / "record.json", record)
-        for checkpoint in round_dir.glob("*/checkpoint.pt"):
-            checkpoint.unlink()
+        self.digests.write_json(rnd.record, record)
+        self.digests.delete(rnd.search.checkpoint, rnd.ticket.checkpoint)
         return record
 
     def _ticket_record(self, t: int, model: nn.Module, ticket: TrainResult | None,
@@ -309,31 +343,34 @@ class LotteryRun:
         record["layers"] = {k: v["remaining"] for k, v in report.as_dict()["layers"].items()}
         return record
 
-    @staticmethod
-    def _finished_round(round_dir: Path) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] | None:
+    def _finished_round(self, rnd: RoundDir, kind: masklib.MaskKind
+                        ) -> tuple[dict[str, Any], dict[str, dict[str, torch.Tensor]]] | None:
         """(record, mask state after pruning) of a round that completed earlier, else ``None``."""
-        if not (round_dir / "record.json").exists():
+        if not rnd.record.exists():
             return None
-        return read_json(round_dir / "record.json"), load_checked(round_dir / "masks.pt")
+        record = self._load_json(rnd.record, _RECORD_KEYS)
+        if record["round"] != rnd.index:
+            raise CorruptFile(f"{rnd.record} is the record of round {record['round']}, not {rnd.index}: "
+                              f"{self.paths.unit_of(rnd.record)}.")
+        return record, self._load_masks(rnd.masks, kind)
 
     def _run_rounds(self) -> list[dict[str, Any]]:
         """Algorithm 1 (and the hard and sigmoid variants)."""
         records: list[dict[str, Any]] = []
         mask_state: dict[str, dict[str, torch.Tensor]] | None = None
+        kind = self.method.mask_kind
         for t in range(1, self.config.rounds + 1):
-            round_dir = self.run_dir / f"round-{t}"
-            if (finished := self._finished_round(round_dir)) is not None:
+            rnd = self.paths.round(t)
+            if (finished := self._finished_round(rnd, kind)) is not None:
                 record, mask_state = finished
                 records.append(record)
                 continue
-            masks_path = round_dir / "masks.pt"
-            if masks_path.exists():
-                mask_state = load_checked(masks_path)
-                search_info = read_json(round_dir / "search.json")
+            if rnd.masks.exists():
+                mask_state = self._load_masks(rnd.masks, kind)
+                search_info = self._load_json(rnd.search_info, _SEARCH_KEYS)
             else:
                 theta = self._theta0() if t == 1 else self._rewind_state()
-                model, search = self._phase(round_dir, "search", self.method.mask_kind, mask_state, theta,
-                                            search=True)
+                model, search = self._phase(rnd, "search", kind, mask_state, theta, search=True)
                 stats = mask_statistics(model)
                 removed = self.method.prune(model)
                 mask_state = masklib.mask_state(model)
@@ -341,17 +378,17 @@ class LotteryRun:
                                "search_best_test_accuracy": search.best_test_accuracy,
                                "search_seconds": search.seconds, "pruned_this_round": removed,
                                "mask_before_pruning": stats}
-                write_json(round_dir / "search.json", search_info)
-                save_atomic(mask_state, masks_path)
+                # search.json before masks.pt: a round whose masks.pt exists has both.
+                self.digests.write_json(rnd.search_info, search_info)
+                self.digests.save_torch(mask_state, rnd.masks)
             ticket = None
             if self.config.train_tickets == "all" or t == self.config.rounds:
-                model, ticket = self._phase(round_dir, "ticket", "binary", mask_state, self._rewind_state(),
-                                            search=False)
+                model, ticket = self._phase(rnd, "ticket", "binary", mask_state, self._rewind_state(), search=False)
             else:
                 model = self._fresh_model()
                 masklib.attach_masks(model, "binary")
                 masklib.load_mask_state(model, mask_state, scores=False)
-            records.append(self._record(round_dir, self._ticket_record(t, model, ticket, search_info)))
+            records.append(self._record(rnd, self._ticket_record(t, model, ticket, search_info)))
         return records
 
     def _run_imp(self) -> list[dict[str, Any]]:
@@ -359,20 +396,42 @@ class LotteryRun:
         records: list[dict[str, Any]] = []
         mask_state: dict[str, dict[str, torch.Tensor]] | None = None
         for level in range(0, self.config.rounds + 1):
-            round_dir = self.run_dir / f"round-{level}"
-            if (finished := self._finished_round(round_dir)) is not None:
+            rnd = self.paths.round(level)
+            if (finished := self._finished_round(rnd, "binary")) is not None:
                 record, mask_state = finished
                 records.append(record)
                 continue
             theta = self._theta0() if level == 0 else self._rewind_state()
-            model, ticket = self._phase(round_dir, "ticket", "binary", mask_state, theta, search=False)
+            model, ticket = self._phase(rnd, "ticket", "binary", mask_state, theta, search=False)
             record = self._ticket_record(level, model, ticket, {"search_seconds": 0.0})
             removed = self.method.prune(model) if level < self.config.rounds else 0
             record["pruned_after_level"] = removed
             mask_state = masklib.mask_state(model)
-            save_atomic(mask_state, round_dir / "masks.pt")
-            records.append(self._record(round_dir, record))
+            self.digests.save_torch(mask_state, rnd.masks)
+            records.append(self._record(rnd, record))
         return records
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        missing.append(p)
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the folders a refused run created, when nothing was written into them."""
+    for folder in folders:
+        for leftover in (folder / ".lock",):
+            if leftover.exists() and leftover.stat().st_size == 0 and len(list(folder.iterdir())) == 1:
+                leftover.unlink()
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def run_lottery(config: RunConfig, out: Path | str = "results", *, device: str | torch.device = "auto",
@@ -395,25 +454,41 @@ def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results")
     unpruned, so a longer run differs there), as is a run that trains only the last ticket.
     ``started.json`` of the copy names the run it was extended from. Returns the new run directory.
     """
-    source = Path(run_dir)
-    if not (source / RESULT_FILE).exists():
-        raise ParameterError("run_dir", str(source), f"it must be a finished run directory (with {RESULT_FILE})")
-    config = RunConfig.from_dict(read_json(source / CONFIG_FILE))
+    source = RunDir(run_dir)
+    if not source.result.exists():
+        raise ParameterError("run_dir", str(source.path), f"it must be a finished run directory (with {RESULT_FILE})")
+    check_finished_run(source.path)  # every file as written: masks.pt of every round included
+    config = RunConfig.from_dict(Digests(source).read_json(source.config))
     if config.method == "imp":
-        raise ParameterError("run_dir", str(source), "it must be an Algorithm 1 run (soft, hard or sigmoid); IMP "
-                             "leaves its last level unpruned, so an IMP run cannot be extended")
+        raise ParameterError("run_dir", str(source.path), "it must be an Algorithm 1 run (soft, hard or sigmoid); "
+                             "IMP leaves its last level unpruned, so an IMP run cannot be extended")
     if config.train_tickets != "all":
-        raise ParameterError("run_dir", str(source), "it must be a run with train_tickets='all' (its rounds then "
-                             "do not depend on how many follow)")
+        raise ParameterError("run_dir", str(source.path), "it must be a run with train_tickets='all' (its rounds "
+                             "then do not depend on how many follow)")
     if rounds <= config.rounds:
         raise ParameterError("rounds", rounds, f"it must be more than the run's {config.rounds} rounds")
+    last = source.round(config.rounds).masks
+    if not last.exists():
+        raise ParameterError("run_dir", str(source.path), f"its last round's mask state {last} is not here (kept "
+                             "out of git for the large models): the longer run starts from it")
+    if config.rewind_step and not source.theta_rewind.exists():
+        raise ParameterError("run_dir", str(source.path), f"its θ_k ({source.theta_rewind}) is not here: the new "
+                             "rounds rewind to it")
     longer = replace(config, rounds=rounds).validate()
-    target = run_directory(longer, out)
-    if target.exists():
-        raise ParameterError("out", str(target), "the longer run must not exist yet under this results root")
+    target = RunDir(run_directory(longer, out))
+    if target.path.exists():
+        raise ParameterError("out", str(target.path), "the longer run must not exist yet under this results root")
     ignore = shutil.ignore_patterns(RESULT_FILE, "*.tmp", ".lock", "checkpoint.pt")
-    shutil.copytree(source, target, ignore=ignore)
-    write_json(target / CONFIG_FILE, longer.to_dict())
-    started = read_json(target / "started.json") if (target / "started.json").exists() else {}
-    write_json(target / "started.json", {**started, "extended_from": source.name})
-    return target
+    created = _missing_ancestors(target.path)
+    try:
+        shutil.copytree(source.path, target.path, ignore=ignore)
+        digests = Digests(target)
+        digests.delete(*[target.path / key for key in digests.entries() if not (target.path / key).exists()])
+        digests.write_json(target.config, longer.to_dict())
+        started = digests.read_json(target.started) if target.started.exists() else {}
+        digests.write_json(target.started, {**started, "extended_from": source.name})
+    except BaseException:
+        shutil.rmtree(target.path, ignore_errors=True)
+        _remove_if_empty(created[1:])
+        raise
+    return target.path

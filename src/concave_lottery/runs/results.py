@@ -1,17 +1,10 @@
 """Run directories and result files, and loading many runs into a table.
 
 A run lives in ``<out>/<preset>/<run name>/`` (:meth:`RunConfig.run_name`, e.g.
-``results/lenet300-mnist/soft-log-lam1e-06-seed0-1a2b3c4d/``) and holds::
-
-    config.json              the resolved config (written first)
-    result.json              config + per-round records + provenance (written last: a run is
-                             finished exactly when this file exists)
-    theta0.pt                θ_0 (and theta_rewind.pt = θ_k when rewinding to step k > 0)
-    round-<t>/masks.pt       the mask state after round t's pruning (alive + m or s); committed for
-                             the small models, kept local for VGG-11 and WRN-20 (tens of MB)
-    round-<t>/record.json    the round's record
-    round-<t>/<phase>/metrics.json   per-epoch metrics of the search and ticket training
-    round-<t>/<phase>/checkpoint.pt  per-epoch checkpoint (deleted when the phase finishes)
+``results/lenet300-mnist/soft-log-lam1e-06-seed0-1a2b3c4d/``); its files are named in
+:mod:`concave_lottery.runs.paths` and each is verified against its digest before it is used
+(:mod:`concave_lottery.runs.digests`). ``round-<t>/masks.pt`` is committed for the small models and kept
+local for VGG-11 and WRN-20 (tens of MB); θ snapshots and checkpoints stay local.
 
 ``result.json`` has ``config``, ``rounds`` (one entry per round or IMP level: ``round``,
 ``sparsity`` = fraction of prunable weights removed, ``remaining_weights``, ``test_accuracy``
@@ -33,9 +26,11 @@ from typing import Any
 import torch
 
 from ..errors import CorruptFile
+from .digests import Digests, is_run_folder
+from .paths import CONFIG_FILE, RESULT_FILE, RunDir
 
-RESULT_FILE = "result.json"
-CONFIG_FILE = "config.json"
+__all__ = ["CONFIG_FILE", "RESULT_FILE", "check_finished_run", "find_results", "load_result", "load_runs",
+           "read_json", "run_directory", "write_json"]
 
 
 def write_json(path: Path, data: object) -> None:
@@ -47,9 +42,10 @@ def write_json(path: Path, data: object) -> None:
 
 
 def read_json(path: Path) -> Any:
+    """A JSON file outside the digests (a run's files are read through :class:`Digests`)."""
     try:
-        return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+        return json.loads(Path(path).read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
         raise CorruptFile(f"{path} is not valid JSON ({exc}); delete it to recompute.") from None
 
 
@@ -160,16 +156,50 @@ def find_results(root: Path | str) -> list[Path]:
     return sorted(Path(root).rglob(RESULT_FILE))
 
 
+_ROUND_KEYS = ("round", "sparsity")
+
+
 def load_result(path: Path | str) -> dict[str, Any]:
-    """Load one ``result.json`` (or the one inside a run directory) and check its shape."""
+    """Load one ``result.json`` (or the one inside a run directory), verified against its digest, and check
+    its shape: a config, one record per round (as many as the config asks), a provenance."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULT_FILE
-    data = read_json(path)
-    for key in ("config", "rounds", "provenance"):
-        if key not in data:
-            raise CorruptFile(f"{path} has no '{key}': it is not a lottery result file.")
+    run = RunDir(path.parent)
+    data = Digests(run).read_json(path) if is_run_folder(run.path) else read_json(path)
+    advice = run.unit_of(path) if is_run_folder(run.path) else "delete it"
+    for key, kind in (("config", dict), ("rounds", list), ("provenance", dict)):
+        if not isinstance(data, dict) or not isinstance(data.get(key), kind):
+            raise CorruptFile(f"{path} has no '{key}' {kind.__name__}: it is not a lottery result file ({advice}).")
+    config, rounds = data["config"], data["rounds"]
+    expected = int(config.get("rounds", 0)) + (1 if config.get("method") == "imp" else 0)
+    if not rounds or len(rounds) != expected:
+        raise CorruptFile(f"{path} holds {len(rounds)} round records where its config asks for {expected}: it is "
+                          f"not a finished run ({advice}).")
+    for i, record in enumerate(rounds):
+        missing = [k for k in _ROUND_KEYS if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise CorruptFile(f"{path}: round record {i} lacks {', '.join(missing)} ({advice}).")
     return data
+
+
+def check_finished_run(run_dir: Path | str) -> None:
+    """Verify every file of a finished run folder against its digest (none changed, none deleted, in
+    particular every round's record and mask state), and its ``result.json``'s shape."""
+    run = RunDir(run_dir)
+    digests = Digests(run)
+    if not digests.exists():
+        digests.read_bytes(run.result)  # the error naming the migration command
+    digests.verify_all()
+    result = load_result(run.result)
+    entries = digests.entries()
+    for record in result["rounds"]:
+        rnd = run.round(record["round"])
+        for path in (rnd.record, rnd.masks):
+            if run.relative(path) in entries and not path.exists():
+                raise CorruptFile(f"{path} was written by this run but has been deleted: {run.unit_of(path)}.")
+        if not rnd.record.exists():
+            raise CorruptFile(f"{rnd.record} is missing from a finished run: {run.unit_of(rnd.record)}.")
 
 
 def load_runs(paths: Iterable[Path | str] | Path | str) -> Any:

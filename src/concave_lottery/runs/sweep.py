@@ -51,10 +51,12 @@ from typing import Any, Protocol
 
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
-from ..errors import ParameterError, UserError
+from ..errors import ParameterError, UserError, os_error
 from .config import RunConfig, resolve_config
 from .results import RESULT_FILE, run_directory
 
+#: The top-level keys of a sweep spec (anything else is a mistake, e.g. a run parameter outside [[grid]]).
+SPEC_KEYS = frozenset({"out", "grid"})
 #: RunConfig fields whose value is itself a list.
 LIST_FIELDS = frozenset({"milestones"})
 
@@ -150,15 +152,27 @@ def tasks_from_tables(tables: Iterable[dict[str, Any]], out: str, device: str = 
 def load_spec(path: str | Path, *, out: str | None = None, device: str = "auto") -> SweepSpec:
     """Read a TOML sweep spec (see the module docstring)."""
     path = Path(path)
-    if not path.exists():
-        raise ParameterError("spec", str(path), "the sweep spec must be an existing TOML file")
+    if not path.is_file():
+        raise ParameterError("spec", str(path), "the sweep spec must be an existing TOML file"
+                             + (" (this is a folder)" if path.is_dir() else ""))
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParameterError("spec", str(path), f"the sweep spec must be a UTF-8 text file ({exc})") from None
+    except OSError as exc:
+        raise ParameterError("spec", str(path), f"the sweep spec must be readable ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError("spec", str(path), f"the sweep spec must be valid TOML ({exc})") from None
+    unknown = sorted(set(data) - SPEC_KEYS)
+    if unknown:
+        raise ParameterError("spec", str(path), f"its top-level keys must be among {', '.join(sorted(SPEC_KEYS))} "
+                             f"(unknown: {', '.join(unknown)}; a run parameter belongs in a [[grid]] table)")
     grids = data.get("grid")
-    if not isinstance(grids, list) or not grids:
+    if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) for g in grids):
         raise ParameterError("spec", str(path), "the sweep spec needs at least one [[grid]] table")
+    if "out" in data and (not isinstance(data["out"], str) or not data["out"].strip()):
+        raise ParameterError("out", data["out"], f"out in {path} must be a string naming the results root, "
+                             f"e.g. out = \"results\"")
     root = out or data.get("out", "results")
     return SweepSpec(tasks_from_tables(grids, str(root), device), str(root))
 
@@ -176,6 +190,8 @@ def run_task(task: RunTask) -> TaskOutcome:
         return TaskOutcome(task, True, str(path), time.perf_counter() - start)
     except UserError as exc:
         return TaskOutcome(task, False, None, time.perf_counter() - start, str(exc))
+    except OSError as exc:  # the output path: full, read-only, not a folder
+        return TaskOutcome(task, False, None, time.perf_counter() - start, str(os_error(exc)))
     except Exception:  # a bug in one run must not take the sweep down; it is reported
         return TaskOutcome(task, False, None, time.perf_counter() - start, traceback.format_exc())
 

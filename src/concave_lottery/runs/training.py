@@ -38,7 +38,7 @@ from torch import nn
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
 from ..data import ImageData, batches, num_batches
-from ..errors import CorruptFile
+from ..errors import CorruptFile, UserError
 from ..method import masks as masklib
 from .precision import autocast_context
 
@@ -169,6 +169,44 @@ def save_atomic(obj: object, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class TrainingDiverged(UserError, FloatingPointError):
+    """The training loss became infinite or NaN: the step is too large for this problem."""
+
+
+class CheckpointStore:
+    """How :func:`train` reads and writes its checkpoint (plain files here; a run's checkpoints go through
+    its digests, :class:`concave_lottery.runs.digests.Digests`)."""
+
+    def load(self, path: Path, map_location: torch.device) -> Any:
+        return load_checked(path, map_location=map_location, weights_only=False)
+
+    def save(self, obj: object, path: Path) -> None:
+        save_atomic(obj, path)
+
+
+def _resume(checkpoint: Path, state: Any, model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: Any) -> TrainResult:
+    """Load a checkpoint's state; one that does not fit (other keys, shapes or dtypes) is a clear error."""
+    try:
+        if not isinstance(state, dict):
+            raise TypeError(f"a {type(state).__name__}, not a dict")
+        missing = {"model", "optimizer", "scheduler", "steps", "history"} - set(state)
+        if missing:
+            raise KeyError(f"no {', '.join(sorted(missing))}")
+        own = model.state_dict()
+        for name, tensor in state["model"].items():
+            if name in own and (tensor.shape != own[name].shape or tensor.dtype != own[name].dtype):
+                raise ValueError(f"{name} is {tuple(tensor.shape)} {tensor.dtype}, the model's "
+                                 f"{tuple(own[name].shape)} {own[name].dtype}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        return TrainResult([EpochMetrics(**e) for e in state["history"]], int(state["steps"]))
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CorruptFile(f"{checkpoint} is not a checkpoint of this training ({type(exc).__name__}: {exc}), so "
+                          f"it is not used: delete {checkpoint} (the phase is trained again from its start).") from None
+
+
 def _epoch_penalty(hooks: Hooks, penalty_sum: torch.Tensor, steps: int) -> float:
     """The epoch's λR(m): the mean over its steps, or (in-place gradient) its value at the epoch's end."""
     if hooks.penalty is None:
@@ -181,13 +219,15 @@ def _epoch_penalty(hooks: Hooks, penalty_sum: torch.Tensor, steps: int) -> float
 
 def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: int,
           hooks: Hooks | None = None, checkpoint: Path | None = None, desc: str = "train",
-          progress: bool | None = None, sparsity: Callable[[], float] | None = None) -> TrainResult:
+          progress: bool | None = None, sparsity: Callable[[], float] | None = None,
+          store: CheckpointStore | None = None) -> TrainResult:
     """Train ``model`` on ``data`` for ``settings.epochs`` epochs (resuming from ``checkpoint``).
 
     ``sparsity()`` (optional) is shown in the progress bar and recorded per epoch: for a search
     with a relaxed mask it is the fraction of prunable entries currently below the threshold α.
     """
     hooks = hooks or Hooks()
+    store = store or CheckpointStore()
     device = data.train_images.device
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -198,11 +238,7 @@ def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: i
     result = TrainResult()
     start_epoch = 0
     if checkpoint is not None and checkpoint.exists():
-        state = load_checked(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        result = TrainResult([EpochMetrics(**e) for e in state["history"]], state["steps"])
+        result = _resume(checkpoint, store.load(checkpoint, device), model, optimizer, scheduler)
         start_epoch = len(result.history)
 
     steps_per_epoch = num_batches(data, settings.batch_size, train=True)
@@ -256,7 +292,10 @@ def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: i
                                        channels_last=settings.channels_last)
         train_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(train_loss):
-            raise FloatingPointError(f"{desc}: the training loss diverged ({train_loss}) in epoch {epoch + 1}")
+            raise TrainingDiverged(
+                f"{desc}: the training loss diverged ({train_loss}) in epoch {epoch + 1} (lr={settings.lr:g}, "
+                f"weight_decay={settings.weight_decay:g}). The steps are too large for this problem: try a smaller "
+                f"lr (e.g. {settings.lr / 10:g}), a smaller lam or mask_lr_scale, or a smaller weight_decay.")
         result.history.append(EpochMetrics(
             epoch=epoch + 1, lr=lr, train_loss=train_loss,
             train_penalty=_epoch_penalty(hooks, penalty_sum, i + 1), train_accuracy=float(correct) / max(seen, 1),
@@ -264,7 +303,7 @@ def train(model: nn.Module, data: ImageData, settings: TrainSettings, *, seed: i
             sparsity=sparsity() if sparsity is not None else 0.0,
             seconds=time.perf_counter() - started))
         if checkpoint is not None:
-            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict(), "steps": result.steps,
-                          "history": [asdict(e) for e in result.history]}, checkpoint)
+            store.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "steps": result.steps,
+                        "history": [asdict(e) for e in result.history]}, checkpoint)
     return result
