@@ -169,7 +169,8 @@ class RunDir:
         A checkpoint: itself (its phase restarts). A file of round ``t``: the folder ``round-t``, every
         later round folder (each depends on round t's masks) and ``result.json`` (a finished run is
         otherwise returned as it is). ``result.json`` or ``started.json``: itself (rebuilt from the
-        round records). ``config.json``, θ_0, θ_k or the digests: the whole run folder.
+        round records). θ_0 or θ_k: itself in a finished run, else the whole run folder, as for
+        ``config.json`` or the digests.
         """
         rel = Path(path).relative_to(self.path)
         if rel.name == CHECKPOINT_FILE:
@@ -180,6 +181,9 @@ class RunDir:
             targets = " ".join(str(p) for p in (path, self.result) if p.exists())
             return (f"delete {targets} (`rm -r {targets}`; the result is rebuilt from the round records without "
                     f"training, with the time of the rerun as its start)")
+        if rel.as_posix() in (THETA0_FILE, THETA_REWIND_FILE) and self.result.exists():
+            return (f"delete {path} (the finished run does not use it; extending the run draws θ_0 again from the "
+                    f"seed, and refuses without θ_k)")
         m = _ROUND.fullmatch(rel.parts[0]) if len(rel.parts) > 1 else None
         if m:
             t = int(m.group(1))
