@@ -161,7 +161,7 @@ _ROUND_KEYS = ("round", "sparsity")
 
 def load_result(path: Path | str) -> dict[str, Any]:
     """Load one ``result.json`` (or the one inside a run directory), verified against its digest, and check
-    its shape: a config, one record per round (as many as the config asks), a provenance."""
+    its shape: a config, at least one round record, a provenance."""
     path = Path(path)
     if path.is_dir():
         path = path / RESULT_FILE
@@ -171,11 +171,9 @@ def load_result(path: Path | str) -> dict[str, Any]:
     for key, kind in (("config", dict), ("rounds", list), ("provenance", dict)):
         if not isinstance(data, dict) or not isinstance(data.get(key), kind):
             raise CorruptFile(f"{path} has no '{key}' {kind.__name__}: it is not a lottery result file ({advice}).")
-    config, rounds = data["config"], data["rounds"]
-    expected = int(config.get("rounds", 0)) + (1 if config.get("method") == "imp" else 0)
-    if not rounds or len(rounds) != expected:
-        raise CorruptFile(f"{path} holds {len(rounds)} round records where its config asks for {expected}: it is "
-                          f"not a finished run ({advice}).")
+    rounds = data["rounds"]
+    if not rounds:
+        raise CorruptFile(f"{path} holds 0 round records: it is not a finished run ({advice}).")
     for i, record in enumerate(rounds):
         missing = [k for k in _ROUND_KEYS if not isinstance(record, dict) or k not in record]
         if missing:
@@ -184,22 +182,14 @@ def load_result(path: Path | str) -> dict[str, Any]:
 
 
 def check_finished_run(run_dir: Path | str) -> None:
-    """Verify every file of a finished run folder against its digest (none changed, none deleted, in
+    """Verify every file of a finished run folder against its digest (none changed, none deleted: in
     particular every round's record and mask state), and its ``result.json``'s shape."""
     run = RunDir(run_dir)
     digests = Digests(run)
     if not digests.exists():
         digests.read_bytes(run.result)  # the error naming the migration command
-    digests.verify_all()
-    result = load_result(run.result)
-    entries = digests.entries()
-    for record in result["rounds"]:
-        rnd = run.round(record["round"])
-        for path in (rnd.record, rnd.masks):
-            if run.relative(path) in entries and not path.exists():
-                raise CorruptFile(f"{path} was written by this run but has been deleted: {run.unit_of(path)}.")
-        if not rnd.record.exists():
-            raise CorruptFile(f"{rnd.record} is missing from a finished run: {run.unit_of(rnd.record)}.")
+    digests.verify_all()  # a deleted record.json or masks.pt is caught there: it has a digest
+    load_result(run.result)
 
 
 def load_runs(paths: Iterable[Path | str] | Path | str) -> Any:
