@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..runs.paths import RunDir
 from ..runs.results import RESULT_FILE, read_json
 
 #: The paper's ResNet-20 schedule (Sec. V-D): 85 epochs per round, lr/10 at epochs 56 and 71.
@@ -52,7 +53,7 @@ def dense_curves(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
             continue
         result = read_json(run_dir / RESULT_FILE)
         config = result["config"]
-        metrics = read_json(run_dir / "round-0" / "ticket" / "metrics.json")
+        metrics = read_json(RunDir(run_dir).round(0).ticket.metrics)
         frame = pd.DataFrame(metrics["epochs"])
         frame.insert(0, "run", run_dir.name)
         frame.insert(1, "epochs_per_phase", int(config["epochs"]))
@@ -84,10 +85,10 @@ def run_table(runs: Iterable[Any]) -> pd.DataFrame:
             config = read_json(run_dir / "config.json")
         done, status = 0, "not started"
         if (run_dir / RESULT_FILE).exists():
-            done, status = len(read_json(run_dir / "round-0" / "ticket" / "metrics.json")["epochs"]), "finished"
+            done, status = len(read_json(RunDir(run_dir).round(0).ticket.metrics)["epochs"]), "finished"
         elif run_dir.exists():
             status = "in progress"
-            checkpoint = run_dir / "round-0" / "ticket" / "checkpoint.pt"
+            checkpoint = RunDir(run_dir).round(0).ticket.checkpoint
             if checkpoint.exists():
                 import torch
 
