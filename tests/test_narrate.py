@@ -315,3 +315,25 @@ def test_theory_sentences():
                         "lemma1_holds": [True, True]})
     assert narrate.lemma_check(dfl).endswith("in 1 problems {'log': 1}; m* = m~ in all of them: True; violations: 0.")
     assert narrate.alpha_intro(pd.DataFrame(), "s", "r", 0.01).startswith("No full lottery run")
+
+
+def test_round_rows_protocol_line_and_hours():
+    from concave_lottery.evidence import analysis
+
+    pts = pd.DataFrame({"model": "resnet20", "dataset_label": "cifar10-subset", "method_label": "imp", "method": "imp",
+                        "round": [0, 0], "seed": [0, 1], "sparsity": [0.0, 0.0], "test_accuracy": [0.50, 0.52],
+                        "best_test_accuracy": [0.51, 0.53], "search_test_accuracy": [float("nan")] * 2})
+    layer = _layer(pts)
+    layer.by_dataset = lambda: list(pts.groupby("dataset_label", sort=False))
+    (row,) = narrate.round_rows([layer])
+    assert row["model"] == "resnet20" and row["ticket acc % (final)"] == "51.00 ± 1.41" and row["search acc %"] == ""
+    (plain,) = narrate.round_rows([layer], by_model=False, spread=False)
+    assert "model" not in plain and plain["ticket acc % (final)"] == 51.0
+    runs = pd.DataFrame({"run_dir": ["a", "b", "b"], "prov_device": ["cpu", "cpu", "cpu"],
+                         "prov_seconds": [3600.0, 7200.0, 7200.0], "prov_git_commit": ["abcdef1234567890"] * 3,
+                         "epochs": 40, "lr": 0.1, "momentum": 0.0, "batch_size": 128, "train_subset": 0,
+                         "test_subset": 0})
+    hours = analysis.hours_by_device(runs, median=True)
+    assert hours.loc["cpu"].tolist() == [2, 3.0, 1.5]
+    assert narrate.protocol_line(runs) == ("protocol of the recorded runs: 40 epochs per round, lr 0.1, momentum 0.0, "
+                                           "batch 128, train_subset all, test_subset all; library commits abcdef123456")

@@ -407,6 +407,26 @@ def fluctuation(run_dir: str | Path, phase: str, last: int = 10) -> float:
     return float(tail.max() - tail.min())
 
 
+def hours_by_device(runs: pd.DataFrame, *, median: bool = False) -> pd.DataFrame:
+    """Training time of recorded runs per device (each run's provenance): runs and hours in all, and
+    with ``median`` the median hours per run (rows of :func:`~concave_lottery.runs.results.load_runs`)."""
+    prov = runs.drop_duplicates("run_dir")
+    table = prov.groupby("prov_device")["prov_seconds"].agg(["count", "sum", *(["median"] if median else [])])
+    table.columns = ["runs", "training hours, all runs", *(["median hours per run"] if median else [])]
+    table.iloc[:, 1:] = table.iloc[:, 1:] / 3600
+    return table
+
+
+def fluctuation_table(points: pd.DataFrame, last: int = 10) -> pd.DataFrame:
+    """Per method and seed (first recorded round): how much the search's and the ticket's test
+    accuracy still move over their ``last`` epochs (max − min, in pp; :func:`fluctuation`)."""
+    rows = [{"method": r.method_label, "seed": r.seed,
+             f"search: max - min over the last {last} epochs (pp)": 100 * fluctuation(r.run_dir, "search", last),
+             f"ticket: max - min over the last {last} epochs (pp)": 100 * fluctuation(r.run_dir, "ticket", last)}
+            for r in points.sort_values(["seed", "round"]).drop_duplicates(["method_label", "seed"]).itertuples()]
+    return pd.DataFrame(rows)
+
+
 def calibration_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
     """One row per (run, round) of soft-mask runs: the calibrated knobs (``mask_lr_scale``,
     ``mask_weight_decay``, ``momentum``, ``alpha``, λ), ``effective_mask_lr`` = lr · mask_lr_scale /

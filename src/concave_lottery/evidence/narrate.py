@@ -717,3 +717,48 @@ def alpha_intro(alpha_lottery: pd.DataFrame, lottery_spec: str, lottery_root: st
 
 
 __all__ += ["alpha_intro"]
+
+
+def protocol_line(runs: pd.DataFrame) -> str:
+    """The protocol of recorded runs in one line (from the first run: epochs, lr, momentum, batch,
+    subsets) and the library commits that trained them."""
+    prov = runs.drop_duplicates("run_dir")
+    commits = sorted({str(c)[:12] for c in prov["prov_git_commit"]})
+    p = prov.iloc[0]
+    return (f"protocol of the recorded runs: {p['epochs']} epochs per round, lr {p['lr']}, momentum {p['momentum']}, "
+            f"batch {p['batch_size']}, train_subset {p['train_subset'] or 'all'}, test_subset "
+            f"{p['test_subset'] or 'all'}; library commits {', '.join(commits)}")
+
+
+__all__ += ["protocol_line"]
+
+
+def round_rows(layers, *, by_model: bool = True, spread: bool = True) -> list[dict[str, Any]]:
+    """Every layer's points per method and round as rows for a table (percent): seeds, sparsity and
+    ticket accuracy (final and best epoch), and the search accuracy. With ``spread`` the cells read
+    ``mean ± std`` (:func:`pm`); without it they are means rounded to 2 decimals. ``by_model`` adds
+    a model column (else the layer's points are grouped by dataset only)."""
+    rows = []
+    for layer in layers:
+        groups = layer.by_model_and_dataset() if by_model else [((None, d), s) for d, s in layer.by_dataset()]
+        for (model, dataset), sub in groups:
+            summary = analysis.summarize_rounds(sub, values=["sparsity", "test_accuracy", "best_test_accuracy",
+                                                             "search_test_accuracy"])
+            for r in summary.itertuples():
+                row = {"layer": layer.name, **({"model": model} if by_model else {}), "dataset": dataset,
+                       "method": r.method_label, "round": r.round, "seeds": r.n_seeds}
+                if spread:
+                    row.update({"sparsity %": pm(r.sparsity_mean, r.sparsity_std),
+                                "ticket acc % (final)": pm(r.test_accuracy_mean, r.test_accuracy_std),
+                                "ticket acc % (best)": pm(r.best_test_accuracy_mean, r.best_test_accuracy_std),
+                                "search acc %": "" if pd.isna(r.search_test_accuracy_mean)
+                                else pm(r.search_test_accuracy_mean, r.search_test_accuracy_std)})
+                else:
+                    row.update({"sparsity %": round(100 * r.sparsity_mean, 2),
+                                "ticket acc % (final)": round(100 * r.test_accuracy_mean, 2),
+                                "ticket acc % (best)": round(100 * r.best_test_accuracy_mean, 2)})
+                rows.append(row)
+    return rows
+
+
+__all__ += ["round_rows"]

@@ -266,3 +266,38 @@ def tally(card: pd.DataFrame) -> str:
 __all__ = ["COLUMNS", "scale_brief", "recorded_layers", "lottery_rows", "table_ii_rows", "ablation_rows", "theory_rows",
            "figs34_rows",
            "scorecard", "as_markdown", "paper_statements", "tally"]
+
+
+def protocol_deviations(layers: dict[str, Any]) -> pd.DataFrame:
+    """Where our recorded runs depart from the paper's protocol, one row per model, dataset and method
+    of each layer (``layers``: what the layer is evidence for → :class:`~concave_lottery.evidence.tiers.Layer`):
+    training images, epochs per round, rounds, seeds and λ, each beside the paper's value (its preset,
+    its full dataset, 3 seeds, Sec. V-D's λ; the sigmoid uses ℓ1's λ)."""
+    from ..runs.config import PAPER_LAMBDA, PAPER_TRAIN_SIZES, get_preset
+    from . import tiers
+
+    paper_dataset = {"cifar10-subset": "cifar10", "tinyimagenet": "tinyimagenet"}
+    rows = []
+    for what, layer in layers.items():
+        if not len(layer.points):
+            continue
+        runs = layer.points.drop_duplicates("run_dir")
+        for (model, dataset, label), g in runs.groupby(["model", "dataset", "method_label"], sort=False):
+            full = paper_dataset.get(dataset, dataset)
+            paper = get_preset(f"{model}-{full}").config
+            first = g.iloc[0].to_dict()
+            lam = sorted(set(g["lam"])) if first["method"] != "imp" else None
+            paper_reg = "l1" if first["method"] == "sigmoid" else first["regularizer"]
+            rows.append({
+                "evidence for": what, "model": model, "dataset": dataset, "method": label,
+                "train images (paper)": f"{tiers.train_images(first):,} ({PAPER_TRAIN_SIZES[full]:,})",
+                "epochs per round (paper preset)": f"{int(first['epochs'])} ({paper.epochs})",
+                "rounds": int(first["rounds"]),
+                "seeds (paper)": f"{g['seed'].nunique()} (3)",
+                "lambda (paper)": "-" if lam is None else ", ".join(f"{v:.3g}" for v in lam)
+                + f" ({PAPER_LAMBDA.get(paper_reg, float('nan')):.0e})",
+            })
+    return pd.DataFrame(rows)
+
+
+__all__ += ["protocol_deviations"]

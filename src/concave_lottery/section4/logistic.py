@@ -90,6 +90,7 @@ from ..errors import ParameterError
 from ..method.regularizers import Regularizer, get_regularizer
 
 __all__ = [
+    "dead_pixel_stats",
     "LogisticRuns",
     "as_runs",
     "cross_entropy",
@@ -717,3 +718,12 @@ def example_digits(data: LogisticRuns, run: int, per_digit: int = 4) -> tuple[Te
     y = data.y_val[run]
     rows = torch.cat([torch.nonzero(y == digit).flatten()[:per_digit] for digit in (0, 1)])
     return data.X_val[run, rows], y[rows]
+
+
+def dead_pixel_stats(data: LogisticRuns) -> pd.Series:
+    """Pixels that are 0 in every training image of a run (:func:`dead_pixels`): mean, min and max
+    over the runs, and the mean as a fraction of d."""
+    dead = dead_pixels(data.X_train).sum(1).double()
+    return pd.Series({"mean": dead.mean().item(), "min": dead.min().item(), "max": dead.max().item(),
+                      "fraction of d (mean)": dead.mean().item() / data.d},
+                     name="pixels that are 0 in all training images")
