@@ -88,3 +88,14 @@ def test_head_to_head_by_lambda():
     h2h = theory.head_to_head_by_lambda(df, log.label, l1.label, names=("log", "l1"))
     assert list(h2h.index) == [1.0, 2.0]
     assert {"win_rate", "ties", "n", "median error l1", "median error log"} <= set(h2h.columns)
+
+
+def test_eps_slider_carries_the_library_numbers():
+    from concave_lottery.evidence import interactive
+
+    data = interactive.eps_slider_data(0.3, n_eps=5, n_grid=101)
+    assert len(data["frames"]) == 5 and len(data["m"]) == 101
+    assert abs(data["frames"][-1]["m_star"] - 0.7) < 0.02  # large eps: the l1 minimiser 1 - lam
+    assert data["frames"][0]["m_star"] > data["frames"][-1]["m_star"]  # small eps: less bias on kept masks
+    page = interactive.eps_slider(0.3).data
+    assert 'class="eps-slider"' in page and "__DATA__" not in page and '"lam": 0.3' in page
