@@ -249,6 +249,19 @@ def test_a_finished_run_with_a_bad_masks_file_is_caught_by_run_results_and_exten
     same_run_files(golden, run)
 
 
+def test_a_sweep_reports_a_damaged_finished_run_instead_of_skipping_it(golden, tmp_path, capsys):
+    run = copy_of(golden, tmp_path)
+    spec = tmp_path / "spec.toml"
+    grid = "\n".join(f"{k} = {v}" for k, v in (a.split("=", 1) for a in ARGS))
+    spec.write_text(f'out = "{tmp_path / "out"}"\n[[grid]]\npreset = "lenet300-mnist"\n{grid}\n')
+    code, out, _ = lottery(capsys, "sweep", spec)
+    assert code == 0 and "skipped (finished)" in out
+    masks = run / "round-2" / "masks.pt"
+    masks.write_bytes(masks.read_bytes()[:-10])
+    code, out, err = lottery(capsys, "sweep", spec)
+    assert code == 1 and "FAILED" in out and str(masks) in " ".join(err.split())
+
+
 @pytest.mark.parametrize("sealed", [False, True], ids=["as-is", "with-its-digest"])
 def test_a_result_without_rounds_is_refused(golden, tmp_path, capsys, sealed):
     """Issue case 3: ``"rounds": []``."""

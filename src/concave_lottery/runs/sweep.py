@@ -289,11 +289,25 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
         process.join(timeout=10)
 
 
+def _finished_outcome(task: RunTask) -> TaskOutcome:
+    """A finished run is skipped once its files verify against their digests; a damaged one is reported
+    as failed, with what to delete (a folder from before digests is skipped as it is)."""
+    from .digests import Digests
+    from .results import check_finished_run
+
+    try:
+        if Digests(task.run_dir).exists():
+            check_finished_run(task.run_dir)
+    except UserError as exc:
+        return TaskOutcome(task, False, None, error=str(exc))
+    return TaskOutcome(task, True, str(task.run_dir / RESULT_FILE), skipped=True)
+
+
 def run_sweep(tasks: Sequence[RunTask], executor: Executor | None = None, *, progress: bool | None = None,
               fn: Callable[[RunTask], TaskOutcome] = run_task) -> list[TaskOutcome]:
     """Run every unfinished task with ``executor``; finished ones are reported as skipped."""
     executor = executor or SerialExecutor()
-    outcomes = [TaskOutcome(t, True, str(t.run_dir / RESULT_FILE), skipped=True) for t in tasks if t.finished]
+    outcomes = [_finished_outcome(t) for t in tasks if t.finished]
     todo = [t for t in tasks if not t.finished]
     bar = tqdm(total=len(tasks), initial=len(outcomes), desc="sweep", unit="run", disable=progress is False)
     failed = 0
