@@ -99,3 +99,18 @@ def test_eps_slider_carries_the_library_numbers():
     assert data["frames"][0]["m_star"] > data["frames"][-1]["m_star"]  # small eps: less bias on kept masks
     page = interactive.eps_slider(0.3).data
     assert 'class="eps-slider"' in page and "__DATA__" not in page and '"lam": 0.3' in page
+
+
+def test_lambda_slider_has_a_frame_per_lambda():
+    from concave_lottery.evidence import interactive
+
+    approaches = {"theta-l1": "(a)", "mask-l1": "(b)", "mask-log": "(c)"}
+    summary = pd.DataFrame([{"lam": lam, "approach": a, "accuracy": 0.9, "sparsity": 0.1 * i}
+                            for lam in (0.0, 0.1) for i, a in enumerate(approaches)])
+    data = interactive.lambda_slider_data(summary, approaches)
+    assert [f["lam"] for f in data["frames"]] == [0.0, 0.1]
+    assert [b["sparsity"] for b in data["frames"][1]["bars"]] == [0.0, 0.1, 0.2]
+    assert set(data["colors"]) == set(approaches)
+    assert 'class="lam-slider"' in interactive.lambda_slider(summary, approaches, n_lams=2).data
+    with pytest.raises(AssertionError, match="frames"):
+        interactive.lambda_slider(summary, approaches, n_lams=3)

@@ -13,7 +13,7 @@ import torch
 
 from ..method.regularizers import get_regularizer
 
-__all__ = ["eps_slider_data", "eps_slider"]
+__all__ = ["eps_slider_data", "eps_slider", "lambda_slider_data", "lambda_slider"]
 
 #: The slider's page: two SVG panels drawn by inline JavaScript from the JSON put at ``__DATA__``.
 EPS_SLIDER_TEMPLATE = """<div class="eps-slider-figure" style="max-width: 720px">
@@ -100,3 +100,76 @@ def eps_slider(lam: float):
     if abs(data["frames"][-1]["m_star"] - (1 - lam)) >= 0.02:
         raise AssertionError("large eps must behave like l1: m* = 1 - lam")
     return HTML(EPS_SLIDER_TEMPLATE.replace("__DATA__", json.dumps(data)))
+
+
+#: The λ slider's page: bars drawn by inline JavaScript from the JSON put at ``__DATA__``.
+LAMBDA_SLIDER_TEMPLATE = """<div class="lam-slider-figure" style="max-width: 720px">
+  <label>&lambda; = <span class="lam-value"></span>
+    <input class="lam-slider" type="range" min="0" step="1" style="width: 60%">
+  </label>
+  <svg class="lam-bars" viewBox="0 0 700 190" width="700" height="190"></svg>
+</div>
+<script>
+(function () {
+  var D = __DATA__;
+  var root = document.currentScript.previousElementSibling;
+  var slider = root.querySelector(".lam-slider");
+  var svg = root.querySelector(".lam-bars");
+  var NS = "http://www.w3.org/2000/svg";
+  slider.max = D.frames.length - 1;
+  slider.value = Math.floor((D.frames.length - 1) / 2);
+  function el(tag, attrs, text) {
+    var e = document.createElementNS(NS, tag);
+    for (var k in attrs) { e.setAttribute(k, attrs[k]); }
+    if (text !== undefined) { e.textContent = text; }
+    svg.appendChild(e);
+    return e;
+  }
+  function show(i) {
+    var f = D.frames[i];
+    root.querySelector(".lam-value").textContent = f.lam === 0 ? "0" : f.lam.toPrecision(3);
+    while (svg.firstChild) { svg.removeChild(svg.firstChild); }
+    ["accuracy", "sparsity"].forEach(function (metric, col) {
+      var x0 = 250 + 225 * col;
+      el("text", {x: x0 + 100, y: 14, "text-anchor": "middle", "font-size": 12}, metric);
+      f.bars.forEach(function (b, row) {
+        var y = 24 + 52 * row, w = 200 * b[metric];
+        el("rect", {x: x0, y: y, width: 200, height: 36, fill: "#eee"});
+        el("rect", {class: "lam-bar", x: x0, y: y, width: w.toFixed(1), height: 36, fill: D.colors[b.approach]});
+        el("text", {x: x0 + 4, y: y + 23, "font-size": 11}, (100 * b[metric]).toFixed(1) + "%");
+        if (col === 0) { el("text", {x: 0, y: y + 23, "font-size": 11}, b.label); }
+      });
+    });
+  }
+  slider.addEventListener("input", function () { show(+slider.value); });
+  show(+slider.value);
+})();
+</script>
+"""
+
+
+def lambda_slider_data(summary, approaches) -> dict:
+    """One frame per λ of :func:`concave_lottery.section4.logistic.summarize` output: each approach's
+    (name → label) mean accuracy and sparsity, and the approaches' colours."""
+    from matplotlib.colors import to_hex
+
+    from .plotting import LOGISTIC_COLORS
+
+    frames = []
+    for lam_value, g in summary.sort_values("lam").groupby("lam", sort=True):
+        rows = g.set_index("approach")
+        frames.append({"lam": float(lam_value), "bars": [
+            {"approach": name, "label": label, "accuracy": round(float(rows.loc[name, "accuracy"]), 4),
+             "sparsity": round(float(rows.loc[name, "sparsity"]), 4)} for name, label in approaches.items()]})
+    return {"frames": frames, "colors": {name: to_hex(c) for name, c in LOGISTIC_COLORS.items()}}
+
+
+def lambda_slider(summary, approaches, *, n_lams: int | None = None):
+    """The λ slider as an ``IPython.display.HTML`` object; ``n_lams`` checks that every λ of the grid
+    has a frame."""
+    from IPython.display import HTML
+
+    data = lambda_slider_data(summary, approaches)
+    if n_lams is not None and len(data["frames"]) != n_lams:
+        raise AssertionError(f"{len(data['frames'])} frames for {n_lams} values of lambda")
+    return HTML(LAMBDA_SLIDER_TEMPLATE.replace("__DATA__", json.dumps(data)))
