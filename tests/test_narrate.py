@@ -337,3 +337,21 @@ def test_round_rows_protocol_line_and_hours():
     assert hours.loc["cpu"].tolist() == [2, 3.0, 1.5]
     assert narrate.protocol_line(runs) == ("protocol of the recorded runs: 40 epochs per round, lr 0.1, momentum 0.0, "
                                            "batch 128, train_subset all, test_subset all; library commits abcdef123456")
+
+
+def test_rounds_and_winners_tables():
+    summary = pd.DataFrame({"method_label": ["imp"], "round": [1], "n_seeds": [2], "sparsity_mean": [0.2],
+                            "sparsity_std": [0.0], "remaining_mean": [0.8], "test_accuracy_mean": [0.98],
+                            "test_accuracy_std": [0.001], "best_test_accuracy_mean": [0.981],
+                            "best_test_accuracy_std": [float("nan")]})
+    points = pd.DataFrame({"search_test_accuracy": [float("nan")]})
+    table = narrate.rounds_table(summary, points)
+    assert table.iloc[0].to_dict() == {"method": "imp", "round": 1, "seeds": 2, "sparsity %": "20.00 ± 0.00",
+                                       "remaining %": "80.00", "ticket acc % (final)": "98.00 ± 0.10",
+                                       "ticket acc % (best)": "98.10"}
+    verdicts = _winners([(0.62, "soft-log", "imp", 0.0006, 0.0004, 0.0015, "inconclusive", 0.9806, 0.9812)])
+    verdicts["imp_std"], verdicts["soft-log_std"] = 0.0002, float("nan")
+    shown = narrate.winners_table(verdicts, ["imp", "soft-log"])
+    assert shown.iloc[0].to_dict() == {"sparsity %": "62.0", "imp": "98.06 ± 0.02", "soft-log": "98.12",
+                                       "winner": "soft-log", "gap (pp)": "0.06", "seed spread (pp)": "0.04",
+                                       "noise floor (pp)": "0.15", "verdict": "inconclusive"}

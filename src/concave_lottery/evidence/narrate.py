@@ -762,3 +762,46 @@ def round_rows(layers, *, by_model: bool = True, spread: bool = True) -> list[di
 
 
 __all__ += ["round_rows"]
+
+
+def rounds_table(summary: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """Per method and round (:func:`concave_lottery.evidence.analysis.summarize_rounds` of ``points``),
+    in percent: seeds, sparsity, remaining weights, ticket accuracy (final and best epoch), and the
+    search accuracy where the runs record one (mean ± std over seeds)."""
+    table = pd.DataFrame({
+        "method": summary["method_label"], "round": summary["round"], "seeds": summary["n_seeds"],
+        "sparsity %": [pm(m, s) for m, s in zip(summary["sparsity_mean"], summary["sparsity_std"], strict=True)],
+        "remaining %": [f"{100 * r:.2f}" for r in summary["remaining_mean"]],
+        "ticket acc % (final)": [pm(m, s) for m, s in zip(summary["test_accuracy_mean"], summary["test_accuracy_std"],
+                                                          strict=True)],
+        "ticket acc % (best)": [pm(m, s) for m, s in zip(summary["best_test_accuracy_mean"],
+                                                         summary["best_test_accuracy_std"], strict=True)],
+    })
+    if points["search_test_accuracy"].notna().any():
+        extra = analysis.summarize_rounds(points, values=["search_test_accuracy"])
+        merged = summary[["method_label", "round"]].merge(extra, how="left", on=["method_label", "round"])
+        table["search acc %"] = [pm(m, s) if pd.notna(m) else "" for m, s in
+                                 zip(merged["search_test_accuracy_mean"], merged["search_test_accuracy_std"],
+                                     strict=True)]
+    return table
+
+
+def winners_table(verdicts: pd.DataFrame, methods) -> pd.DataFrame:
+    """:func:`concave_lottery.evidence.analysis.compare_methods` for people: per sparsity, each method's
+    mean ± std, the winner, the gap, the seed spread, the noise floor (pp) and the verdict."""
+    def pp(values):
+        return [f"{100 * v:.2f}" if pd.notna(v) else "" for v in values]
+
+    shown = pd.DataFrame({"sparsity %": [f"{100 * s:.1f}" for s in verdicts["sparsity"]]})
+    for m in methods:
+        shown[m] = [pm(a, b) if pd.notna(a) else "" for a, b in zip(verdicts[f"{m}_mean"], verdicts[f"{m}_std"],
+                                                                      strict=True)]
+    shown["winner"] = verdicts["winner"]
+    shown["gap (pp)"] = pp(verdicts["gap"])
+    shown["seed spread (pp)"] = pp(verdicts["spread"])
+    shown["noise floor (pp)"] = pp(verdicts["floor"])
+    shown["verdict"] = verdicts["verdict"]
+    return shown
+
+
+__all__ += ["rounds_table", "winners_table"]
