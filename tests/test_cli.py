@@ -42,7 +42,9 @@ def test_overrides_are_parsed_by_type():
     cfg = resolve_config("lenet300-mnist", {"lam": "2e-6", "rounds": "2", "milestones": "3,5", "bf16": "true",
                                             "regularizer": "l1"})
     assert cfg.lam == 2e-6 and cfg.rounds == 2 and cfg.milestones == (3, 5) and cfg.precision == "bf16"
-    assert isinstance(RunConfig().run_name(), str)
+    name = RunConfig().run_name()  # the default: soft + log at the paper's lambda, seed 0, then the hash
+    assert name == f"soft-log-lam1e-06-seed0-{RunConfig().short_hash()}"
+    assert len(RunConfig().short_hash()) == 8 and RunConfig(seed=1).short_hash() != RunConfig().short_hash()
 
 
 @pytest.mark.parametrize("args, name, value", [
@@ -59,6 +61,14 @@ def test_overrides_are_parsed_by_type():
     (["run", "lenet300-mnist", "method=magic"], "method", "magic"),
     (["run", "lenet300-mnist", "regularizer=l0"], "regularizer", "l0"),
     (["run", "lenet300-mnist", "lam"], "override", "lam"),
+    (["run", "lenet300-mnist", "lam=inf"], "lam", "inf"),
+    (["run", "lenet300-mnist", "lr=nan"], "lr", "nan"),
+    (["run", "lenet300-mnist", "lam="], "lam", "must have a value"),
+    (["run", "lenet300-mnist", "lam=1e-6", "lam=3e-6"], "lam", "given once"),
+    (["run", "lenet300-mnist", "mcp_gamma=-1"], "mcp_gamma", "-1.0"),
+    (["run", "lenet300-mnist", "scad_a=2"], "scad_a", "2.0"),
+    (["run", "lenet300-mnist", "method=imp", "prune_fraction=1"], "prune_fraction", "1.0"),
+    (["run", "lenet300-mnist", "method=sigmoid", "beta_final=0.5"], "beta_final", "0.5"),
     (["extend", "no-such-run", "--rounds", "3"], "run_dir", "no-such-run"),
 ])
 def test_user_errors_exit_nonzero_with_one_paragraph(capsys, args, name, value):

@@ -20,6 +20,7 @@ an epoch, and how it prunes when a round's training ends.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import unknown_name
+from ..errors import ParameterError, unknown_name
 from . import masks as masklib
 from .regularizers import Regularizer
 
@@ -101,6 +102,24 @@ def _relaxed_penalty_grad(model: nn.Module, regularizer: Regularizer, lam: float
     return add_grad
 
 
+def _check_range(name: str, value: float, ok: bool, allowed: str) -> None:
+    """The one place each method parameter's range is checked (RunConfig.validate builds the methods)."""
+    if not (math.isfinite(value) and ok):
+        raise ParameterError(name, value, allowed)
+
+
+def _check_lam(lam: float) -> None:
+    _check_range("lam", lam, lam >= 0, "λ must be a finite number >= 0")
+
+
+def _check_alpha(alpha: float) -> None:
+    _check_range("alpha", alpha, 0 < alpha < 1, "alpha must lie in the open interval (0, 1)")
+
+
+def _check_fraction(prune_fraction: float) -> None:
+    _check_range("prune_fraction", prune_fraction, 0 < prune_fraction < 1, "the fraction must lie in (0, 1)")
+
+
 @dataclass
 class SoftMask(SearchMethod):
     """Algorithm 1 with threshold ``alpha``."""
@@ -110,6 +129,10 @@ class SoftMask(SearchMethod):
     alpha: float
     name: str = "soft"
     mask_kind: masklib.MaskKind = "relaxed"
+
+    def __post_init__(self) -> None:
+        _check_lam(self.lam)
+        _check_alpha(self.alpha)
 
     def penalty(self, model: nn.Module) -> Callable[[], torch.Tensor] | None:
         return _penalty(model, self.regularizer, self.lam) if self.lam > 0 else None
@@ -131,6 +154,10 @@ class HardMask(SoftMask):
     prune_fraction: float = 0.2
     name: str = "hard"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_fraction(self.prune_fraction)
+
     def prune(self, model: nn.Module) -> int:
         scores = masklib.effective_masks(model)
         return masklib.prune_by_fraction_(model, scores, self.prune_fraction)
@@ -145,6 +172,11 @@ class SigmoidMask(SearchMethod):
     beta_final: float = 200.0
     name: str = "sigmoid"
     mask_kind: masklib.MaskKind = "sigmoid"
+
+    def __post_init__(self) -> None:
+        _check_lam(self.lam)
+        _check_alpha(self.alpha)
+        _check_range("beta_final", self.beta_final, self.beta_final >= 1, "β_T must be a finite number >= 1")
 
     def penalty(self, model: nn.Module) -> Callable[[], torch.Tensor] | None:
         from .regularizers import get_regularizer
@@ -174,6 +206,9 @@ class MagnitudePruning(SearchMethod):
     name: str = "imp"
     mask_kind: masklib.MaskKind = "binary"
     search_is_ticket: bool = True
+
+    def __post_init__(self) -> None:
+        _check_fraction(self.prune_fraction)
 
     def prune(self, model: nn.Module) -> int:
         magnitudes = {name: module.parametrizations.weight.original.detach().abs()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -22,8 +23,6 @@ from typing import Any
 from ..errors import ParameterError, unknown_name
 from .precision import PRECISIONS
 
-METHOD_NAMES = ("soft", "imp", "sigmoid", "hard")
-REGULARIZER_NAMES = ("l1", "log", "lq", "mcp", "scad")
 #: The paper's λ per regularizer (Sec. V-D): ℓ1 3e-6, log 1e-6 (with ε = 0.1). Others: log's value.
 PAPER_LAMBDA = {"l1": 3e-6, "log": 1e-6}
 #: Fields added after runs were recorded: left out of a run's identity (and hash) at these defaults.
@@ -32,6 +31,8 @@ OMITTED_AT_DEFAULT: dict[str, Any] = {"classes": 0, "precision": "fp32"}
 LEGACY_FIELDS = ("bf16",)
 #: λ of the sigmoid baseline's penalty λΣσ(βs) when none is given (the ℓ1 value above).
 SIGMOID_DEFAULT_LAMBDA = 3e-6
+#: Regularizer parameter names → the RunConfig fields that hold them (errors name the field).
+_REGULARIZER_FIELDS = {"gamma": "mcp_gamma", "a": "scad_a"}
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,40 @@ class RunConfig:
             head += "-bf16"
         return f"{head}-seed{c.seed}-{self.short_hash()}"
 
+    def build_regularizer(self, name: str | None = None) -> Any:
+        """The regularizer r of eq. (2) called ``name`` (default: this config's), built from this config's
+        ε, q, γ and a; its constructor checks the range of its parameter (:mod:`concave_lottery.method.regularizers`).
+        An error names the config field the user typed (``mcp_gamma``, not the regularizer's ``gamma``)."""
+        from ..method.regularizers import get_regularizer
+
+        try:
+            return get_regularizer(self.regularizer if name is None else name, eps=self.eps, q=self.q,
+                                   gamma=self.mcp_gamma, a=self.scad_a)
+        except ParameterError as error:
+            field_name = _REGULARIZER_FIELDS.get(error.name, error.name)
+            allowed = error.allowed.replace(f"{error.name} must", f"{field_name} must", 1)
+            raise ParameterError(field_name, error.value, allowed) from None
+
+    def _build_method(self, name: str | None = None) -> Any:
+        """The search method called ``name`` (default: this config's), built by
+        :func:`concave_lottery.method.search.make_method`. Validation builds every regularizer and every
+        method, so a parameter the chosen one does not read is still checked (it enters the run's hash)."""
+        from ..method.regularizers import REGULARIZERS
+        from ..method.search import METHODS, make_method
+
+        if self.regularizer not in REGULARIZERS:
+            raise unknown_name("regularizer", self.regularizer, REGULARIZERS)
+        if self.method not in METHODS:
+            raise unknown_name("method", self.method, METHODS)
+        for other in REGULARIZERS:
+            self.build_regularizer(other)
+        regularizer = self.build_regularizer()
+        for other in METHODS:
+            make_method(other, regularizer=regularizer, lam=self.resolved_lam, alpha=self.alpha,
+                        prune_fraction=self.prune_fraction, beta_final=self.beta_final)
+        return make_method(self.method, regularizer=regularizer, lam=self.resolved_lam, alpha=self.alpha,
+                           prune_fraction=self.prune_fraction, beta_final=self.beta_final)
+
     def validate(self) -> RunConfig:
         """Raise :class:`ParameterError` for the first value that is not allowed."""
         from ..data import DATASETS
@@ -162,19 +197,12 @@ class RunConfig:
             raise unknown_name("model", self.model, MODELS)
         if self.dataset not in DATASETS or self.dataset == "mnist01":
             raise unknown_name("dataset", self.dataset, [d for d in DATASETS if d != "mnist01"])
-        if self.method not in METHOD_NAMES:
-            raise unknown_name("method", self.method, METHOD_NAMES)
-        if self.regularizer not in REGULARIZER_NAMES:
-            raise unknown_name("regularizer", self.regularizer, REGULARIZER_NAMES)
+        for f in fields(self):  # every float the user gives is a finite number (lam=inf is refused)
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ParameterError(f.name, value, f"{f.name} must be a finite number")
+        self._build_method()  # the regularizers and methods check their own ranges (each check lives once)
         checks: list[tuple[str, bool, str]] = [
-            ("lam", self.lam is None or self.lam >= 0, "λ must be >= 0"),
-            ("eps", self.eps > 0, "ε must be > 0"),
-            ("q", 0 < self.q < 1, "q must lie in (0, 1)"),
-            ("mcp_gamma", self.mcp_gamma > 0, "γ must be > 0"),
-            ("scad_a", self.scad_a > 2, "a must be > 2"),
-            ("alpha", 0 < self.alpha < 1, "alpha must lie in the open interval (0, 1)"),
-            ("prune_fraction", 0 < self.prune_fraction < 1, "the fraction must lie in (0, 1)"),
-            ("beta_final", self.beta_final >= 1, "β_T must be >= 1"),
             ("rounds", self.rounds >= (0 if self.method == "imp" else 1),
              "rounds must be an integer >= 1 (for imp, >= 0: rounds=0 trains the dense network only)"),
             ("epochs", self.epochs >= 1, "epochs must be an integer >= 1"),
@@ -302,13 +330,21 @@ def apply_overrides(config: RunConfig, overrides: Mapping[str, object]) -> RunCo
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, str]:
-    """``["lam=1e-6", "eps=0.1"]`` → ``{"lam": "1e-6", "eps": "0.1"}``."""
+    """``["lam=1e-6", "eps=0.1"]`` → ``{"lam": "1e-6", "eps": "0.1"}``; a repeated key and an empty
+    value are errors."""
     out: dict[str, str] = {}
     for item in items:
         if "=" not in item:
             raise ParameterError("override", item, "an override must be written key=value, e.g. lam=1e-6")
         key, value = item.split("=", 1)
-        out[key.strip()] = value
+        key = key.strip()
+        if not value.strip():
+            raise ParameterError(key, value, f"{key} must have a value after '=', e.g. {key}=... "
+                                 "(leave the override out to keep the preset's value)")
+        if key in out:
+            raise ParameterError(key, value, f"{key} must be given once ({key}={out[key]} and "
+                                 f"{key}={value} were both given)")
+        out[key] = value
     return out
 
 
