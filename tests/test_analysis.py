@@ -204,7 +204,7 @@ def _round(t, sparsity, below):
 def test_mask_statistics_and_sparsity_at_alpha(tmp_path):
     run = _fake_run(tmp_path, {"method": "soft", "regularizer": "l1", "rounds": 2},
                     [_round(1, 0.5, (0.4, 0.5, 0.7)), _round(2, 0.75, (0.3, 0.5, 0.6))])
-    stats = analysis.mask_statistics([run / "result.json"])
+    stats = analysis.mask_distribution_table([run / "result.json"])
     assert list(stats["round"]) == [1, 2] and list(stats["sparsity_before"]) == [0.0, 0.5]
     assert stats["q50"].iloc[0] == 0.1 and stats["method_label"].iloc[0] == "soft-l1"
     assert [a for a, _ in analysis.alpha_columns(stats)] == [0.001, 0.01, 0.1]
@@ -281,4 +281,4 @@ def test_no_runs_at_all():
     empty = analysis.tickets(pd.DataFrame())
     assert analysis.accuracy_at_sparsity(empty, []).empty
     assert analysis.accuracy_at_sparsity(empty, [0.5]).empty
-    assert analysis.mask_statistics([]).empty and analysis.calibration_frame([]).empty
+    assert analysis.mask_distribution_table([]).empty and analysis.calibration_frame([]).empty

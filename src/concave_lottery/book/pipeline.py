@@ -731,13 +731,11 @@ def add_source_downloads(root: Path | str | None = None, html: Path | str | None
     return written
 
 
-def _git_commit(root: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                             check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip() or None
+def _library_commit() -> str:
+    """The commit the book is built from: the one git lookup of the library (the run provenance's)."""
+    from ..runs.results import git_commit
+
+    return git_commit()
 
 
 def _timings_table(results: list[Execution], html_seconds: float | None, total: float) -> str:
@@ -807,7 +805,7 @@ def build(
         echo(f"[book] {len(failed)} chapter(s) failed: {', '.join(r.chapter for r in failed)}")
         return 1
     if html:
-        info = {"profile": profile, "commit": _git_commit(root), "timings": timings}
+        info = {"profile": profile, "commit": _library_commit(), "timings": timings}
         (out / BUILD_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (out / ".nojekyll").touch()
         echo(f"[book] built {out / 'index.html'} (profile {profile})")

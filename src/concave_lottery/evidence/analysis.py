@@ -15,7 +15,7 @@ turn them into the numbers they print. Everything here works on the DataFrame of
   :data:`MAX_INTERPOLATION_GAP` apart), so methods whose rounds land at different sparsities can be
   compared at matched sparsity, and :func:`compare_methods` says which method wins
   there and whether the gap exceeds the seed spread;
-- :func:`mask_statistics` flattens the mask distribution recorded before each round's pruning
+- :func:`mask_distribution_table` flattens the mask distribution recorded before each round's pruning
   (``mask_before_pruning``) and :func:`sparsity_at_alpha` turns it into the sparsity any threshold
   α would have given, without a run per α;
 - :func:`epoch_metrics` loads the per-epoch metrics of the search and ticket phases.
@@ -51,7 +51,7 @@ __all__ = [
     "MAX_INTERPOLATION_GAP",
     "accuracy_at_sparsity",
     "compare_methods",
-    "mask_statistics",
+    "mask_distribution_table",
     "alpha_columns",
     "sparsity_at_alpha",
     "epoch_metrics",
@@ -332,7 +332,7 @@ def compare_methods(at_sparsity: pd.DataFrame, *, near_dense: float = math.nan) 
 # ------------------------------------------------------------------------------ masks and α
 
 
-def mask_statistics(paths: Iterable[str | Path]) -> pd.DataFrame:
+def mask_distribution_table(paths: Iterable[str | Path]) -> pd.DataFrame:
     """One row per (run, round) with a recorded ``mask_before_pruning``: config columns, ``round``,
     ``sparsity``, ``q10``/``q50``/``q90`` of the surviving mask values before pruning, and
     ``below_<t>`` = the fraction of them below ``t`` (thresholds 0.001 ... 0.5), plus
@@ -358,7 +358,7 @@ def mask_statistics(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def alpha_columns(df: pd.DataFrame) -> list[tuple[float, str]]:
-    """The thresholds recorded in a :func:`mask_statistics` table: ``[(0.001, "below_0.001"), ...]``."""
+    """The thresholds recorded in a :func:`mask_distribution_table`: ``[(0.001, "below_0.001"), ...]``."""
     cols = [(float(c.removeprefix("below_")), c) for c in df.columns if c.startswith("below_")]
     return sorted(cols)
 
@@ -431,9 +431,9 @@ def calibration_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
     """One row per (run, round) of soft-mask runs: the calibrated knobs (``mask_lr_scale``,
     ``mask_weight_decay``, ``momentum``, ``alpha``, λ), ``effective_mask_lr`` = lr · mask_lr_scale /
     (1 - momentum) (the step SGD's momentum settles to), the round's sparsity and accuracies, and the
-    mask statistics of :func:`mask_statistics`."""
+    mask statistics of :func:`mask_distribution_table`."""
     paths = list(paths)
-    stats = mask_statistics(paths)
+    stats = mask_distribution_table(paths)
     if stats.empty:
         return stats
     stats["effective_mask_lr"] = stats["lr"] * stats["mask_lr_scale"] / (1.0 - stats["momentum"])
