@@ -117,7 +117,9 @@ def test_every_chapter_runs_in_every_profile_it_names():
     for profile_dir in (ROOT / "profiles").iterdir():
         for chapter in REAL_CHAPTERS:
             injected, resolved = book.resolve_parameters(chapter, profile_dir.name)
-            assert set(injected) <= set(resolved)
+            # the profile's file is injected as written, and the chapter runs with exactly its declared names
+            assert injected == book.profile_parameters(ROOT, profile_dir.name, chapter.name)
+            assert set(resolved) == set(book.declared_parameters(chapter))
 
 
 def test_config_is_offline_and_strict():

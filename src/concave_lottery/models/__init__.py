@@ -18,7 +18,8 @@ vgg11      VGG-11 + BN, global-average-pool head           cifar_vgg_11         
 
 (conv models on 3-channel inputs; their counts do not depend on the image size.)
 
-Prunable parameters (open_lth's convention, DESIGN Sec. 3): the ``weight`` of every ``Conv2d`` and
+Prunable parameters (open_lth's convention; contributor guide §3, "Method decisions"; defined once in
+:mod:`concave_lottery.method.masks`): the ``weight`` of every ``Conv2d`` and
 ``Linear`` -- the first conv, the 1x1 shortcut convs and the classifier included; never biases or
 BatchNorm parameters.
 """
@@ -31,6 +32,7 @@ import torch
 from torch import nn
 
 from ..errors import ParameterError, unknown_name
+from ..method.masks import PRUNABLE_TYPES, prunable_layers
 from .cifar_resnet import CifarResNet, resnet20, resnet56, wrn20
 from .cifar_vgg import CifarVGG, vgg11
 from .initializers import BN_INITIALIZERS, INITIALIZERS
@@ -61,8 +63,6 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "vgg11": vgg11,
 }
 
-#: Module types whose ``weight`` is prunable.
-PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
 
 
 def get_model(
@@ -108,8 +108,9 @@ def get_model(
 
 
 def prunable_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(qualified module name, module)`` for every Conv2d and Linear, in module order."""
-    return [(name, module) for name, module in model.named_modules() if isinstance(module, PRUNABLE_TYPES)]
+    """``(qualified module name, module)`` for every prunable layer (Conv2d and Linear), in module order:
+    :func:`concave_lottery.method.masks.prunable_layers`, the one definition."""
+    return list(prunable_layers(model).items())
 
 
 def prunable_parameter_names(model: nn.Module) -> list[str]:
