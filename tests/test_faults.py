@@ -70,7 +70,10 @@ def lottery(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def run_cli(capsys, out: Path, *extra: str) -> tuple[int, str, str]:
-    return lottery(capsys, "run", "lenet300-mnist", *ARGS, *extra, "--out", out, "--device", "cpu", "--quiet")
+    """``lottery run`` of the test config, with ``extra`` key=value overrides replacing its values."""
+    values = dict(a.split("=", 1) for a in [*ARGS, *extra])
+    return lottery(capsys, "run", "lenet300-mnist", *[f"{k}={v}" for k, v in values.items()], "--out", out,
+                   "--device", "cpu", "--quiet")
 
 
 def clear_error(code: int, err: str, *needles: str) -> None:
