@@ -288,3 +288,126 @@ def test_lambda_slider_changes_the_figure(browser):
     assert not blocked and not errors, (blocked, errors)
     assert first[0] == "0" and last[0] != "0"
     assert len(first[1]) == 6 and first[1] != last[1], (first, last)
+
+
+# ------------------------------------------------------------------------------------------------
+# What a reader sees: tables that fit, no broken text, the verdicts on screen (issue 22)
+# ------------------------------------------------------------------------------------------------
+
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+
+#: Visible-text defects no page may show (math, code and preformatted blocks are left out of the scan).
+TEXT_DEFECTS = {
+    "nan": r"\bnan\b",
+    "inf": r"(?<![\w-])[-+]?inf\b",
+    "raw $…$": r"\$[^$\n]{1,200}\$",
+    "Assumption and": r"Assumption and\b",
+    "1 values": r"(?<![\d.,])1 values\b",
+}
+
+#: Runs in the page: every table of the article (dropdowns opened), and whether it fits. A table fits
+#: when it is no wider than the box that holds it; a wider one is accepted only inside a horizontal
+#: scroller (overflow-x auto or scroll) with its first column pinned (position: sticky).
+_TABLES_JS = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  const article = document.querySelector('article') || document.querySelector('main') || document.body;
+  const out = [];
+  article.querySelectorAll('table').forEach((table, i) => {
+    if (!table.offsetParent) return;                       // not rendered (e.g. a collapsed input cell)
+    let box = table.parentElement, scroller = null;
+    for (let el = table.parentElement; el && el !== article.parentElement; el = el.parentElement) {
+      const ox = getComputedStyle(el).overflowX;
+      if (ox === 'auto' || ox === 'scroll') { scroller = el; break; }
+    }
+    const holder = scroller || article;
+    const width = table.getBoundingClientRect().width;
+    const fits = width <= holder.clientWidth + 1;
+    const first = table.querySelector('tr > :first-child');
+    const pinned = !!first && getComputedStyle(first).position === 'sticky';
+    const headers = Array.from(table.querySelectorAll('thead th')).map(th => th.innerText.trim()).slice(0, 12);
+    out.push({i, width: Math.round(width), room: holder.clientWidth, fits, scroller: !!scroller, pinned, headers});
+  });
+  return out;
+}"""
+
+_VISIBLE_TEXT_JS = """() => {
+  const main = document.querySelector('article') || document.querySelector('main') || document.body;
+  main.querySelectorAll('pre, code, mjx-container, .MathJax, script, style, .math').forEach(e => e.remove());
+  return main.innerText;
+}"""
+
+
+@pytest.mark.parametrize("page_name", _pages())
+def test_tables_fit_their_page(browser, page_name):
+    """No table runs off the page: it fits its box, or scrolls inside it with the first column pinned."""
+    page, context, *_ = _open(browser, page_name)
+    try:
+        found = page.evaluate(_TABLES_JS)
+    finally:
+        context.close()
+    bad = [t for t in found if not t["fits"] and not (t["scroller"] and t["pinned"])]
+    assert not bad, f"{page_name}: tables wider than the page without a pinned scroller: {bad}"
+
+
+@pytest.mark.parametrize("page_name", _pages())
+def test_visible_text_has_no_defects(browser, page_name):
+    """Each page's visible text: no nan or inf, no raw $…$ outside math, no "Assumption and", no "1 values"."""
+    import re
+
+    page, context, *_ = _open(browser, page_name)
+    try:
+        _wait_for_mathjax(page)
+        text = page.evaluate(_VISIBLE_TEXT_JS)
+    finally:
+        context.close()
+    found = {}
+    for name, pattern in TEXT_DEFECTS.items():
+        hits = [text[max(0, m.start() - 40):m.end() + 40].replace("\n", " ")
+                for m in re.finditer(pattern, text, flags=re.IGNORECASE if name in ("nan", "inf") else 0)]
+        if hits:
+            found[name] = hits[:5]
+    assert not found, f"{page_name} shows: {found}"
+
+
+def _verdict_screenshot(browser, page_name: str, out: Path) -> dict:
+    """Scroll to the first table with a "verdict" column, screenshot the 1280-px viewport to ``out``,
+    and say where that column's header lies against the table's visible box."""
+    page, context, *_ = _open(browser, page_name)
+    try:
+        _wait_for_mathjax(page)
+        where = page.evaluate("""() => {
+          const th = Array.from(document.querySelectorAll('article table thead th'))
+            .find(h => h.offsetParent && /^verdict$/i.test(h.innerText.trim()));
+          if (!th) return null;
+          th.closest('table').scrollIntoView({block: 'start'});
+          window.scrollBy(0, -80);
+          let box = th.closest('table').parentElement;
+          for (let el = box; el; el = el.parentElement) {
+            const ox = getComputedStyle(el).overflowX;
+            if (ox === 'auto' || ox === 'scroll' || el.tagName === 'ARTICLE') { box = el; break; }
+          }
+          const r = th.getBoundingClientRect(), b = box.getBoundingClientRect();
+          return {left: r.left, right: r.right, box_left: b.left, box_right: b.right, viewport: window.innerWidth};
+        }""")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(out))
+    finally:
+        context.close()
+    return where
+
+
+def _verdict_pages() -> list[str]:
+    return [p for p in _pages() if p.endswith("lottery_cifar") or p.endswith("scorecard")]
+
+
+@pytest.mark.parametrize("page_name", _verdict_pages())
+def test_the_verdict_column_is_on_screen(browser, page_name):
+    """At 1280 px the verdict column of the claims table is in view without scrolling sideways; the
+    screenshot is saved under _build/screenshots/ (a CI artefact)."""
+    out = SCREENSHOTS / f"{page_name.split('/')[-1]}.png"
+    where = _verdict_screenshot(browser, page_name, out)
+    assert out.is_file()
+    assert where is not None, f"{page_name} has no table with a verdict column"
+    assert where["right"] <= min(where["box_right"], where["viewport"]) + 1, (
+        f"{page_name}: the verdict column is off screen at 1280 px: {where}")
+    assert where["left"] >= where["box_left"] - 1, where

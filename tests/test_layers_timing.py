@@ -153,6 +153,18 @@ def test_phase_times_and_the_paper_protocol_estimate(recorded):
     assert timing.phase_times(layer.runs.iloc[0:0]).empty
 
 
+def test_phase_times_name_no_regularizer_for_the_sigmoid_runs(tmp_path):
+    """A sigmoid run's config carries the default ``regularizer = "log"``, which it never used."""
+    root = tmp_path / "results"
+    common = {"epochs": 8, "milestones": "5,7", "seed": 0}
+    _write(root, {**common, "method": "sigmoid"}, [_record(1, 0.5, 0.6, search=160.0)])
+    _write(root, {**common, "method": "hard", "regularizer": "l1"}, [_record(1, 0.5, 0.6, search=160.0)])
+    from concave_lottery.runs.results import load_runs
+
+    times = timing.phase_times(load_runs(root)).set_index("method")
+    assert pd.isna(times.loc["sigmoid", "regularizer"]) and times.loc["hard", "regularizer"] == "l1"
+
+
 def test_pruning_rows_are_differences_to_the_dense_baseline(recorded):
     spec, root = recorded
     points = tiers.gather("recorded", str(spec), str(root), datasets=["cifar10-subset"]).points

@@ -71,3 +71,80 @@ def test_styled_table_formats_floats_and_index():
     df = pd.DataFrame({"x": [0.123456, 2.0], "n": [1, 2]}, index=pd.Index([0.25, 16.0], name="f"))
     html = plotting.styled_table(df).to_html()
     assert "0.123" in html and "0.123456" not in html and ">16<" in html and ">0.25<" in html
+    html = plotting.styled_table(pd.Series({"iterations": 3000, "gamma": 0.5}).to_frame("value")).to_html()
+    assert "3,000" in html and "3000.0" not in html and "3e+03" not in html
+    html = plotting.styled_table(pd.DataFrame({"r'(0)": [float("inf"), 1.0]})).to_html()
+    assert "∞" in html and "inf" not in html
+
+
+def test_styled_table_headers_have_no_snake_case():
+    html = plotting.styled_table(pd.DataFrame({"win_rate": [1.0], "median_phi": [0.5]})).to_html()
+    assert "win rate" in html and "win_rate" not in html
+
+
+def _summary(method, sparsities, accs, stds=None):
+    n = len(sparsities)
+    return pd.DataFrame({"method_label": method, "round": range(n), "n_seeds": 2, "sparsity_mean": sparsities,
+                         "sparsity_std": 0.0, "test_accuracy_mean": accs,
+                         "test_accuracy_std": stds if stds is not None else [0.001] * n})
+
+
+def test_measured_segments_break_at_jumps_wider_than_a_halving():
+    assert plotting.measured_segments([1.0, 0.8, 0.64, 0.51]) == [[0, 1, 2, 3]]
+    assert plotting.measured_segments([1.0, 0.99, 0.03, 0.02]) == [[0, 1], [2, 3]]
+    assert plotting.measured_segments([1.0, 0.4]) == [[0], [1]]
+    assert plotting.measured_segments([]) == []
+
+
+def test_no_line_through_territory_never_measured():
+    """ℓ1 jumping from 0% to 97% sparsity: its points are drawn, no line between them."""
+    summary = pd.concat([_summary("imp", [0.0, 0.2, 0.36, 0.49], [0.60, 0.61, 0.60, 0.59]),
+                         _summary("soft-l1", [0.01, 0.97, 0.98], [0.60, 0.40, 0.38])], ignore_index=True)
+    fig = plotting.ticket_accuracy_vs_remaining(summary)
+    ax = fig.axes[0]
+    drawn = [line for line in ax.lines if line.get_linestyle() not in ("None", "none", "")]
+    spans = [np.ptp(np.log(line.get_xdata())) for line in drawn if len(line.get_xdata()) > 1]
+    assert spans and max(spans) <= np.log(2) + 1e-9
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["imp", "soft-l1"]
+
+
+def test_stacked_rounds_are_labelled_not_joined():
+    summary = _summary("soft-log", [0.001, 0.003, 0.01], [0.35, 0.37, 0.38])
+    ax = plotting.ticket_accuracy_vs_remaining(summary).axes[0]
+    assert not [line for line in ax.lines if len(line.get_xdata()) > 1 and line.get_linestyle() == "-"
+                and np.ptp(line.get_xdata()) > 0]
+    assert sorted(t.get_text() for t in ax.texts) == ["r0", "r1", "r2"]
+
+
+def test_accuracy_axis_has_a_noise_floor_and_ticks_do_not_crowd():
+    summary = pd.concat([_summary("imp", [0.0, 0.2], [0.981, 0.982]),
+                         _summary("soft-log", [0.1, 0.3], [0.9812, 0.9815])], ignore_index=True)
+    ax = plotting.ticket_accuracy_vs_remaining(summary).axes[0]
+    lo, hi = ax.get_ylim()
+    assert hi - lo >= 2 * plotting.MIN_HALF_SPAN_PP - 1e-9  # 0.1 pp differences do not fill the panel
+    noisy = _summary("imp", [0.0, 0.2], [0.5, 0.52], stds=[0.03, 0.03])
+    lo, hi = plotting.ticket_accuracy_vs_remaining(noisy).axes[0].get_ylim()
+    assert hi - lo >= 6.0
+    ticks = plotting.spaced_ticks(plotting.REMAINING_TICKS, 0.01, 1.0)
+    gaps = np.diff(np.log(ticks))
+    assert ticks[0] == 1.0 and np.all(-gaps >= 0.09 * np.log(100) - 1e-12)
+
+
+def test_legends_tell_dashed_from_solid():
+    summary = pd.concat([_summary("soft-l1", [0.2, 0.4], [0.6, 0.58]), _summary("hard-l1", [0.2, 0.4], [0.59, 0.57])],
+                        ignore_index=True)
+    fig = plotting.ticket_accuracy_vs_remaining(summary, styles={"hard-l1": "--"},
+                                                colors={"hard-l1": plotting.color_for("soft-l1")})
+    legend = fig.axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["soft-l1", "hard-l1 (dashed)"]
+    assert [h.get_linestyle() for h in legend.legend_handles] == ["-", "--"]
+
+
+def test_figures_without_variation_are_left_out():
+    assert not plotting.shows_variation([1.0, 1.0, 1.0])
+    assert not plotting.shows_variation([0.4, np.nan])
+    assert plotting.shows_variation([1.0, 0.8])
+    h2h = pd.DataFrame({"win_rate": [0.5, 1.0], "ties": [1, 0], "n": [4, 4]}, index=[0.5, 1.0])
+    assert len(plotting.win_rate_bars(h2h, winner="log", title="t").axes[0].patches) == 4

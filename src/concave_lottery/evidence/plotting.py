@@ -191,15 +191,23 @@ def lambda_sweep(df: pd.DataFrame, *, y: str | Sequence[str], x: str = "lam", hu
 
 def styled_table(df: pd.DataFrame, fmt: str = "{:.3g}", *, hide_index: bool = False):
     """The book's table style: floats with 3 significant digits (``fmt``), float index labels such
-    as λ factors written as ``0.25``, ``1``, ``16``; integers and booleans as they are."""
+    as λ factors written as ``0.25``, ``1``, ``16``; integers (and whole floats) with thousands
+    separators, ±∞ as symbols, booleans as they are; column
+    headers for people (:func:`concave_lottery.evidence.tables.header`: no snake_case)."""
 
     def cell(v):
+        if isinstance(v, float) and np.isinf(v):
+            return "∞" if v > 0 else "−∞"
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"  # 3000.0 is "3,000", not "3e+03" or "3000.000000"
         return fmt.format(v) if isinstance(v, float) else v
 
     def label(v):
         return f"{v:g}" if isinstance(v, float) else v
 
-    sty = df.style.format(cell).format_index(label, axis=0)
+    from .tables import header
+
+    sty = df.style.format(cell).format_index(label, axis=0).format_index(header, axis=1)
     return sty.hide(axis="index") if hide_index else sty
 
 
@@ -210,39 +218,131 @@ def _percent(value: float) -> str:
     return f"{100 * value:.3g}%"
 
 
+#: One marker per method, so points of different methods at the same place stay visible.
+METHOD_MARKERS: dict[str, str] = {"imp": "o", "soft-l1": "s", "soft-log": "^", "sigmoid": "D", "sigmoid-lr1": "d",
+                                  "hard-l1": "v", "hard-log": "P"}
+
+#: Least span of an accuracy axis, in percentage points either side: a noise of a few tenths of a
+#: point must not fill the panel (the issue's LeNet axis spanned 0.4 pp).
+MIN_HALF_SPAN_PP = 1.0
+
+#: Points of one curve closer than this in log remaining fraction (5%) are *stacked*: no line joins
+#: them (it would stand vertical, as if accuracy moved at fixed sparsity) and each is labelled with
+#: its round, "r1", "r2", ... (rounds that pruned almost nothing while the network kept training).
+STACKED_LOG_GAP = float(np.log(1.05))
+
+#: Candidate ticks of the remaining-fraction axis.
+REMAINING_TICKS = (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+
+
+def measured_segments(remaining: Sequence[float], max_log_gap: float | None = None) -> list[list[int]]:
+    """The stretches of one curve a line may join: indices of ``remaining`` (sorted from dense to
+    sparse) in runs whose neighbours are at most ``max_log_gap`` apart in log remaining fraction (by
+    default :data:`concave_lottery.evidence.analysis.MAX_INTERPOLATION_GAP`, a halving: the same rule
+    that says where the claims may interpolate). A jump wider than that, e.g. from 0% to 97%
+    sparsity in one round, was never measured in between, so no line is drawn across it."""
+    from .analysis import MAX_INTERPOLATION_GAP
+
+    gap = MAX_INTERPOLATION_GAP if max_log_gap is None else max_log_gap
+    values = np.clip(np.asarray(remaining, dtype=float), 1e-9, None)
+    segments: list[list[int]] = []
+    for i, v in enumerate(values):
+        if segments and abs(np.log(values[segments[-1][-1]]) - np.log(v)) <= gap + 1e-12:
+            segments[-1].append(i)
+        else:
+            segments.append([i])
+    return segments
+
+
+def spaced_ticks(candidates: Sequence[float], lo: float, hi: float, *, min_fraction: float = 0.09) -> list[float]:
+    """The ticks among ``candidates`` inside [lo, hi] on a log axis, from the largest down, keeping a
+    tick only when it lies at least ``min_fraction`` of the axis' log length from the last kept one,
+    so their labels never overlap."""
+    span = np.log(hi) - np.log(lo)
+    kept: list[float] = []
+    for t in sorted((c for c in candidates if lo <= c <= hi), reverse=True):
+        if not kept or (np.log(kept[-1]) - np.log(t)) >= min_fraction * span:
+            kept.append(t)
+    return kept
+
+
+def ensure_span(ax: plt.Axes, half_span: float, axis: str = "y") -> tuple[float, float]:
+    """Widen ``ax``'s ``axis`` limits around their centre to at least ``2 * half_span`` (data units);
+    limits already wider are kept. Returns the limits."""
+    get, set_ = (ax.get_ylim, ax.set_ylim) if axis == "y" else (ax.get_xlim, ax.set_xlim)
+    lo, hi = get()
+    if hi - lo < 2 * half_span:
+        mid = (lo + hi) / 2
+        lo, hi = mid - half_span, mid + half_span
+        set_(lo, hi)
+    return lo, hi
+
+
 def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, float] | None = None,
                                  accuracy: str = "test_accuracy", label: str = "method_label",
-                                 ax: plt.Axes | None = None) -> plt.Figure:
+                                 ax: plt.Axes | None = None, colors: Mapping[str, object] | None = None,
+                                 styles: Mapping[str, str] | None = None) -> plt.Figure:
     """Ticket test accuracy against the remaining fraction of prunable weights (log axis, dense on the
-    left, sparsity growing to the right; the top axis reads the same points as sparsity), one line
+    left, sparsity growing to the right; the top axis reads the same points as sparsity), one curve
     per method with mean ± std over seeds as error bars (both axes), and the dense network's
     accuracy (``dense``: mean, std) as a dashed reference line with its ± std band.
 
+    Honest about what was measured: every point is marked (one marker shape per method,
+    :data:`METHOD_MARKERS`), and a line joins two points only when they are at most a halving of the
+    remaining weights apart (:func:`measured_segments`); a jump from 0% to 97% shows as two points
+    with nothing drawn between, and points stacked at one sparsity carry their round ("r2") instead of
+    a vertical line (:data:`STACKED_LOG_GAP`). The accuracy axis spans at least ±:data:`MIN_HALF_SPAN_PP` points
+    and at least ± the largest seed std, so noise does not look like an effect; ticks are spaced so
+    their labels never overlap. ``colors`` and ``styles`` (matplotlib line styles, e.g. ``"--"``)
+    override a method's colour and line style; a dashed or dotted curve says so in the legend.
+
     ``summary`` is :func:`concave_lottery.analysis.summarize_rounds` output (columns
     ``<accuracy>_mean``/``_std``, ``sparsity_mean``/``_std``)."""
+    from matplotlib.lines import Line2D
+
     if ax is None:
         fig, ax = plt.subplots(figsize=(9.0, 4.4))
     else:
         fig = ax.figure
     labels = list(dict.fromkeys(summary[label]))
+    handles: list[Line2D] = []
+    largest_std = 0.0
+    style_names = {"--": "dashed", ":": "dotted", "-.": "dash-dot"}
     for i, lab in enumerate(labels):
         sub = summary[summary[label] == lab].sort_values("sparsity_mean")
-        remaining = 1.0 - sub["sparsity_mean"].to_numpy(dtype=float)
-        ax.errorbar(np.clip(remaining, 1e-6, None), 100 * sub[f"{accuracy}_mean"].to_numpy(dtype=float),
-                    yerr=100 * sub[f"{accuracy}_std"].fillna(0).to_numpy(dtype=float),
-                    xerr=sub["sparsity_std"].fillna(0).to_numpy(dtype=float), marker="o", markersize=4.5,
-                    capsize=3, color=color_for(str(lab), i), label=str(lab))
+        remaining = np.clip(1.0 - sub["sparsity_mean"].to_numpy(dtype=float), 1e-6, None)
+        acc = 100 * sub[f"{accuracy}_mean"].to_numpy(dtype=float)
+        acc_std = 100 * sub[f"{accuracy}_std"].fillna(0).to_numpy(dtype=float)
+        largest_std = max(largest_std, float(np.nanmax(acc_std)) if len(acc_std) else 0.0)
+        colour = (colors or {}).get(str(lab)) or color_for(str(lab), i)
+        style = (styles or {}).get(str(lab), "-")
+        marker = METHOD_MARKERS.get(str(lab), "o")
+        ax.errorbar(remaining, acc, yerr=acc_std, xerr=sub["sparsity_std"].fillna(0).to_numpy(dtype=float),
+                    linestyle="none", marker=marker, markersize=5.5, capsize=3, color=colour, alpha=0.9)
+        for seg in measured_segments(remaining):
+            if len(seg) > 1 and np.ptp(np.log(remaining[seg])) > STACKED_LOG_GAP:
+                ax.plot(remaining[seg], acc[seg], linestyle=style, color=colour, linewidth=1.6)
+        if "round" in sub:  # points stacked at one sparsity (rounds that pruned almost nothing): say which round
+            rounds = sub["round"].to_numpy()
+            logs = np.log(remaining)
+            for j in range(len(remaining)):
+                if np.sum(np.abs(logs - logs[j]) <= STACKED_LOG_GAP) > 1:
+                    ax.annotate(f"r{rounds[j]}", (remaining[j], acc[j]), xytext=(5 + 12 * (i % 3), 0),
+                                textcoords="offset points", fontsize=7, color=colour, va="center")
+        name = str(lab) + (f" ({style_names[style]})" if style in style_names else "")
+        handles.append(Line2D([], [], color=colour, linestyle=style, marker=marker, markersize=5.5, label=name))
     if dense is not None and np.isfinite(dense.get("mean", np.nan)):
         mean, std = 100 * dense["mean"], 100 * (dense.get("std") or 0.0)
-        ax.axhline(mean, color=METHOD_COLORS["dense"], linestyle="--", linewidth=1.0,
-                   label=f"dense (IMP level 0): {mean:.2f}%")
+        ax.axhline(mean, color=METHOD_COLORS["dense"], linestyle="--", linewidth=1.0)
+        handles.append(Line2D([], [], color=METHOD_COLORS["dense"], linestyle="--", linewidth=1.0,
+                              label=f"dense (IMP level 0): {mean:.1f}%"))
         if np.isfinite(std) and std > 0:
             ax.axhspan(mean - std, mean + std, color=METHOD_COLORS["dense"], alpha=0.08, linewidth=0)
     ax.set_xscale("log")
     lo = float(np.nanmin(1.0 - summary["sparsity_mean"])) if len(summary) else 0.1
     lo = min(max(lo, 1e-4) / 1.4, 0.5)
     ax.set_xlim(1.08, lo)  # dense on the left, sparser to the right
-    ticks = [t for t in (1.0, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001) if t >= lo]
+    ticks = spaced_ticks(REMAINING_TICKS, lo, 1.0)
     ax.set_xticks(ticks)
     ax.set_xticklabels([_percent(t) for t in ticks])
     ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
@@ -253,7 +353,8 @@ def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, f
     top.set_xlabel("sparsity (prunable weights removed)")
     ax.set(xlabel="remaining prunable weights (log scale)",
            ylabel=f"ticket test accuracy (%, {'final' if accuracy == 'test_accuracy' else 'best'} epoch)")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ensure_span(ax, max(MIN_HALF_SPAN_PP, largest_std))
+    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=3.2)
     return fig
 
 
@@ -277,7 +378,34 @@ def mask_below_alpha(stats: pd.DataFrame, *, hue: str, style: str | None = None,
     return fig
 
 
-__all__ += ["ticket_accuracy_vs_remaining", "mask_below_alpha"]
+__all__ += ["ticket_accuracy_vs_remaining", "mask_below_alpha", "measured_segments", "spaced_ticks", "ensure_span",
+            "METHOD_MARKERS", "MIN_HALF_SPAN_PP", "shows_variation"]
+
+
+def shows_variation(values: Sequence[float] | pd.Series, tol: float = 1e-9) -> bool:
+    """Whether a figure of ``values`` would show anything: at least two finite values that differ by
+    more than ``tol``. A chart whose bars are all equal (every win rate 1.0) is a sentence instead."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return finite.size >= 2 and float(finite.max() - finite.min()) > tol
+
+
+def win_rate_bars(h2h: pd.DataFrame, *, winner: str, title: str) -> plt.Figure:
+    """The head-to-head of the theory chapter (:func:`concave_lottery.section4.theory.head_to_head`
+    indexed by λ / λ_min): per λ, the fraction of instances where ``winner`` is closer to the planted
+    mask, with ties stacked in grey, and the coin-flip line at 0.5."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.2))
+    x = np.arange(len(h2h))
+    ax.bar(x, h2h["win_rate"], color=color_for(winner), label=f"{winner} closer to $\\tilde m$")
+    ax.bar(x, h2h["ties"] / h2h["n"], bottom=h2h["win_rate"], color="0.75", label="tie")
+    ax.set_xticks(x, [f"{f:g}" for f in h2h.index])
+    ax.axhline(0.5, color="black", linewidth=0.8, linestyle=":")
+    ax.set(xlabel=r"$\lambda / \lambda_{\min}$", ylabel="fraction of instances", ylim=(0, 1), title=title)
+    ax.legend(loc="lower left", fontsize="small")
+    return fig
+
+
+__all__ += ["win_rate_bars"]
 
 
 # ------------------------------------------------------------------ what the paper leaves open
@@ -367,23 +495,19 @@ def paired_curves(summary: pd.DataFrame, pairs: Sequence[tuple[str, str | None, 
                   accuracy: str = "test_accuracy") -> plt.Figure | None:
     """Ticket accuracy against sparsity for pairs of methods on one axis: each ``(solid, dashed,
     colour_of)`` draws ``solid`` as a solid line and ``dashed`` as a dashed one, both in the colour of
-    ``colour_of`` (Fig. 8: threshold against fixed fraction; Fig. 9: concave against sigmoid).
+    ``colour_of`` (Fig. 8: threshold against fixed fraction; Fig. 9: concave against sigmoid), with
+    :func:`ticket_accuracy_vs_remaining` (the legend names the dashed curves; no line across jumps).
     ``summary`` is :func:`concave_lottery.evidence.analysis.summarize_rounds` output; ``None`` when empty."""
+    wanted = [label for solid, dashed, _ in pairs for label in (solid, dashed) if label]
+    summary = summary[summary["method_label"].isin(wanted)] if len(summary) else summary
     if summary.empty:
         return None
-    fig, ax = plt.subplots(figsize=(8.0, 4.0))
-    for solid, dashed, colour_of in pairs:
-        for label, style in ((solid, "-"), (dashed, "--")):
-            sub = summary[summary["method_label"] == label].sort_values("sparsity_mean")
-            if sub.empty:
-                continue
-            ax.errorbar(100 * sub["sparsity_mean"], 100 * sub[f"{accuracy}_mean"],
-                        yerr=100 * sub[f"{accuracy}_std"].fillna(0), linestyle=style, marker="o", capsize=3,
-                        color=color_for(colour_of), label=label)
-    ax.set(xlabel="sparsity (% of prunable weights removed)",
-           ylabel=f"ticket test accuracy (%, {'final' if accuracy == 'test_accuracy' else 'best'} epoch)",
-           title=title)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    colors = {label: color_for(colour_of) for solid, dashed, colour_of in pairs for label in (solid, dashed) if label}
+    styles = {dashed: "--" for _, dashed, _ in pairs if dashed}
+    order = {label: i for i, label in enumerate(wanted)}
+    summary = summary.sort_values("method_label", key=lambda s: s.map(order), kind="stable")
+    fig = ticket_accuracy_vs_remaining(summary, accuracy=accuracy, colors=colors, styles=styles)
+    fig.axes[0].set_title(title)
     return fig
 
 

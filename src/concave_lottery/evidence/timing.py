@@ -41,13 +41,20 @@ def steady_epoch_seconds(run_dir: str | Path, phase: str) -> float:
     return float((steady if len(steady) else metrics)["seconds"].median())
 
 
+def _regularizer_of(config: dict) -> str | None:
+    """The concave regularizer a run searched with: Algorithm 1 (``soft``) and its fixed-fraction
+    variant (``hard``) use ``regularizer``; the sigmoid reparameterization has its own penalty, so
+    the field its config carries (the default, ``log``) names nothing it used: None."""
+    return str(config["regularizer"]) if config["method"] in ("soft", "hard") else None
+
+
 def phase_times(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per search run (Algorithm 1 and its variants; IMP has no search phase) of
     :func:`concave_lottery.results.load_runs` output: model, dataset, method, hardware, rounds,
     epochs per round, training images, ``find_minutes`` (search phases of all rounds, as measured),
     ``train_minutes`` (the last round's ticket training, as measured), ``search_s_per_epoch`` and
     ``ticket_s_per_epoch`` (steady state, :func:`steady_epoch_seconds`), and both per 1,000 training
-    images."""
+    images. ``regularizer`` is None for the sigmoid runs (their penalty is not a concave regularizer)."""
     columns = ["run_dir", "model", "dataset", "method", "regularizer", "hardware", "commit", "rounds", "epochs",
                "train_images", "find_minutes", "train_minutes", "search_s_per_epoch", "ticket_s_per_epoch",
                "search_s_per_epoch_per_kimg", "ticket_s_per_epoch_per_kimg"]
@@ -72,7 +79,7 @@ def phase_times(runs: pd.DataFrame) -> pd.DataFrame:
             ticket_epoch = float(tickets["ticket_seconds"].iloc[-1]) / epochs
         rows.append({
             "run_dir": run_dir, "model": first["model"], "dataset": dataset_label(first),
-            "method": first["method"], "regularizer": first["regularizer"], "hardware": first["prov_device"],
+            "method": first["method"], "regularizer": _regularizer_of(first), "hardware": first["prov_device"],
             "commit": str(first["prov_git_commit"])[:12], "rounds": len(searched), "epochs": epochs,
             "train_images": n_images, "find_minutes": float(searched["search_seconds"].sum()) / 60,
             "train_minutes": float(tickets["ticket_seconds"].iloc[-1]) / 60,
