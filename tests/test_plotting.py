@@ -80,6 +80,8 @@ def test_styled_table_formats_floats_and_index():
 def test_styled_table_headers_have_no_snake_case():
     html = plotting.styled_table(pd.DataFrame({"win_rate": [1.0], "median_phi": [0.5]})).to_html()
     assert "win rate" in html and "win_rate" not in html
+    html = plotting.styled_table(pd.DataFrame({"n": [1]}, index=pd.Index([0.5], name="lam_factor"))).to_html()
+    assert "λ / λmin" in html and "lam_factor" not in html
 
 
 def _summary(method, sparsities, accs, stds=None):

@@ -207,6 +207,7 @@ def styled_table(df: pd.DataFrame, fmt: str = "{:.3g}", *, hide_index: bool = Fa
 
     from .tables import header
 
+    df = df.rename_axis(index=[header(n) if n is not None else None for n in df.index.names])
     sty = df.style.format(cell).format_index(label, axis=0).format_index(header, axis=1)
     return sty.hide(axis="index") if hide_index else sty
 
