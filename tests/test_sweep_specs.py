@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from concave_lottery.data.registry import PAPER_DATASET, PAPER_TRAIN_SIZES
 from concave_lottery.evidence.tiers import train_images
-from concave_lottery.evidence.timing import PAPER_DATASET
-from concave_lottery.runs.config import PAPER_LAMBDA, PAPER_TRAIN_SIZES, epoch_matched_lambda
+from concave_lottery.runs.config import PAPER_LAMBDA, epoch_matched_lambda
 from concave_lottery.runs.sweep import load_spec
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))

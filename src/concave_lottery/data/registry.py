@@ -17,6 +17,7 @@ Where each is downloaded from: :data:`~concave_lottery.data.sources.DOWNLOADS`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,6 +39,37 @@ LOADERS: dict[str, Loader] = {
     "tinyimagenet": tinyimagenet.load,
 }
 DATASETS: tuple[str, ...] = tuple(LOADERS)
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """What the library knows of a dataset without loading it (the one copy of these numbers).
+
+    ``paper_dataset`` is the dataset of the paper's Sec. V-D protocols (CIFAR-10, CIFAR-100, Tiny
+    ImageNet) that this one stands for, whose training-set size fixes the paper's steps per epoch
+    (:func:`concave_lottery.runs.config.epoch_matched_lambda`); ``None`` for MNIST, whose
+    LeNet-300-100 protocol (open_lth's) runs at full scale."""
+
+    name: str
+    train: int
+    test: int
+    classes: int
+    paper_dataset: str | None
+    #: Training images per class (Tiny ImageNet: a run cut to ``classes`` classes has per_class × classes).
+    per_class: int | None = None
+
+
+DATASET_RECORDS: dict[str, DatasetRecord] = {r.name: r for r in (
+    DatasetRecord("mnist", 60_000, 10_000, 10, None, None),
+    DatasetRecord("cifar10", 50_000, 10_000, 10, "cifar10", 5_000),
+    DatasetRecord("cifar100", 50_000, 10_000, 100, "cifar100", 500),
+    DatasetRecord("cifar10-subset", 5_170, 1_017, 10, "cifar10", None),
+    DatasetRecord("tinyimagenet", 100_000, 10_000, 200, "tinyimagenet", 500),
+)}
+#: Training-set sizes of the datasets the paper trains its CNNs on (Sec. V-B), for steps per epoch.
+PAPER_TRAIN_SIZES: dict[str, int] = {r.name: r.train for r in DATASET_RECORDS.values() if r.paper_dataset == r.name}
+#: The dataset each dataset stands for in the paper's protocol (only those that stand for one).
+PAPER_DATASET: dict[str, str] = {r.name: r.paper_dataset for r in DATASET_RECORDS.values() if r.paper_dataset}
 
 
 def _probe_mnist01(name: str, root: Path, mirror: Path | None) -> Status:

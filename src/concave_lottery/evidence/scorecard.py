@@ -273,7 +273,8 @@ def protocol_deviations(layers: dict[str, Any]) -> pd.DataFrame:
     of each layer (``layers``: what the layer is evidence for → :class:`~concave_lottery.evidence.tiers.Layer`):
     training images, epochs per round, rounds, seeds and λ, each beside the paper's value (its preset,
     its full dataset, 3 seeds, Sec. V-D's λ; the sigmoid uses ℓ1's λ)."""
-    from ..runs.config import PAPER_LAMBDA, PAPER_TRAIN_SIZES, get_preset
+    from ..data.registry import PAPER_TRAIN_SIZES
+    from ..runs.config import PAPER_LAMBDA, get_preset
     from . import tiers
 
     paper_dataset = {"cifar10-subset": "cifar10", "tinyimagenet": "tinyimagenet"}

@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..data.registry import DATASET_RECORDS
 from ..errors import ParameterError
 from ..runs.results import load_runs
 from ..runs.sweep import LocalExecutor, RunTask, SerialExecutor, TaskOutcome, run_sweep, tasks_from_tables
@@ -31,11 +32,10 @@ from . import analysis
 
 LAYER_NAMES = ("live", "recorded")
 
-#: Training images of each dataset (full splits), for a run's scale.
-TRAIN_IMAGES: dict[str, int] = {"mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000,
-                                "cifar10-subset": 5_170, "tinyimagenet": 100_000}
+#: Training images of each dataset (full splits), for a run's scale: the data registry's records.
+TRAIN_IMAGES: dict[str, int] = {name: record.train for name, record in DATASET_RECORDS.items()}
 #: Tiny ImageNet has 500 training images per class.
-TINYIMAGENET_PER_CLASS = 500
+TINYIMAGENET_PER_CLASS = DATASET_RECORDS["tinyimagenet"].per_class
 
 
 @dataclass

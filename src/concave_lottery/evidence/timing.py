@@ -21,13 +21,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..runs.config import PAPER_TRAIN_SIZES, get_preset
+from ..data.registry import PAPER_DATASET, PAPER_TRAIN_SIZES
+from ..runs.config import get_preset
 from .analysis import epoch_metrics
 from .tiers import dataset_label, train_images
-
-#: The dataset each reduced-scale dataset stands for in the paper's protocol.
-PAPER_DATASET = {"cifar10-subset": "cifar10", "cifar10": "cifar10", "cifar100": "cifar100",
-                 "tinyimagenet": "tinyimagenet"}
 
 
 def steady_epoch_seconds(run_dir: str | Path, phase: str) -> float:

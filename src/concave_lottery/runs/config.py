@@ -362,8 +362,6 @@ def config_help() -> list[tuple[str, str, str]]:
 
 # ------------------------------------------------------------------------------------ reduced scale
 
-#: Training-set sizes of the datasets the paper trains on (Sec. V-B), for steps per epoch.
-PAPER_TRAIN_SIZES: dict[str, int] = {"cifar10": 50_000, "cifar100": 50_000, "tinyimagenet": 100_000}
 
 
 def steps_per_epoch(num_train: int, batch_size: int = 128) -> int:
@@ -384,6 +382,8 @@ def epoch_matched_lambda(lam: float, *, num_train: int, paper_dataset: str, batc
     The learning-rate schedule is in epochs, so this keeps the penalty's pace relative to the
     schedule; the drift per *step* is larger by S_paper / S, which a reduced-scale chapter states.
     """
+    from ..data.registry import PAPER_TRAIN_SIZES  # the datasets' record (imports torch: only here)
+
     if paper_dataset not in PAPER_TRAIN_SIZES:
         raise unknown_name("paper_dataset", paper_dataset, PAPER_TRAIN_SIZES)
     if num_train < 1:
