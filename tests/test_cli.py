@@ -62,6 +62,8 @@ def test_overrides_are_parsed_by_type():
     (["run", "lenet300-mnist", "regularizer=l0"], "regularizer", "l0"),
     (["run", "lenet300-mnist", "lam"], "override", "lam"),
     (["run", "lenet300-mnist", "lam=inf"], "lam", "inf"),
+    (["run", "lenet300-mnist", "train_subset=100000"], "train_subset", "60,000"),
+    (["run", "lenet300-mnist", "test_subset=20000"], "test_subset", "10,000"),
     (["run", "lenet300-mnist", "lr=nan"], "lr", "nan"),
     (["run", "lenet300-mnist", "lam="], "lam", "must have a value"),
     (["run", "lenet300-mnist", "lam=1e-6", "lam=3e-6"], "lam", "given once"),

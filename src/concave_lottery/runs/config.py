@@ -225,7 +225,27 @@ class RunConfig:
         for name, ok, allowed in checks:
             if not ok:
                 raise ParameterError(name, getattr(self, name), allowed)
+        self._check_subsets()
         return self
+
+    def _check_subsets(self) -> None:
+        """``train_subset`` and ``test_subset`` at most the images the dataset has (its record in
+        :data:`concave_lottery.data.registry.DATASET_RECORDS`), so the error names the field typed."""
+        from ..data.registry import DATASET_RECORDS
+
+        record = DATASET_RECORDS.get(self.dataset)
+        if record is None:
+            return
+        whole = self.classes == 0 or self.classes >= record.classes
+        bounds = [("train_subset", self.train_subset, record.train if whole else
+                   record.per_class * self.classes if record.per_class else None, "training")]
+        if whole:
+            bounds.append(("test_subset", self.test_subset, record.test, "test"))
+        for name, value, total, split in bounds:
+            if total is not None and value > total:
+                classes = "" if whole else f" in its first {self.classes} classes"
+                raise ParameterError(name, value, f"{name} must be at most {total:,}, the {split} images of "
+                                     f"{self.dataset}{classes} (0: all)")
 
 
 # ------------------------------------------------------------------------------------ presets
