@@ -24,7 +24,6 @@ turn them into the numbers they print. Everything here works on the DataFrame of
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -110,9 +109,9 @@ def spec_tables(spec: str | Path, *, seeds: Sequence[int] | None = None,
     path = Path(spec)
     if not path.is_file() and not path.is_absolute():
         path = Path(__file__).resolve().parents[3] / spec
-    if not path.is_file():
-        raise ParameterError("spec", str(path), "the sweep spec must be an existing TOML file")
-    tables = tomllib.loads(path.read_text())["grid"]
+    from ..runs.sweep import read_spec  # the one reader (and checker) of spec files
+
+    tables = read_spec(path)["grid"]
     out = []
     for table in tables:
         table = dict(table)

@@ -149,8 +149,10 @@ def tasks_from_tables(tables: Iterable[dict[str, Any]], out: str, device: str = 
     return tasks
 
 
-def load_spec(path: str | Path, *, out: str | None = None, device: str = "auto") -> SweepSpec:
-    """Read a TOML sweep spec (see the module docstring)."""
+def read_spec(path: str | Path) -> dict[str, Any]:
+    """The checked contents of a TOML sweep spec (the one reader of spec files): its ``[[grid]]``
+    tables under ``grid`` (at least one) and its optional ``out``; every problem is a
+    :class:`ParameterError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ParameterError("spec", str(path), "the sweep spec must be an existing TOML file"
@@ -173,8 +175,14 @@ def load_spec(path: str | Path, *, out: str | None = None, device: str = "auto")
     if "out" in data and (not isinstance(data["out"], str) or not data["out"].strip()):
         raise ParameterError("out", data["out"], f"out in {path} must be a string naming the results root, "
                              f"e.g. out = \"results\"")
+    return data
+
+
+def load_spec(path: str | Path, *, out: str | None = None, device: str = "auto") -> SweepSpec:
+    """Read a TOML sweep spec (see the module docstring) into its tasks."""
+    data = read_spec(path)
     root = out or data.get("out", "results")
-    return SweepSpec(tasks_from_tables(grids, str(root), device), str(root))
+    return SweepSpec(tasks_from_tables(data["grid"], str(root), device), str(root))
 
 
 # ------------------------------------------------------------------------------------ runner
