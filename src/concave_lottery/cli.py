@@ -20,6 +20,7 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 from .errors import UserError, os_error
 
@@ -95,10 +96,9 @@ def results_table(root: str, problems: list[tuple[str, str]] | None = None):
     """One row per finished run under ``root``: the last round's sparsity and ticket accuracy, rounds,
     the hardware and wall time from its provenance, and the library commit. Every file of each run is
     verified (:func:`~concave_lottery.runs.results.check_finished_run`); a run that fails is left out of
-    the table and appended to ``problems`` as (run, reason)."""
-    import pandas as pd
-
-    from .evidence.analysis import method_label
+    the table and appended to ``problems`` as (run, reason). Plain rows (no pandas, no torch), so
+    ``lottery results`` answers at once."""
+    from .runs.config import method_label
     from .runs.results import check_finished_run, find_results, load_result
 
     rows = []
@@ -120,7 +120,21 @@ def results_table(root: str, problems: list[tuple[str, str]] | None = None):
                                       else round(100 * last["test_accuracy"], 2)),
                      "hardware": prov.get("device", "?"), "minutes": round(prov.get("seconds", 0.0) / 60, 1),
                      "commit": str(prov.get("git_commit", "?"))[:8]})
-    return pd.DataFrame(rows)
+    return rows
+
+
+def _format_rows(rows: list[dict[str, Any]]) -> str:
+    """``rows`` as a left-aligned text table (numbers right-aligned), one header line."""
+    columns = list(rows[0])
+    cells = [[("" if row[c] is None else str(row[c])) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(row[c], (int, float)) or row[c] is None for row in rows) for c in columns]
+
+    def line(values: list[str]) -> str:
+        padded = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True))
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(columns)] + [line(r) for r in cells])
 
 
 def _cmd_results(args: argparse.Namespace) -> int:
@@ -132,14 +146,11 @@ def _cmd_results(args: argparse.Namespace) -> int:
         raise ParameterError("root", args.root, "the results root must be an existing folder (default: results)")
     problems: list[tuple[str, str]] = []
     table = results_table(args.root, problems)
-    if table.empty:
+    if not table:
         print(f"no finished run under {args.root}")
     else:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 70):
-            print(table.to_string(index=False))
-        print(f"{len(table)} finished runs, {table['minutes'].sum() / 60:.1f} hours of training in all")
+        print(_format_rows(table))
+        print(f"{len(table)} finished runs, {sum(row['minutes'] for row in table) / 60:.1f} hours of training in all")
     for name, reason in problems:
         print(textwrap.fill(f"BAD {name}: {reason}", 100, subsequent_indent="  ", break_long_words=False,
                             break_on_hyphens=False))

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
+from ..runs.config import method_label  # a run's curve label, defined with the config
 from ..runs.digests import Digests
 from ..runs.paths import RunDir
 from ..runs.results import RESULT_FILE, load_result
@@ -62,27 +63,6 @@ __all__ = [
 
 #: The order methods are listed in (tables, legends).
 METHOD_ORDER = ("soft-l1", "soft-log", "hard-l1", "hard-log", "sigmoid", "imp")
-
-
-def method_label(config: Mapping[str, Any]) -> str:
-    """``soft-l1``/``soft-log`` for Algorithm 1 and ``hard-l1``/``hard-log`` for its fixed-fraction
-    variant (by regularizer), else the method name (``imp``, ``sigmoid``). A sigmoid run whose mask
-    step differs from its preset's is another curve: ``sigmoid-lr1`` for ``mask_lr_scale`` 1 (the
-    mask on θ's learning rate, as continuous sparsification trains it)."""
-    method = str(config["method"])
-    if method in ("soft", "hard"):
-        return f"{method}-{config['regularizer']}"
-    if method == "sigmoid":
-        scale, default = config.get("mask_lr_scale"), _preset_mask_lr_scale(config.get("preset"))
-        if scale is not None and default is not None and float(scale) != default:
-            return f"sigmoid-lr{float(scale):g}"
-    return method
-
-
-def _preset_mask_lr_scale(preset: Any) -> float | None:
-    from ..runs.config import PRESETS
-
-    return PRESETS[preset].config.mask_lr_scale if preset in PRESETS else None
 
 
 #: The columns of a run's config that :func:`method_label` reads.

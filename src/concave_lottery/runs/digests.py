@@ -31,12 +31,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptFile
 from .paths import RunDir
+
+if TYPE_CHECKING:  # torch is imported where it is used: `lottery results` starts without it
+    import torch
 
 FORMAT = 1
 
@@ -47,6 +48,8 @@ def sha256(data: bytes) -> str:
 
 def torch_bytes(obj: object) -> bytes:
     """``torch.save`` into memory (a full disk then fails in Python's own write, with ENOSPC)."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return buffer.getvalue()
@@ -166,6 +169,8 @@ class Digests:
 
     def load_torch(self, path: Path, *, map_location: str | torch.device | None = None,
                    weights_only: bool = True) -> Any:
+        import torch
+
         data = self.read_bytes(path)
         try:
             return torch.load(io.BytesIO(data), map_location=map_location, weights_only=weights_only)

@@ -21,13 +21,14 @@ import subprocess
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CorruptFile
 from .digests import Digests, is_run_folder
 from .paths import CONFIG_FILE, RESULT_FILE, RunDir
+
+if TYPE_CHECKING:  # torch is imported where it is used: `lottery results` starts without it
+    import torch
 
 __all__ = ["CONFIG_FILE", "RESULT_FILE", "check_finished_run", "find_results", "load_result", "load_runs",
            "read_json", "run_directory", "write_json"]
@@ -64,6 +65,8 @@ def git_commit() -> str:
 
 def device_name(device: torch.device) -> str:
     """A human-readable name of the hardware a run used."""
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     model = platform.processor() or platform.machine()
@@ -102,6 +105,8 @@ def provenance(device: torch.device, started: datetime, seconds: float, *, preci
     """Where and how a run was computed. ``precision`` (``fp32`` or ``bf16``, never ``auto``: see
     :mod:`concave_lottery.runs.precision`) and ``memory_format`` say how the network was evaluated;
     ``native_bf16`` whether this hardware computes bf16 natively (else bf16 was emulated)."""
+    import torch
+
     import concave_lottery
 
     from .precision import memory_format_name, native_bf16
