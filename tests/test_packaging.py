@@ -45,6 +45,16 @@ def test_importing_the_library_loads_no_book_dependency():
     assert proc.stdout.strip() == "[]"
 
 
+def test_lottery_results_loads_neither_torch_nor_pandas(tmp_path):
+    """``lottery results`` on a folder answers from JSON alone (its table is plain text)."""
+    proc = _python("import sys\nfrom concave_lottery.cli import main\n"
+                   f"code = main(['results', {str(tmp_path)!r}])\n"
+                   "print(code, sorted(m for m in ('torch', 'pandas', 'concave_lottery.book') if m in sys.modules))")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "0 []"
+    assert "no finished run under" in proc.stdout
+
+
 def test_the_public_api_is_importable_from_the_top_level():
     proc = _python("import concave_lottery as cl\n"
                    "from concave_lottery import RunConfig, get_regularizer, run_lottery\n"
