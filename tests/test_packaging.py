@@ -99,3 +99,12 @@ def test_pyproject_declares_what_the_package_imports():
     package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     for pattern in package_data["concave_lottery"]:  # no phantom package data
         assert list((SRC / "concave_lottery").glob(pattern)), pattern
+
+
+def test_a_closed_pipe_ends_the_output_quietly():
+    """`lottery presets | head -1`: no error paragraph when the reader stops early."""
+    proc = subprocess.run(f"{sys.executable} -m concave_lottery.cli presets --keys | head -1", shell=True,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)}, cwd=ROOT,
+                          timeout=120)
+    assert proc.stdout.strip() == "lenet300-mnist"
+    assert "error" not in proc.stderr.lower(), proc.stderr

@@ -273,6 +273,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser(argv)
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # the reader of our output went away (`lottery presets | head`): stop quietly, as a Unix filter does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UserError, OSError) as exc:
         if isinstance(exc, OSError):
             exc = os_error(exc)
