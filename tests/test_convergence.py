@@ -121,3 +121,13 @@ def test_the_figure_draws_one_line_per_schedule(tmp_path):
     fig = convergence.plot_curves(convergence.dense_curves(runs))
     labels = [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
     assert labels == ["85 epochs (1 seed)", "30 epochs (1 seed)"]
+
+
+def test_unfinished_shorter_schedules_leave_e_unchosen():
+    finals = _finals({85: [0.76, 0.77]})
+    choice = convergence.choose_epochs(finals, planned=[85, 40, 30])
+    assert choice.epochs is None and "40, 30 epochs) have not finished yet" in choice.text
+    partial = convergence.choose_epochs(_finals({85: [0.76, 0.77], 40: [0.762, 0.768]}), planned=[85, 40, 30])
+    assert partial.epochs == 40 and any("Still training: the 30-epoch runs" in n for n in partial.notes)
+    failing = convergence.choose_epochs(_finals({85: [0.76, 0.77], 40: [0.70, 0.71]}), planned=[85, 40, 30])
+    assert failing.epochs is None  # 30 epochs may not be tried before 85 is kept by default

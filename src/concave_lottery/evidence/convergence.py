@@ -133,7 +133,7 @@ class EpochChoice:
 
 
 def choose_epochs(finals: pd.DataFrame, *, reference: int = PAPER_EPOCHS, tolerance: float = TOLERANCE,
-                  test_images: int | None = None) -> EpochChoice:
+                  test_images: int | None = None, planned: Sequence[int] = ()) -> EpochChoice:
     """The shortest schedule whose mean final dense accuracy is at least the ``reference`` schedule's
     mean minus ``tolerance``, compared on the seeds both have.
 
@@ -142,6 +142,10 @@ def choose_epochs(finals: pd.DataFrame, *, reference: int = PAPER_EPOCHS, tolera
     on either side). ``precise`` is True when that interval lies within ±``tolerance``, i.e. the data can
     tell a 0.5 pp difference; otherwise the choice follows the means and the text says the interval is
     wider than the tolerance. ``test_images`` adds the binomial standard error of one run's accuracy.
+
+    ``planned`` are the schedules the sweep spec trains. A shorter schedule that has not finished yet could
+    still qualify, so while one is missing the reference is never chosen by default (``epochs`` is None),
+    and a shorter choice says that an even shorter schedule is still training.
     """
     if finals.empty or reference not in set(finals["epochs_per_phase"]):
         return EpochChoice(None, pd.DataFrame(), f"No finished dense run with the paper's {reference}-epoch "
@@ -178,6 +182,15 @@ def choose_epochs(finals: pd.DataFrame, *, reference: int = PAPER_EPOCHS, tolera
     spread = float(ref.max() - ref.min()) if len(ref) >= 2 else math.nan
     if not math.isnan(spread):
         notes.append(f"The {reference}-epoch seeds differ by {100 * spread:.1f} pp among themselves.")
+    finished = {int(e) for e, seeds in zip(table["epochs_per_phase"], table["seeds"], strict=True) if seeds}
+    pending = sorted((int(e) for e in planned if int(e) < chosen and int(e) not in finished), reverse=True)
+    if chosen == reference and pending:
+        waiting = ", ".join(map(str, pending))
+        return EpochChoice(None, table, f"The paper's {reference}-epoch dense network reaches {100 * ref_mean:.1f}%; "
+                           f"the shorter schedules ({waiting} epochs) have not finished yet, so E is not chosen "
+                           "yet.", notes=notes)
+    if pending:
+        notes.append(f"Still training: the {', '.join(map(str, pending))}-epoch runs, which could make E shorter.")
     if chosen == reference:
         text = (f"No shorter schedule comes within {100 * tolerance:.1f} pp of the {reference}-epoch dense accuracy "
                 f"({100 * ref_mean:.1f}%): the campaign keeps the paper's {reference} epochs per phase.")
