@@ -236,7 +236,7 @@ def plot_curves(curves: pd.DataFrame, *, milestones: bool = True):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    fig, ax = plt.subplots(figsize=(7.0, 3.6))
+    fig, ax = plt.subplots(figsize=(7.0, 3.6), layout="constrained")
     palette = sns.color_palette("colorblind", 10)
     styles = ["-", "--", ":", "-."]
     for i, (epochs, group) in enumerate(sorted(curves.groupby("epochs_per_phase"), key=lambda kv: -kv[0])):
@@ -254,5 +254,4 @@ def plot_curves(curves: pd.DataFrame, *, milestones: bool = True):
     ax.set_xlabel("epoch")
     ax.set_ylabel("dense test accuracy (%)")
     ax.legend(title="schedule (band: seeds' range)", loc="lower right", fontsize="small")
-    fig.tight_layout()
     return fig
