@@ -318,7 +318,8 @@ def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, f
         colour = (colors or {}).get(str(lab)) or color_for(str(lab), i)
         style = (styles or {}).get(str(lab), "-")
         marker = METHOD_MARKERS.get(str(lab), "o")
-        ax.errorbar(remaining, acc, yerr=acc_std, xerr=sub["sparsity_std"].fillna(0).to_numpy(dtype=float),
+        ax.errorbar(remaining, acc, yerr=acc_std, xerr=(sub["sparsity_std"].fillna(0).to_numpy(dtype=float)
+                                                    if "sparsity_std" in sub else None),
                     linestyle="none", marker=marker, markersize=5.5, capsize=3, color=colour, alpha=0.9)
         for seg in measured_segments(remaining):
             if len(seg) > 1 and np.ptp(np.log(remaining[seg])) > STACKED_LOG_GAP:
