@@ -76,8 +76,10 @@ def test_time_bars_and_paired_curves():
     summary = pd.DataFrame({"method_label": ["soft-l1", "hard-l1"], "sparsity_mean": [0.5, 0.5],
                             "test_accuracy_mean": [0.6, 0.55], "test_accuracy_std": [0.01, None]})
     fig = plotting.paired_curves(summary, [("soft-l1", "hard-l1", "soft-l1")], title="t")
-    styles = {c.get_label(): c.lines[0].get_linestyle() for c in fig.axes[0].containers}
-    assert styles == {"soft-l1": "-", "hard-l1": "--"}  # solid: threshold, dashed: fixed fraction
+    legend = fig.axes[0].get_legend()
+    styles = {t.get_text(): h.get_linestyle() for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)}
+    # solid: threshold, dashed: fixed fraction, and the legend says which is which in words too
+    assert styles == {"soft-l1": "-", "hard-l1 (dashed)": "--"}
     assert plotting.paired_curves(summary.iloc[0:0], [], title="t") is None
 
 
