@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,15 +29,9 @@ _STATUS_WORDS = {"executed": "executed (cache miss)", "cached": "cache hit", "fa
 
 def hardware() -> str:
     """The machine executing the chapters: CPU model and cores, and the GPU when torch sees one."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    text = f"{model} ({os.cpu_count()} cores)"
+    from ..runs.results import cpu_model_name
+
+    text = f"{cpu_model_name()} ({os.cpu_count()} cores)"
     try:
         import torch
 
