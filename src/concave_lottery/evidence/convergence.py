@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..runs.paths import RunDir
 from ..runs.results import RESULT_FILE, read_json
+from .verdicts import t_quantile
 
 #: The paper's ResNet-20 schedule (Sec. V-D): 85 epochs per round, lr/10 at epochs 56 and 71.
 PAPER_EPOCHS = 85
@@ -107,19 +108,6 @@ def final_accuracies(curves: pd.DataFrame) -> pd.DataFrame:
     return last[["epochs_per_phase", "seed", "test_accuracy"]].reset_index(drop=True)
 
 
-# Two-sided 95% Student-t quantiles by degrees of freedom (scipy.stats.t.ppf(0.975, df)).
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
-def _t975(df: int) -> float:
-    try:
-        from scipy import stats
-
-        return float(stats.t.ppf(0.975, df))
-    except ImportError:  # pragma: no cover - scipy is a dependency of the book, not of the library
-        return _T975.get(df, 1.96)
-
-
 @dataclass(frozen=True)
 class EpochChoice:
     """The decision of :func:`choose_epochs`: ``epochs`` (None while no schedule qualifies), the table
@@ -163,7 +151,7 @@ def choose_epochs(finals: pd.DataFrame, *, reference: int = PAPER_EPOCHS, tolera
             va, vb = acc.var(ddof=1) / len(acc), ref_same.var(ddof=1) / len(ref_same)
             se = math.sqrt(va + vb)
             df = (va + vb) ** 2 / ((va ** 2) / (len(acc) - 1) + (vb ** 2) / (len(ref_same) - 1)) if se > 0 else 1
-            half = _t975(max(1, int(df))) * se
+            half = t_quantile(max(1, int(df))) * se
         rows.append({"epochs_per_phase": int(epochs), "seeds": sorted(int(s) for s in seeds),
                      "mean": float(acc.mean()) if len(acc) else math.nan,
                      "std": float(acc.std(ddof=1)) if len(acc) >= 2 else math.nan,

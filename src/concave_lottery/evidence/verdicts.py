@@ -15,6 +15,11 @@ no gap can clear it.
   can be at most ``inconclusive`` (:func:`cap`).
 - ``not testable``: the runs do not reach the sparsities the claim is about.
 
+For a layer with three seeds or more per method (the converged layer), the gap is judged by its
+**confidence interval** instead of a point value (:func:`gap_interval`, :func:`judge_interval`): the
+per-seed paired gaps give a Student-t interval, and "comparable" holds only when the whole interval
+lies above ``-min_gap``.
+
 The scorecard reads the same words as confirmed / contradicted / inconclusive / not tested
 (:data:`SCORECARD`).
 """
@@ -88,6 +93,79 @@ def any_better(verdicts: Sequence[str]) -> str:
     if FAILS in verdicts:
         return FAILS
     return HOLDS if HOLDS in verdicts else INCONCLUSIVE
+
+
+# Two-sided 95% Student-t quantiles by degrees of freedom (scipy.stats.t.ppf(0.975, df)), used when
+# scipy is absent (it is a dependency of the book, not of the library).
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def t_quantile(df: int, level: float = 0.95) -> float:
+    """The two-sided Student-t quantile :math:`t_{(1+\\text{level})/2,\\,df}`."""
+    if df < 1:
+        raise ValueError(f"df must be at least 1, not {df}")
+    try:
+        from scipy import stats
+
+        return float(stats.t.ppf(0.5 + level / 2, df))
+    except ImportError:  # pragma: no cover
+        if level != 0.95:
+            raise
+        return _T975.get(df, 1.96)
+
+
+@dataclass(frozen=True)
+class GapInterval:
+    """A gap's mean over seeds and its two-sided confidence interval ``[low, high]`` (NaN with fewer
+    than two seeds), from ``n`` seeds at confidence ``level``."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    level: float = 0.95
+
+    def text(self) -> str:
+        """In percentage points, e.g. ``+0.8 pp [-0.4, +2.0] (95%, 3 seeds)``."""
+        if math.isnan(self.mean):
+            return "no gap measured"
+        if math.isnan(self.low):
+            return f"{100 * self.mean:+.1f} pp (1 seed: no interval)"
+        return (f"{100 * self.mean:+.1f} pp [{100 * self.low:+.1f}, {100 * self.high:+.1f}] "
+                f"({100 * self.level:.0f}%, {self.n} seeds)")
+
+
+def gap_interval(gaps: Sequence[float], level: float = 0.95) -> GapInterval:
+    """The Student-t interval of the mean of per-seed gaps :math:`g_s = \\text{acc}_a(s) - \\text{acc}_b(s)`
+    (each gap taken at matched sparsity, seed by seed): :math:`\\bar g \\pm t_{n-1}\\, s_g/\\sqrt n`.
+    NaN gaps are dropped; with one gap the interval is NaN (one seed says nothing about the noise)."""
+    values = [float(g) for g in gaps if g is not None and not math.isnan(float(g))]
+    n = len(values)
+    if n == 0:
+        return GapInterval(math.nan, math.nan, math.nan, 0, level)
+    mean = math.fsum(values) / n
+    if n == 1:
+        return GapInterval(mean, math.nan, math.nan, 1, level)
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile(n - 1, level) * sd / math.sqrt(n)
+    return GapInterval(mean, mean - half, mean + half, n, level)
+
+
+def judge_interval(interval: GapInterval, *, want: str, min_gap: float = MIN_GAP) -> str:
+    """A gap's verdict from its confidence interval. ``want = better``: holds when the whole interval
+    is above 0, fails when it is below 0. ``want = comparable`` (``a`` not worse than ``b``): holds when
+    the whole interval is above ``-min_gap``, fails when it is below ``-min_gap``. Otherwise (and with
+    fewer than two seeds) inconclusive."""
+    if want not in ("better", "comparable"):
+        raise ValueError(f"want must be 'better' or 'comparable', not {want!r}")
+    if interval.n < 2 or math.isnan(interval.low):
+        return INCONCLUSIVE
+    edge = 0.0 if want == "better" else -min_gap
+    if interval.low > edge:
+        return HOLDS
+    if interval.high < edge:
+        return FAILS
+    return INCONCLUSIVE
 
 
 @dataclass(frozen=True)
