@@ -41,6 +41,7 @@ from .digests import Digests
 from .lock import RunLock
 from .paths import RoundDir, RunDir
 from .results import RESULT_FILE, check_finished_run, git_commit, load_result, now, provenance, run_directory, same_run
+from .tickets import ticket_state
 from .training import CheckpointStore, Hooks, TrainResult, TrainSettings, train
 
 MASK_STATS_THRESHOLDS = (1e-3, 1e-2, 0.05, 0.1, 0.2, 0.5)
@@ -325,6 +326,10 @@ class LotteryRun:
         self.digests.delete(rnd.search.checkpoint, rnd.ticket.checkpoint)
         return record
 
+    def _save_ticket(self, rnd: RoundDir, model: nn.Module) -> None:
+        """Keep the trained ticket (masked, fp32: :mod:`~concave_lottery.runs.tickets`) before the round's record."""
+        self.digests.save_torch(ticket_state(model), rnd.ticket_weights)
+
     def _ticket_record(self, t: int, model: nn.Module, ticket: TrainResult | None,
                        extra: dict[str, Any]) -> dict[str, Any]:
         report = masklib.sparsity_report(model)
@@ -384,6 +389,7 @@ class LotteryRun:
             ticket = None
             if self.config.train_tickets == "all" or t == self.config.rounds:
                 model, ticket = self._phase(rnd, "ticket", "binary", mask_state, self._rewind_state(), search=False)
+                self._save_ticket(rnd, model)
             else:
                 model = self._fresh_model()
                 masklib.attach_masks(model, "binary")
@@ -403,6 +409,7 @@ class LotteryRun:
                 continue
             theta = self._theta0() if level == 0 else self._rewind_state()
             model, ticket = self._phase(rnd, "ticket", "binary", mask_state, theta, search=False)
+            self._save_ticket(rnd, model)  # before this level's pruning: the ticket trained under the last mask
             record = self._ticket_record(level, model, ticket, {"search_seconds": 0.0})
             removed = self.method.prune(model) if level < self.config.rounds else 0
             record["pruned_after_level"] = removed

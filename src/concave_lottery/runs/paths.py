@@ -14,6 +14,8 @@ A run folder ``<out>/<preset>/<run name>/`` holds::
     round-<t>/search.json            the search's outcome (accuracy, time, entries pruned)
     round-<t>/ticket/checkpoint.pt   per-epoch checkpoint of the ticket training
     round-<t>/ticket/metrics.json    per-epoch metrics of the ticket training
+    round-<t>/ticket/weights.pt      the trained ticket: final weights of the ticket training, masked, fp32
+                                     (:mod:`concave_lottery.runs.tickets`; runs recorded before it have none)
     round-<t>/record.json            the round's record (written last: the round is complete)
     result.json                      config + every round's record + provenance (the run is finished)
 
@@ -40,6 +42,7 @@ SEARCH_FILE = "search.json"
 RECORD_FILE = "record.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.json"
+TICKET_WEIGHTS_FILE = "weights.pt"
 PHASES = ("search", "ticket")
 
 _ROUND = re.compile(r"round-(\d+)")
@@ -88,6 +91,11 @@ class RoundDir:
     @property
     def masks(self) -> Path:
         return self.path / MASKS_FILE
+
+    @property
+    def ticket_weights(self) -> Path:
+        """The trained ticket's weights (masked, fp32), written just before the round's record."""
+        return self.ticket.path / TICKET_WEIGHTS_FILE
 
     @property
     def search_info(self) -> Path:
