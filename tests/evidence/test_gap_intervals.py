@@ -66,3 +66,46 @@ def test_the_text_gives_mean_interval_level_and_seeds():
 def test_t_quantile_matches_the_table_without_scipy():
     for df, value in verdicts._T975.items():
         assert math.isclose(verdicts.t_quantile(df), value, abs_tol=5e-4)
+
+
+def _points(rows):
+    import pandas as pd
+
+    from concave_lottery.evidence import analysis
+
+    df = pd.DataFrame(rows, columns=["method", "regularizer", "seed", "round", "sparsity", "test_accuracy"])
+    df["best_test_accuracy"] = df["test_accuracy"]
+    return analysis.tickets(df)
+
+
+def _three_seeds(soft_offsets):
+    """IMP at 20% per level and soft-log on the same sparsities, 3 seeds; soft-log's accuracy is IMP's
+    plus ``soft_offsets[seed]``."""
+    rows = []
+    for seed in range(3):
+        imp = [(t, 1 - 0.8 ** t, 0.90 - 0.002 * t + 0.004 * seed) for t in range(6)]
+        rows += [("imp", "log", seed, t, sp, acc) for t, sp, acc in imp]
+        rows += [("soft", "log", seed, t, sp, acc + soft_offsets[seed]) for t, sp, acc in imp[2:5:2]]
+    return _points(rows)
+
+
+def test_three_seeds_are_judged_by_the_paired_interval():
+    from concave_lottery.evidence import claims
+
+    trained = verdicts.TrainingState(True)
+    # soft-log is 0.2-0.4 pp behind IMP on every seed: a point gap far inside any floor, but the paired
+    # interval lies wholly above -1 pp, so "comparable" holds.
+    close = claims.check_comparable(_three_seeds([-0.002, -0.004, -0.003]), "soft-log", near_dense=0.05,
+                                    state=trained)
+    assert close["verdict"] == HOLDS
+    assert "95%, 3 seeds" in close["evidence"]
+    gaps = claims.matched_gaps(_three_seeds([-0.002, -0.004, -0.003]), "soft-log", "imp")
+    assert (gaps["pairs"] == 3).all() and (gaps["gap_high"] < 0).all() and (gaps["gap_low"] > -0.01).all()
+    # a seed 4 pp behind: the interval reaches far below -1 pp, so nothing can be said
+    wide = claims.check_comparable(_three_seeds([0.01, -0.04, 0.0]), "soft-log", near_dense=0.0, state=trained)
+    assert wide["verdict"] == INCONCLUSIVE
+    # two seeds: the old rule (gap against the noise floor), and no interval in the evidence
+    two = _three_seeds([-0.002, -0.004, -0.003])
+    two = two[two["seed"] < 2]
+    old = claims.check_comparable(two, "soft-log", near_dense=0.0, state=trained)
+    assert "seeds" not in old["evidence"] and old["verdict"] == HOLDS

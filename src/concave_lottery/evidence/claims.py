@@ -19,7 +19,10 @@ method that the other's curve also reaches, both curves interpolated there
 never extrapolated, never across a jump wider than
 :data:`concave_lottery.evidence.analysis.MAX_INTERPOLATION_GAP`). The verdict words follow one rule
 (:mod:`concave_lottery.evidence.verdicts`): ``holds`` / ``fails`` only when the gap clears the
-measured noise floor, max(seed spread, near-dense spread, 1 pp); otherwise ``inconclusive``; and a
+measured noise floor, max(seed spread, near-dense spread, 1 pp); otherwise ``inconclusive``. With
+:data:`INTERVAL_SEEDS` seeds or more on both sides (the converged layer) the 95% interval of the
+seed-paired gaps decides instead: "comparable" holds only when the whole interval lies above −1 pp,
+"better" only when it lies above 0. And a
 layer whose dense network is far from trained (:func:`training_state_of`) is at most
 ``inconclusive``. Each row also says on how many rounds each curve rests (``rounds``): a curve with
 more rounds has had more chances, and at a matched sparsity the two points may come from different
@@ -38,6 +41,10 @@ import pandas as pd
 
 from . import analysis, verdicts
 from .verdicts import FAILS, HOLDS, INCONCLUSIVE, MIN_GAP, NOT_TESTABLE, TrainingState
+
+#: Seeds per method from which a claim is judged by the confidence interval of its seed-paired gaps
+#: (:func:`concave_lottery.evidence.verdicts.judge_interval`) instead of the gap against the noise floor.
+INTERVAL_SEEDS = 3
 
 #: Least sparsity at which ``higher-sparsity`` can be checked: a method whose sparsest ticket prunes
 #: less than half of the weights says nothing about "higher sparsity" (the paper's curves reach 90%+).
@@ -129,10 +136,14 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
     curves reach (each interpolated between its own nearby rounds, never extrapolated, see
     :func:`concave_lottery.analysis.accuracy_at_sparsity`):
     columns sparsity, a_mean, a_std, b_mean, b_std, n_a, n_b (seeds), gap = a − b, spread =
-    sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side), and a_round, b_round: the
-    round of each curve nearest that sparsity (in log remaining fraction)."""
+    sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side), a_round, b_round: the
+    round of each curve nearest that sparsity (in log remaining fraction), and the seed-paired
+    interval of the gap (:func:`concave_lottery.evidence.verdicts.gap_interval` of
+    :math:`\\text{acc}_a(s) - \\text{acc}_b(s)` over the seeds ``s`` both have there): pairs, gap_low,
+    gap_high (NaN with fewer than 2 pairs). Runs of one seed share the initialization θ0 and the data
+    order across methods, so pairing by seed removes that part of the noise."""
     columns = ["sparsity", "a_mean", "a_std", "b_mean", "b_std", "n_a", "n_b", "gap", "spread", "a_round",
-               "b_round"]
+               "b_round", "pairs", "gap_low", "gap_high"]
     if points.empty or a not in set(points["method_label"]) or b not in set(points["method_label"]):
         return pd.DataFrame(columns=columns)
     pruned = points[points["method_label"].isin([a, b]) & (points["sparsity"] > 0)]
@@ -154,10 +165,13 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
             continue
         sa, sb = stats.loc[a], stats.loc[b]
         spread = math.hypot(sa["std"], sb["std"]) if min(sa["count"], sb["count"]) >= 2 else math.nan
+        by_seed = sub.pivot_table(index="seed", columns="method", values="accuracy", aggfunc="mean")
+        paired = verdicts.gap_interval((by_seed[a] - by_seed[b]).dropna().tolist())
         rows.append({"sparsity": float(target), "a_mean": sa["mean"], "a_std": sa["std"], "b_mean": sb["mean"],
                      "b_std": sb["std"], "n_a": int(sa["count"]), "n_b": int(sb["count"]),
                      "gap": float(sa["mean"] - sb["mean"]), "spread": spread,
-                     "a_round": nearest_round(a, float(target)), "b_round": nearest_round(b, float(target))})
+                     "a_round": nearest_round(a, float(target)), "b_round": nearest_round(b, float(target)),
+                     "pairs": paired.n, "gap_low": paired.low, "gap_high": paired.high})
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -165,9 +179,16 @@ def _pp(x: float) -> str:
     return f"{100 * x:+.2f} pp"
 
 
+def _interval(g: Any) -> str:
+    """The gap's paired interval, where it decides the verdict (:data:`INTERVAL_SEEDS` pairs or more)."""
+    if getattr(g, "pairs", 0) < INTERVAL_SEEDS:
+        return ""
+    return f" [{100 * g.gap_low:+.2f}, {100 * g.gap_high:+.2f}] 95%, {g.pairs} seeds"
+
+
 def _evidence(gaps: pd.DataFrame, a: str, b: str) -> str:
     return "; ".join(f"{100 * g.sparsity:.1f}%: {a} {100 * g.a_mean:.2f} vs {b} {100 * g.b_mean:.2f} "
-                     f"({_pp(g.gap)}" + ("" if g.a_round == g.b_round else
+                     f"({_pp(g.gap)}{_interval(g)}" + ("" if g.a_round == g.b_round else
                                          f"; {a} round {g.a_round}, {b} round {g.b_round}") + ")"
                      for g in gaps.itertuples())
 
@@ -205,9 +226,18 @@ def _row(claim: str, a: str, b: str, gaps: pd.DataFrame, verdict: str, note: str
             "rounds": _rounds(points if points is not None else pd.DataFrame(), a, b), "note": "; ".join(notes)}
 
 
+def _judge(g: Any, near_dense: float, min_gap: float, want: str) -> str:
+    """One matched sparsity's verdict: by the seed-paired interval with :data:`INTERVAL_SEEDS` pairs or
+    more (:func:`concave_lottery.evidence.verdicts.judge_interval`), else by the gap against the noise
+    floor (:func:`concave_lottery.evidence.verdicts.judge`)."""
+    if getattr(g, "pairs", 0) >= INTERVAL_SEEDS:
+        interval = verdicts.GapInterval(g.gap, g.gap_low, g.gap_high, int(g.pairs))
+        return verdicts.judge_interval(interval, want=want, min_gap=min_gap)
+    return verdicts.judge(g.gap, _floor(g.spread, near_dense), want=want, min_gap=min_gap)
+
+
 def _verdicts(gaps: pd.DataFrame, near_dense: float, min_gap: float, want: str) -> tuple[list[str], list[str]]:
-    judged = [verdicts.judge(g.gap, _floor(g.spread, near_dense), want=want, min_gap=min_gap)
-              for g in gaps.itertuples()]
+    judged = [_judge(g, near_dense, min_gap, want) for g in gaps.itertuples()]
     read = [verdicts.reading(g.gap, want=want, min_gap=min_gap) for g in gaps.itertuples()]
     return judged, read
 
