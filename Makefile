@@ -12,13 +12,14 @@ ifneq ($(wildcard ../shared/data),)
 export LOTTERY_DATA_MIRROR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: venv test test-fast book smoke lint browser-deps bench publish clean help
+.PHONY: venv test test-fast book smoke lint browser-deps bench gpu-check publish clean help
 
 help:
 	@echo "make book [PROFILE=smoke|book|paper]   execute the chapters and build the HTML book in _build/html"
 	@echo "make test                              run the whole test suite (library, notebooks, built book)"
 	@echo "make test-fast                         library tests only"
 	@echo "make bench                             print the training-speed benchmarks for this machine"
+	@echo "make gpu-check [GPU_CHECK_JSON=path]   CUDA tests, a timed ResNet-20 epoch (fp32/bf16), mask invariant on the GPU"
 	@echo "make lint                              ruff"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -51,6 +52,11 @@ smoke:
 bench: venv
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/step_speed.py
+
+# <= 5 min on a CUDA machine; without CUDA a few-step CPU fallback, labelled so. Paste its summary into an issue.
+GPU_CHECK_JSON ?= _build/gpu-check.json
+gpu-check: venv
+	$(PY) -m concave_lottery.runs.gpu_check --json $(GPU_CHECK_JSON)
 
 lint: venv
 	$(VENV)/bin/ruff check .

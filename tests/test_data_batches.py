@@ -270,6 +270,7 @@ def test_imagedata_checks_its_tensors():
     assert data.in_channels == 3 and data.image_size == 8
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_batches_equal_cpu_batches():
     data = make_data()

@@ -211,6 +211,7 @@ def test_open_lth_initialisation():
     assert abs(w.mean().item()) < 0.02 * (2 / fan_in) ** 0.5
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", ["resnet20", "vgg11", "lenet300"])
 def test_cuda_bf16_channels_last(name):
