@@ -6,12 +6,16 @@
     lottery run PRESET [key=value ...] [--out DIR] [--device auto|cpu|cuda] [--quiet]
     lottery sweep SPEC [--workers N] [--dry-run]  a grid of runs from a TOML spec (skip finished, resume)
     lottery results [ROOT]                        the finished runs under ROOT: sparsity, accuracy, hardware, time
+    lottery calibrate PRESET target_sparsity=S [tolerance=T] [budget=N] [vary=lam|eps] [key=value ...] [--ticket]
+                                                  λ (or ε) for a target sparsity, by bisection over cached probes
     lottery data check | fetch NAME|all           datasets: where they come from, verified or not
     lottery book build|run|publish ...            the book (see ``lottery book --help``)
 
 ``lottery run`` prints the path of ``result.json`` as its last line. A user error (unknown preset,
 model, dataset or key; a value out of range; a missing dataset) prints one paragraph naming the
 parameter, the value given and what is allowed, and exits with status 2, without a traceback.
+``lottery calibrate`` exits with status 3 when the target sparsity is not reached (budget spent, or the
+target lies outside what the bracket can be widened to), after printing the probes and writing the record.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import UserError, os_error
+
+_CALIBRATE_OUT = "results/target-sparsity"  # concave_lottery.runs.calibrate.DEFAULT_OUT (not imported: torch)
+
+
+class CalibrationNotReached(UserError):
+    """``lottery calibrate`` spent its budget or bracket without reaching the target: exit status 3."""
+
+    exit_status = 3
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -90,6 +102,68 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"\n{o.task.label()} failed:\n{o.error}", file=sys.stderr)
     print(f"{len(outcomes)} runs: {len(outcomes) - len(failed)} ok, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from tqdm import tqdm
+
+    from .runs.calibrate import calibrate, parse_calibration_args, probe_table, train_ticket
+    from .runs.config import parse_assignments, resolve_config
+    from .runs.lottery import resolve_device
+
+    spec, overrides = parse_calibration_args(parse_assignments(args.overrides))
+    device = resolve_device(args.device)
+    base = resolve_config(args.preset, overrides, device=device)
+    name = "λ" if spec.vary == "lam" else "ε"
+    command = shlex.join(["lottery", "calibrate", args.preset, *args.overrides]
+                         + (["--out", args.out] if args.out != _CALIBRATE_OUT else []))
+    bar = tqdm(total=spec.budget, desc=f"calibrate {name}", unit="probe", disable=True if args.quiet else None,
+               file=sys.stderr, dynamic_ncols=True)
+
+    def on_probe(entry: dict, bisection: Any, cached: bool) -> None:
+        bar.update(1)
+        bar.write(f"probe {entry['order']}: {name} = {entry['value']:.4g}  sparsity {entry['sparsity']:.4f}"
+                  f"{'  (cached)' if cached else ''}", file=sys.stderr)
+
+    try:
+        path, record = calibrate(base, spec, args.out, device=device, progress=False if args.quiet else None,
+                                 command=command, on_probe=on_probe)
+    finally:
+        bar.close()
+    print(_format_rows(probe_table(record)))
+    found, target = record["found"], f"{spec.target_sparsity:g} ± {spec.tolerance:g}"
+    if record["monotone"]:
+        dips = record["dips_within_slack"]
+        largest = max((abs(d["upper"]["sparsity"] - d["lower"]["sparsity"]) for d in dips), default=0.0)
+        noise = (f" (up to {len(dips)} dip(s) of at most {largest:.4f} <= {record['monotone_slack']:g}, "
+                 f"training noise)") if dips else ""
+        print(f"sparsity({name}) was monotone over the {len(record['probes'])} probes{noise}")
+    else:
+        pairs = "; ".join(f"s({v['lower']['value']:.4g}) = {v['lower']['sparsity']:.4f} then "
+                          f"s({v['upper']['value']:.4g}) = {v['upper']['sparsity']:.4f}" for v in record["violations"])
+        print(f"WARNING: sparsity({name}) is NOT monotone over the probes ({pairs}): the value found is where "
+              f"the probes crossed the target, and another {name} may reach it too")
+    print(f"record: {path}")
+    if not record["reached"]:
+        raise CalibrationNotReached(
+            f"the target sparsity {target} was not reached: {record['reason']}. The closest probe, {name} = "
+            f"{found['value']:.4g}, reached {found['sparsity']:.4f}. Each probe is a cached run: rerun with a larger "
+            f"budget= (now {spec.budget}), another bracket (lo=, hi=) or another protocol (epochs, mask_lr_scale, "
+            f"alpha); the probes done are not trained again.")
+    print(f"{name} found: {found['value']:.4g}, sparsity reached {found['sparsity']:.4f} (target {target}), "
+          f"{len(record['probes'])} probes")
+    if args.ticket:
+        result_path, result = train_ticket(path, args.out, device=device, progress=False if args.quiet else None)
+        for round_record in result["rounds"]:
+            print(_summary_line(round_record), file=sys.stderr)
+        last = result["rounds"][-1]
+        print(f"ticket at {name} = {found['value']:.4g}: sparsity {last['sparsity']:.4f}, test accuracy "
+              f"{last['test_accuracy']:.4f}  ({result_path})")
+    else:
+        print(f"train the ticket at this value: {command} --ticket")
+    return 0
 
 
 def results_table(root: str, problems: list[tuple[str, str]] | None = None):
@@ -226,6 +300,26 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", default="results", help="results root of the longer run (default: results)")
     p.set_defaults(func=_cmd_extend)
 
+    p = sub.add_parser("calibrate", help="find λ (or ε) for a target sparsity, by bisection over cached probes",
+                       description="Find the λ (vary=lam, default) or the ε at fixed λ (vary=eps) whose search "
+                                   "reaches target_sparsity within tolerance, by bisection in log scale over "
+                                   "search-only runs (probes) of the protocol PRESET key=value ..., e.g. lottery "
+                                   "calibrate lenet300-mnist regularizer=log rounds=1 epochs=10 target_sparsity=0.9. "
+                                   "Each probe is an ordinary cached run, so a rerun is free and a stopped "
+                                   "calibration resumes; the record (calibration.json) lists every probe. Keys of "
+                                   "the calibration: target_sparsity (required), tolerance (0.01), budget (12 "
+                                   "probes), vary (lam or eps), lo and hi (the first bracket; default the "
+                                   "protocol's value / and · √factor), factor (10). Exit status 3: the target was "
+                                   "not reached (concave_lottery.runs.calibrate).")
+    p.add_argument("preset", help="a preset name (lottery presets)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="calibration keys and parameter overrides")
+    p.add_argument("--out", default=_CALIBRATE_OUT, help=f"results root (default: {_CALIBRATE_OUT})")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--ticket", action="store_true",
+                   help="then train the ticket at the value found (its searches are the probe's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_calibrate)
+
     p = sub.add_parser("results", help="list the finished runs under a results root",
                        description="One line per finished run: method, rounds, the last round's sparsity and "
                                    "ticket accuracy, the hardware and wall time from its provenance.")
@@ -287,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(textwrap.fill(line, 100, subsequent_indent="  ", break_long_words=False,
                                        break_on_hyphens=False) for line in lines if line.strip()),
               file=sys.stderr)
-        return 2
+        return int(getattr(exc, "exit_status", 2))
     except KeyboardInterrupt:
         print("lottery: interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130

@@ -69,7 +69,8 @@ class RunConfig:
     rewind_step: int = field(default=0, metadata={
         "help": "rewind θ to θ_k after k optimizer steps of the first training (0: θ_0)"})
     train_tickets: str = field(default="all", metadata={
-        "help": "train the ticket in isolation after every round (all) or only after the last (last)"})
+        "help": "train the ticket in isolation after every round (all), only after the last (last), or never "
+                "(none: a search-only run, as the probes of lottery calibrate)"})
     train_subset: int = field(default=0, metadata={"help": "use only this many training images (0: all)"})
     test_subset: int = field(default=0, metadata={"help": "use only this many test images (0: all)"})
     classes: int = field(default=0, metadata={
@@ -215,7 +216,10 @@ class RunConfig:
             ("mask_weight_decay", self.mask_weight_decay >= 0, "mask weight decay must be >= 0"),
             ("mask_init", 0 < self.mask_init <= 1, "m_0 must lie in (0, 1]"),
             ("rewind_step", self.rewind_step >= 0, "rewind_step must be an integer >= 0"),
-            ("train_tickets", self.train_tickets in ("all", "last"), "train_tickets must be all or last"),
+            ("train_tickets", self.train_tickets in ("all", "last", "none")
+             and (self.train_tickets != "none" or self.method != "imp"),
+             "train_tickets must be all, last or none (none: search only; not for imp, whose search is the "
+             "ticket)"),
             ("train_subset", self.train_subset >= 0, "train_subset must be >= 0 (0: all)"),
             ("test_subset", self.test_subset >= 0, "test_subset must be >= 0 (0: all)"),
             ("classes", self.classes >= 0, "classes must be an integer >= 0 (0: all classes)"),
