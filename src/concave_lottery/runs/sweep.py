@@ -18,6 +18,18 @@ table expands to the cartesian product of its swept values::
     method = "imp"
     seed = [0, 1]
 
+A spec can be another spec, changed: ``extends = "paper.toml"`` (a path relative to this file) takes that
+spec's ``[[grid]]`` tables (and its ``out`` unless this one sets it), and ``[set]`` sets its keys in every
+table, replacing what the table says (``sweeps/paper-rehearsal.toml``: the paper's spec with 1 epoch and 1
+round per run)::
+
+    extends = "paper.toml"
+    out = "_build/rehearsal/results"
+
+    [set]
+    epochs = 1
+    rounds = 1
+
 The runner is separate from how runs are scheduled. :func:`run_task` runs one
 :class:`RunTask` (a picklable description: config, results root, device) and returns a
 :class:`TaskOutcome`; an :class:`Executor` only decides where and how many tasks run at once.
@@ -56,7 +68,7 @@ from .config import RunConfig, resolve_config
 from .results import RESULT_FILE, run_directory
 
 #: The top-level keys of a sweep spec (anything else is a mistake, e.g. a run parameter outside [[grid]]).
-SPEC_KEYS = frozenset({"out", "grid"})
+SPEC_KEYS = frozenset({"out", "grid", "extends", "set"})
 #: RunConfig fields whose value is itself a list.
 LIST_FIELDS = frozenset({"milestones"})
 
@@ -149,10 +161,10 @@ def tasks_from_tables(tables: Iterable[dict[str, Any]], out: str, device: str = 
     return tasks
 
 
-def read_spec(path: str | Path) -> dict[str, Any]:
+def read_spec(path: str | Path, _extending: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The checked contents of a TOML sweep spec (the one reader of spec files): its ``[[grid]]``
-    tables under ``grid`` (at least one) and its optional ``out``; every problem is a
-    :class:`ParameterError` naming the file."""
+    tables under ``grid`` (at least one; those of the spec it ``extends``, when it does, with its ``[set]``
+    keys set in each) and its optional ``out``; every problem is a :class:`ParameterError` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ParameterError("spec", str(path), "the sweep spec must be an existing TOML file"
@@ -169,13 +181,39 @@ def read_spec(path: str | Path) -> dict[str, Any]:
     if unknown:
         raise ParameterError("spec", str(path), f"its top-level keys must be among {', '.join(sorted(SPEC_KEYS))} "
                              f"(unknown: {', '.join(unknown)}; a run parameter belongs in a [[grid]] table)")
+    if "extends" in data:
+        data = _extended(path, data, _extending)
     grids = data.get("grid")
     if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) for g in grids):
         raise ParameterError("spec", str(path), "the sweep spec needs at least one [[grid]] table")
     if "out" in data and (not isinstance(data["out"], str) or not data["out"].strip()):
         raise ParameterError("out", data["out"], f"out in {path} must be a string naming the results root, "
                              f"e.g. out = \"results\"")
+    sets = data.pop("set", {})
+    if not isinstance(sets, dict):
+        raise ParameterError("set", sets, f"set in {path} must be a table of run parameters, e.g. [set] epochs = 1")
+    if sets:
+        data["grid"] = [{**g, **sets} for g in grids]
     return data
+
+
+def _extended(path: Path, data: dict[str, Any], extending: tuple[Path, ...]) -> dict[str, Any]:
+    """``data`` (a spec with ``extends``) with the grid tables, and the ``out`` unless it has its own, of the
+    spec it extends."""
+    base = data.pop("extends")
+    if not isinstance(base, str) or not base.strip():
+        raise ParameterError("extends", base, f"extends in {path} must name another spec, e.g. \"paper.toml\"")
+    if "grid" in data:
+        raise ParameterError("spec", str(path), "a spec that extends another takes its [[grid]] tables from it: "
+                             "change them with [set], or write a spec of its own without extends")
+    base_path = (path.parent / base).resolve()
+    if base_path in extending or base_path == path.resolve():
+        raise ParameterError("extends", base, f"{path} extends itself (through {', '.join(map(str, extending))})")
+    parent = read_spec(base_path, (*extending, path.resolve()))
+    merged = {**data, "grid": parent["grid"]}
+    if "out" in parent:
+        merged.setdefault("out", parent["out"])
+    return merged
 
 
 def load_spec(path: str | Path, *, out: str | None = None, device: str = "auto") -> SweepSpec:
