@@ -15,7 +15,7 @@ Every dataset is looked for in the same order (contributor guide §4, "Data"):
 
 :data:`DOWNLOADS` is the one place that says where each dataset is downloaded from and which md5 it must
 have: to download from elsewhere (a local copy of the official files served over HTTP, as the test
-``tests/test_data_rehearsal.py`` does), replace its entries, e.g.
+``tests/data/test_data_rehearsal.py`` does), replace its entries, e.g.
 ``DOWNLOADS["cifar10"] = (Download("cifar-10-python.tar.gz", md5, ("http://host/cifar-10-python.tar.gz",), size),)``.
 A download is written into a temporary folder inside the data root, md5-checked, unpacked there and
 only then moved into place, so a failed or corrupt download leaves nothing half-written behind.
@@ -62,7 +62,7 @@ class Download:
 _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 
 #: Where each dataset's official files are downloaded from (torchvision's URLs and md5s for MNIST and
-#: CIFAR, ``tests/test_data_sources.py`` checks they are torchvision's). ``cifar10-subset`` is derived
+#: CIFAR, ``tests/data/test_data_rehearsal.py`` checks they are torchvision's). ``cifar10-subset`` is derived
 #: from ``cifar10``'s archive, ``mnist01`` from ``mnist``'s files. Replace entries to download elsewhere.
 DOWNLOADS: dict[str, tuple[Download, ...]] = {
     "mnist": tuple(

@@ -1,7 +1,7 @@
 """The sentences the chapters print: numbers formatted for people and verdicts written out.
 
 A verdict the book prints is a claim about the paper or about the library's choices, so the code
-that writes it lives here, with tests (``tests/test_narrate.py``), and a chapter only calls it.
+that writes it lives here, with tests (``tests/evidence/test_narrate.py``), and a chapter only calls it.
 Each function takes the frames a chapter already holds (recorded runs read by
 :mod:`concave_lottery.evidence.analysis`) and returns Markdown.
 

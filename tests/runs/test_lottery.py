@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from _synthetic import tiny_images
 
 from concave_lottery.runs import lottery as lotterylib
 from concave_lottery.runs import training
@@ -21,8 +20,14 @@ def config(**overrides):
     return resolve_config("lenet300-mnist", {**FAST, **overrides})
 
 
-def run(tmp_path, cfg, data=None):
-    return lotterylib.run_lottery(cfg, tmp_path, device="cpu", progress=False, data=data or tiny_images())
+@pytest.fixture
+def run(tiny_images):
+    """``run(out, cfg, data=None)``: the lottery run of ``cfg`` under ``out`` on the tiny synthetic data."""
+
+    def run(out, cfg, data=None):
+        return lotterylib.run_lottery(cfg, out, device="cpu", progress=False, data=data or tiny_images())
+
+    return run
 
 
 def strip_timings(result: dict) -> dict:
@@ -36,7 +41,7 @@ def strip_timings(result: dict) -> dict:
 
 
 @pytest.mark.parametrize("method", ["soft", "hard", "sigmoid", "imp"])
-def test_every_method_produces_round_records(tmp_path, method):
+def test_every_method_produces_round_records(tmp_path, method, run):
     cfg = config(method=method, lam=1e-3, alpha=0.3)
     path, result = run(tmp_path, cfg)
     assert path.name == "result.json" and path.exists()
@@ -62,13 +67,13 @@ def test_every_method_produces_round_records(tmp_path, method):
         assert result["rounds"][0]["sparsity"] == pytest.approx(0.2, abs=1e-4)
 
 
-def test_soft_mask_sparsifies_with_a_large_lambda(tmp_path):
+def test_soft_mask_sparsifies_with_a_large_lambda(tmp_path, run):
     _, result = run(tmp_path, config(method="soft", regularizer="l1", lam=1e-2, alpha=0.05, mask_lr_scale=100))
     assert result["rounds"][-1]["sparsity"] > 0.5
     assert result["rounds"][0]["mask_before_pruning"]["fraction_below"]["0.05"] > 0
 
 
-def test_a_run_resumed_under_another_commit_names_both(tmp_path, monkeypatch):
+def test_a_run_resumed_under_another_commit_names_both(tmp_path, monkeypatch, run):
     from concave_lottery.runs.results import run_directory, write_json
 
     cfg = config(method="imp", rounds=1)
@@ -83,7 +88,7 @@ def test_a_run_resumed_under_another_commit_names_both(tmp_path, monkeypatch):
     assert result["provenance"]["started_commit"] == "aaaa"
 
 
-def test_finished_run_is_never_recomputed(tmp_path, monkeypatch):
+def test_finished_run_is_never_recomputed(tmp_path, monkeypatch, run):
     cfg = config(rounds=1, epochs=1)
     path, first = run(tmp_path, cfg)
 
@@ -96,7 +101,7 @@ def test_finished_run_is_never_recomputed(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("method", ["soft", "imp"])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, method):
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, method, run):
     cfg = config(method=method, lam=1e-3, alpha=0.3, epochs=3)
     _, reference = run(tmp_path / "a", cfg)
 
@@ -144,7 +149,7 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, monkeypatch, metho
                 assert torch.equal(sa[name][key], sb[name][key])
 
 
-def test_rewinding_to_step_k(tmp_path):
+def test_rewinding_to_step_k(tmp_path, run):
     cfg = config(method="imp", rewind_step=3, rounds=1, epochs=1)
     path, result = run(tmp_path, cfg)
     assert (path.parent / "theta_rewind.pt").exists()
@@ -155,7 +160,7 @@ def test_rewinding_to_step_k(tmp_path):
     assert len(result["rounds"]) == 2
 
 
-def test_load_runs_gives_one_row_per_round(tmp_path):
+def test_load_runs_gives_one_row_per_round(tmp_path, run):
     run(tmp_path, config(method="imp", rounds=1, epochs=1))
     run(tmp_path, config(method="soft", rounds=1, epochs=1, lam=1e-3))
     df = load_runs(tmp_path)
@@ -163,7 +168,7 @@ def test_load_runs_gives_one_row_per_round(tmp_path):
     assert {"method", "sparsity", "test_accuracy", "prov_device", "run_dir"} <= set(df.columns)
 
 
-def test_run_directory_with_other_config_is_refused(tmp_path):
+def test_run_directory_with_other_config_is_refused(tmp_path, run, tiny_images):
     cfg = config(rounds=1, epochs=1)
     path, _ = run(tmp_path, cfg)
     (path).unlink()
@@ -175,10 +180,10 @@ def test_run_directory_with_other_config_is_refused(tmp_path):
         other.run()
 
 
-def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path):
+def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path, run):
     """A lottery process that holds the run's lock (here one of an older version, which wrote its pid into
     ``.lock`` without flock) is respected; once it is gone, the lock is taken over. The flock-based lock
-    itself is tested with two processes racing in tests/test_faults.py."""
+    itself is tested with two processes racing in tests/cli/test_faults.py."""
     import subprocess
     import sys
 
@@ -200,7 +205,7 @@ def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path):
     assert path.exists() and (run_dir / ".lock").read_text() == ""
 
 
-def test_a_run_recorded_by_an_older_version_is_found_and_reused(tmp_path, monkeypatch):
+def test_a_run_recorded_by_an_older_version_is_found_and_reused(tmp_path, monkeypatch, run):
     """A config.json written before a field existed still identifies its run (no recomputation)."""
     cfg = config(rounds=1, epochs=1)
     path, first = run(tmp_path, cfg)
@@ -221,7 +226,7 @@ def test_a_run_recorded_by_an_older_version_is_found_and_reused(tmp_path, monkey
     assert again_path == old_dir / "result.json" and again == first
 
 
-def test_a_corrupt_checkpoint_is_detected_not_used(tmp_path, monkeypatch):
+def test_a_corrupt_checkpoint_is_detected_not_used(tmp_path, monkeypatch, run):
     from concave_lottery.errors import CorruptFile
 
     cfg = config(rounds=1, epochs=2)
@@ -246,7 +251,7 @@ def test_a_corrupt_checkpoint_is_detected_not_used(tmp_path, monkeypatch):
     assert path.exists()
 
 
-def test_classes_cuts_the_dataset_and_keeps_older_run_names(tmp_path):
+def test_classes_cuts_the_dataset_and_keeps_older_run_names(tmp_path, run, tiny_images):
     from concave_lottery.runs.config import RunConfig
 
     assert RunConfig().short_hash() == RunConfig(classes=0).short_hash()  # recorded runs keep their names
@@ -258,7 +263,7 @@ def test_classes_cuts_the_dataset_and_keeps_older_run_names(tmp_path):
     assert result["config"]["classes"] == 2 and len(result["rounds"]) == 2
 
 
-def test_extending_a_run_by_rounds_equals_the_longer_run(tmp_path, monkeypatch):
+def test_extending_a_run_by_rounds_equals_the_longer_run(tmp_path, monkeypatch, run):
     short = config(method="soft", lam=1e-3, alpha=0.3, rounds=1)
     longer = config(method="soft", lam=1e-3, alpha=0.3, rounds=2)
     _, reference = run(tmp_path / "a", longer)
@@ -284,7 +289,7 @@ def test_extending_a_run_by_rounds_equals_the_longer_run(tmp_path, monkeypatch):
         assert a.keys() == b.keys() and all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
 
 
-def test_extending_refuses_imp_fewer_rounds_and_unfinished_runs(tmp_path):
+def test_extending_refuses_imp_fewer_rounds_and_unfinished_runs(tmp_path, run):
     from concave_lottery.errors import ParameterError
 
     path, _ = run(tmp_path, config(method="imp", rounds=1, epochs=1))
@@ -300,7 +305,7 @@ def test_extending_refuses_imp_fewer_rounds_and_unfinished_runs(tmp_path):
         lotterylib.extend_rounds(path.parent, 2, tmp_path)
 
 
-def test_imp_with_zero_rounds_trains_the_dense_network_only(tmp_path):
+def test_imp_with_zero_rounds_trains_the_dense_network_only(tmp_path, run):
     """``method=imp rounds=0`` is the dense baseline: level 0 alone, nothing pruned (the convergence runs)."""
     path, result = run(tmp_path, config(method="imp", rounds=0))
     assert [r["round"] for r in result["rounds"]] == [0]

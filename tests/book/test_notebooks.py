@@ -16,7 +16,7 @@ import pytest
 
 from concave_lottery.book import pipeline as book
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = [c.name for c in book.chapters(ROOT)]
 
 pytestmark = pytest.mark.slow

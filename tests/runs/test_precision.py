@@ -7,7 +7,6 @@ import dataclasses
 
 import pytest
 import torch
-from _synthetic import tiny_images
 
 from concave_lottery.errors import ParameterError
 from concave_lottery.method import masks as masklib
@@ -84,7 +83,7 @@ def test_provenance_records_precision_and_memory_format():
 
 
 @pytest.mark.parametrize("kind", ["relaxed", "sigmoid"])
-def test_pruned_weights_stay_exactly_zero_under_bf16_autocast_on_the_cpu(tmp_path, kind):
+def test_pruned_weights_stay_exactly_zero_under_bf16_autocast_on_the_cpu(tmp_path, kind, tiny_images):
     """Algorithm 1's training step (penalty, projection, pruned entries) under CPU bf16 autocast: the
     convolutions run in bf16, while θ, the mask, the penalty and the optimizer state stay fp32, and every
     pruned weight is an exact 0, in fp32 and in the bf16 copy the convolution sees."""

@@ -19,7 +19,7 @@ import yaml
 from concave_lottery.book import pipeline as book
 from concave_lottery.errors import ParameterError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 MINI = textwrap.dedent('''\
     ---

@@ -121,10 +121,8 @@ def test_a_failing_run_is_reported_not_raised(tmp_path, monkeypatch):
     assert not outcome.ok and "disk on fire" in outcome.error
 
 
-def test_sweep_command_runs_resumes_and_skips(tmp_path, monkeypatch, capsys):
+def test_sweep_command_runs_resumes_and_skips(tmp_path, monkeypatch, capsys, tiny_images):
     """End to end on a tiny synthetic dataset: an interrupted sweep resumes and skips finished runs."""
-    from _synthetic import tiny_images
-
     from concave_lottery.runs import lottery
 
     real = lottery.load_data

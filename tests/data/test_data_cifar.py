@@ -1,4 +1,5 @@
-"""CIFAR-10/100 loaders on small pickles written here in torchvision's on-disk format, and the
+"""CIFAR-10/100 loaders on small pickles in torchvision's on-disk format (the ``cifar_pickles`` fixture of
+``tests/conftest.py``), and the
 mirror-style ``cifar10-subset.npz``; torchvision's own CIFAR classes read the same files as a cross-check."""
 
 from __future__ import annotations
@@ -33,91 +34,23 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _dump(path: Path, obj: dict) -> str:
-    path.write_bytes(pickle.dumps(obj, protocol=2))
-    return _md5(path)
+def write_cifar10(pickles, base: Path, seed: int = 0) -> type:
+    """Write cifar-10-batches-py/ under ``base`` (random images, five training batches of
+    ``N_TRAIN_PER_BATCH``); the loader accepts its md5s; return the torchvision class carrying them."""
+    files = pickles.random_cifar10_files(np.random.default_rng(seed), N_TRAIN_PER_BATCH, N_TEST)
+    pickles.write(base / "cifar-10-batches-py", files)
+    return pickles.use("cifar10", files)
 
 
-def _images(rng: np.random.Generator, n: int) -> np.ndarray:
-    return rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)  # rows: 1024 R, 1024 G, 1024 B
+def write_cifar100(pickles, base: Path, seed: int = 1) -> type:
+    files = pickles.cifar100_files(np.random.default_rng(seed), n_train=9, n_test=4)
+    pickles.write(base / "cifar-100-python", files)
+    return pickles.use("cifar100", files)
 
 
-def write_cifar10(base: Path, seed: int = 0) -> type:
-    """Write cifar-10-batches-py/ under ``base``; return a CIFAR10 subclass carrying these md5s."""
-    rng = np.random.default_rng(seed)
-    folder = base / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    train_list = []
-    for i, n in enumerate(N_TRAIN_PER_BATCH, 1):
-        entry = {
-            "batch_label": f"training batch {i} of 5",
-            "labels": [int(v) for v in rng.integers(0, 10, n)],
-            "data": _images(rng, n),
-            "filenames": [f"img_{i}_{j}.png" for j in range(n)],
-        }
-        train_list.append([f"data_batch_{i}", _dump(folder / f"data_batch_{i}", entry)])
-    test = {
-        "batch_label": "testing batch 1 of 1",
-        "labels": [int(v) for v in rng.integers(0, 10, N_TEST)],
-        "data": _images(rng, N_TEST),
-        "filenames": [f"test_{j}.png" for j in range(N_TEST)],
-    }
-    test_list = [["test_batch", _dump(folder / "test_batch", test)]]
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    meta_md5 = _dump(folder / "batches.meta", {"label_names": names, "num_cases_per_batch": 7, "num_vis": 3072})
-
-    class TestCIFAR10(torchvision.datasets.CIFAR10):
-        pass
-
-    TestCIFAR10.train_list = train_list
-    TestCIFAR10.test_list = test_list
-    TestCIFAR10.meta = {"filename": "batches.meta", "key": "label_names", "md5": meta_md5}
-    return TestCIFAR10
-
-
-def write_cifar100(base: Path, seed: int = 1) -> type:
-    rng = np.random.default_rng(seed)
-    folder = base / "cifar-100-python"
-    folder.mkdir(parents=True)
-    md5s = {}
-    for split, n in (("train", 9), ("test", 4)):
-        fine = [int(v) for v in rng.integers(0, 100, n)]
-        entry = {
-            "filenames": [f"{split}_{j}.png" for j in range(n)],
-            "batch_label": f"{split} batch",
-            "fine_labels": fine,
-            "coarse_labels": [v // 5 for v in fine],
-            "data": _images(rng, n),
-        }
-        md5s[split] = _dump(folder / split, entry)
-    meta = {
-        "fine_label_names": [f"f{i}" for i in range(100)],
-        "coarse_label_names": [f"c{i}" for i in range(20)],
-    }
-    meta_md5 = _dump(folder / "meta", meta)
-
-    class TestCIFAR100(torchvision.datasets.CIFAR100):
-        pass
-
-    TestCIFAR100.train_list = [["train", md5s["train"]]]
-    TestCIFAR100.test_list = [["test", md5s["test"]]]
-    TestCIFAR100.meta = {"filename": "meta", "key": "fine_label_names", "md5": meta_md5}
-    return TestCIFAR100
-
-
-def use(monkeypatch, name: str, tv_class: type) -> None:
-    spec = cifar_module.SPECS[name]
-    monkeypatch.setitem(
-        cifar_module.SPECS,
-        name,
-        cifar_module.CifarSpec(tv_class, spec.label_key, spec.num_classes, spec.mean, spec.std),
-    )
-
-
-def test_cifar10_matches_torchvision_reading_the_same_files(tmp_path, monkeypatch):
+def test_cifar10_matches_torchvision_reading_the_same_files(cifar_pickles, tmp_path, monkeypatch):
     root = tmp_path / "root"
-    tv_class = write_cifar10(root)
-    use(monkeypatch, "cifar10", tv_class)
+    tv_class = write_cifar10(cifar_pickles, root)
     data = load_dataset("cifar10")
     n_train = sum(N_TRAIN_PER_BATCH)
     assert data.train_images.shape == (n_train, 3, 32, 32) and data.train_images.dtype == torch.uint8
@@ -134,21 +67,19 @@ def test_cifar10_matches_torchvision_reading_the_same_files(tmp_path, monkeypatc
         assert labels.tolist() == list(reference.targets)
 
 
-def test_cifar10_pixel_layout_is_rgb_planes(tmp_path, monkeypatch):
+def test_cifar10_pixel_layout_is_rgb_planes(cifar_pickles, tmp_path, monkeypatch):
     """A row of the pickle is 1024 red, 1024 green, 1024 blue values, row-major within a plane."""
     root = tmp_path / "root"
-    tv_class = write_cifar10(root)
-    use(monkeypatch, "cifar10", tv_class)
+    write_cifar10(cifar_pickles, root)
     with open(root / "cifar-10-batches-py" / "data_batch_2", "rb") as f:
         row = pickle.load(f, encoding="latin1")["data"][3]
     image = load_dataset("cifar10").train_images[N_TRAIN_PER_BATCH[0] + 3]
     assert image[1, 0, 0] == row[1024] and image[2, 31, 31] == row[3071] and image[0, 1, 0] == row[32]
 
 
-def test_cifar100_uses_fine_labels(tmp_path, monkeypatch):
+def test_cifar100_uses_fine_labels(cifar_pickles, tmp_path, monkeypatch):
     root = tmp_path / "root"
-    tv_class = write_cifar100(root)
-    use(monkeypatch, "cifar100", tv_class)
+    tv_class = write_cifar100(cifar_pickles, root)
     data = load_dataset("cifar100")
     reference = tv_class(str(root), train=True, download=False)
     assert data.num_classes == 100 and data.train_images.shape == (9, 3, 32, 32) and data.num_test == 4
@@ -156,8 +87,8 @@ def test_cifar100_uses_fine_labels(tmp_path, monkeypatch):
     assert data.mean == cifar_module.CIFAR100_MEAN
 
 
-def test_cifar_normalisation_uses_cifar_statistics(tmp_path, monkeypatch):
-    use(monkeypatch, "cifar10", write_cifar10(tmp_path / "root"))
+def test_cifar_normalisation_uses_cifar_statistics(cifar_pickles, tmp_path, monkeypatch):
+    write_cifar10(cifar_pickles, tmp_path / "root")
     data = load_dataset("cifar10")
     (x, y), *_ = batches(data, 4, train=False)
     mean = torch.tensor(cifar_module.CIFAR10_MEAN).view(1, 3, 1, 1)
@@ -166,10 +97,9 @@ def test_cifar_normalisation_uses_cifar_statistics(tmp_path, monkeypatch):
     assert torch.equal(y, data.test_labels[:4])
 
 
-def test_wrong_md5_is_a_corrupt_file_naming_file_and_md5s(tmp_path, monkeypatch):
+def test_wrong_md5_is_a_corrupt_file_naming_file_and_md5s(cifar_pickles, tmp_path, monkeypatch):
     root = tmp_path / "root"
-    tv_class = write_cifar10(root)
-    use(monkeypatch, "cifar10", tv_class)
+    write_cifar10(cifar_pickles, root)
     path = root / "cifar-10-batches-py" / "data_batch_3"
     good = _md5(path)
     raw = bytearray(path.read_bytes())
@@ -197,18 +127,17 @@ def test_missing_cifar_names_every_source_and_the_fix(tmp_path, monkeypatch):
         load_dataset("cifar10", download=False)
 
 
-def test_mirror_is_used_when_the_root_lacks_cifar(tmp_path, monkeypatch):
-    use(monkeypatch, "cifar10", write_cifar10(tmp_path / "mirror"))
+def test_mirror_is_used_when_the_root_lacks_cifar(cifar_pickles, tmp_path, monkeypatch):
+    write_cifar10(cifar_pickles, tmp_path / "mirror")
     data = load_dataset("cifar10", mirror=tmp_path / "mirror")
     assert data.source.startswith("mirror:")
 
 
-def test_download_of_the_official_archive_is_checked_then_moved_into_place(tmp_path, monkeypatch):
+def test_download_of_the_official_archive_is_checked_then_moved_into_place(cifar_pickles, tmp_path, monkeypatch):
     """The download asks torchvision's ``download_url`` for the official URL, checks the archive's md5
     itself, extracts it in a temporary folder and moves ``cifar-10-batches-py/`` into the data root."""
     staging = tmp_path / "staging"
-    tv_class = write_cifar10(staging)
-    use(monkeypatch, "cifar10", tv_class)
+    tv_class = write_cifar10(cifar_pickles, staging)
     archive = staging / "cifar-10-python.tar.gz"
     with tarfile.open(archive, "w:gz") as tf:
         tf.add(staging / "cifar-10-batches-py", arcname="cifar-10-batches-py")
@@ -271,8 +200,8 @@ def test_unknown_dataset_name():
         load_dataset("cifar11")
 
 
-def test_subset_is_stratified_and_reproducible(tmp_path, monkeypatch):
-    use(monkeypatch, "cifar10", write_cifar10(tmp_path / "root"))
+def test_subset_is_stratified_and_reproducible(cifar_pickles, tmp_path, monkeypatch):
+    write_cifar10(cifar_pickles, tmp_path / "root")
     data = load_dataset("cifar10")
     a, b = data.subset(n_train=10, n_test=3, seed=5), data.subset(n_train=10, n_test=3, seed=5)
     assert a.num_train == 10 and a.num_test == 3

@@ -16,7 +16,7 @@ from concave_lottery.evidence.tiers import train_images
 from concave_lottery.runs.config import PAPER_LAMBDA, epoch_matched_lambda
 from concave_lottery.runs.sweep import load_spec
 
-SPECS = sorted((Path(__file__).resolve().parents[1] / "sweeps").glob("*.toml"))
+SPECS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.toml"))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[p.name for p in SPECS])

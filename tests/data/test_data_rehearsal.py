@@ -23,7 +23,6 @@ import hashlib
 import io
 import json
 import os
-import pickle
 import tarfile
 import threading
 import zipfile
@@ -39,7 +38,6 @@ from PIL import Image
 from concave_lottery.data import DATASETS, cifar, commands, load_dataset, mnist, sources
 from concave_lottery.data import tinyimagenet as tin
 
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 FILLER = 3  # images after the subset's prefix in every batch: the subset must not take them
 
 
@@ -48,46 +46,6 @@ def _md5(data: bytes) -> str:
 
 
 # ------------------------------------------------------------------------------ official formats
-def cifar10_batches(rows: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict[str, bytes]:
-    """The files of ``cifar-10-batches-py/`` (python-version pickles, protocol 2 like the originals)."""
-    files = {}
-    for name in rows:
-        batch_label = "testing batch 1 of 1" if name == "test_batch" else f"training batch {name[-1]} of 5"
-        entry = {
-            "batch_label": batch_label,
-            "labels": [int(v) for v in labels[name]],
-            "data": rows[name],
-            "filenames": [f"{name}_{j}.png" for j in range(len(rows[name]))],
-        }
-        files[name] = pickle.dumps(entry, protocol=2)
-    meta = {"label_names": CIFAR10_NAMES, "num_cases_per_batch": 10000, "num_vis": 3072}
-    files["batches.meta"] = pickle.dumps(meta, protocol=2)
-    return files
-
-
-def cifar100_files(rng: np.random.Generator) -> dict[str, bytes]:
-    files = {}
-    for split, n in (("train", 6), ("test", 3)):
-        fine = [int(v) for v in rng.integers(0, 100, n)]
-        entry = {
-            "filenames": [f"{split}_{j}.png" for j in range(n)],
-            "batch_label": f"{split} batch",
-            "fine_labels": fine,
-            "coarse_labels": [v // 5 for v in fine],
-            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-        }
-        files[split] = pickle.dumps(entry, protocol=2)
-    meta = {"fine_label_names": [f"f{i}" for i in range(100)], "coarse_label_names": [f"c{i}" for i in range(20)]}
-    files["meta"] = pickle.dumps(meta, protocol=2)
-    return files
-
-
-def write_folder(folder: Path, files: dict[str, bytes]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-
-
 def tar_gz(path: Path, folder: str, files: dict[str, bytes]) -> None:
     """``folder/<file>`` members, as in the official CIFAR archives."""
     with tarfile.open(path, "w:gz", compresslevel=1) as tf:
@@ -95,20 +53,6 @@ def tar_gz(path: Path, folder: str, files: dict[str, bytes]) -> None:
             info = tarfile.TarInfo(f"{folder}/{name}")
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-
-
-def tv_spec(monkeypatch, name: str, folder_files: dict[str, bytes]) -> None:
-    """Substitute the md5s of the pickles in a torchvision CIFAR class (what the loader checks)."""
-    spec = cifar.SPECS[name]
-    md5 = {n: _md5(d) for n, d in folder_files.items()}
-
-    class Substituted(spec.tv_class):
-        pass
-
-    Substituted.train_list = [[n, md5[n]] for n, _ in spec.tv_class.train_list]
-    Substituted.test_list = [[n, md5[n]] for n, _ in spec.tv_class.test_list]
-    Substituted.meta = dict(spec.tv_class.meta, md5=md5[spec.tv_class.meta["filename"]])
-    monkeypatch.setitem(cifar.SPECS, name, replace(spec, tv_class=Substituted))
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -192,7 +136,7 @@ def _patterned(n: int, offset: int) -> np.ndarray:
 
 
 @pytest.fixture
-def official(server, monkeypatch):
+def official(server, monkeypatch, cifar_pickles):
     """Write the official-format archives into the served folder and point DOWNLOADS at them."""
     served, base, requested = server
     rng = np.random.default_rng(0)
@@ -200,12 +144,12 @@ def official(server, monkeypatch):
     for k, (name, count) in enumerate(cifar.SUBSET_COUNTS):
         rows[name] = _patterned(count + FILLER, 1000 * k)
         labels[name] = (np.arange(count + FILLER) * 3 + k) % 10
-    c10 = cifar10_batches(rows, labels)
+    c10 = cifar_pickles.cifar10_files(rows, labels)
     tar_gz(served / "cifar-10-python.tar.gz", "cifar-10-batches-py", c10)
-    tv_spec(monkeypatch, "cifar10", c10)
-    c100 = cifar100_files(rng)
+    cifar_pickles.use("cifar10", c10)
+    c100 = cifar_pickles.cifar100_files(rng, n_train=6, n_test=3)
     tar_gz(served / "cifar-100-python.tar.gz", "cifar-100-python", c100)
-    tv_spec(monkeypatch, "cifar100", c100)
+    cifar_pickles.use("cifar100", c100)
     idx = {
         "train-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (30, 28, 28))),
         "train-labels-idx1-ubyte": idx_bytes(np.arange(30) % 10),
@@ -336,7 +280,7 @@ MIRROR = os.environ.get("LOTTERY_DATA_MIRROR")
     not MIRROR or not (Path(MIRROR) / cifar.SUBSET_FILE).is_file(),
     reason=f"needs the offline mirror's {cifar.SUBSET_FILE}: export LOTTERY_DATA_MIRROR=/path/to/mirror",
 )
-def test_the_rule_reproduces_the_recorded_subset(tmp_path, monkeypatch, capsys):
+def test_the_rule_reproduces_the_recorded_subset(tmp_path, monkeypatch, capsys, cifar_pickles):
     """CIFAR-format pickles holding the mirror's images at their recorded indices, filler after them:
     the derived subset has the library's digest and the mirror's arrays."""
     with np.load(Path(MIRROR) / cifar.SUBSET_FILE) as npz:
@@ -356,10 +300,10 @@ def test_the_rule_reproduces_the_recorded_subset(tmp_path, monkeypatch, capsys):
         rows[name] = images
         labels[name] = np.concatenate([np.empty(n, np.int64), rng.integers(0, 10, FILLER)])
         labels[name][index] = mirror[f"{split}_labels"][at]
-    files = cifar10_batches(rows, labels)
+    files = cifar_pickles.cifar10_files(rows, labels)
     root = tmp_path / "root"
-    write_folder(root / "cifar-10-batches-py", files)
-    tv_spec(monkeypatch, "cifar10", files)  # only the pickles' md5s are substituted, never the digest
+    cifar_pickles.write(root / "cifar-10-batches-py", files)
+    cifar_pickles.use("cifar10", files)  # only the pickles' md5s are substituted, never the digest
     monkeypatch.delenv("LOTTERY_DATA_MIRROR")
     monkeypatch.setenv("LOTTERY_OFFLINE", "1")
     assert run("fetch", "cifar10-subset", "--quiet", "--root", str(root)) == 0, capsys.readouterr().err
@@ -370,9 +314,9 @@ def test_the_rule_reproduces_the_recorded_subset(tmp_path, monkeypatch, capsys):
         assert derived[key].dtype == mirror[key].dtype
 
 
-def test_no_user_facing_text_points_at_this_projects_machines():
+def test_no_user_facing_text_points_at_this_projects_machines(repo_root):
     """README, docs, book pages, chapters and the data messages speak to a user's machine."""
-    repo = Path(__file__).resolve().parents[1]
+    repo = repo_root
     files = [repo / "README.md", *sorted((repo / "docs").glob("*.md")), *sorted((repo / "book").glob("*.md"))]
     files += sorted((repo / "notebooks").glob("*.md"))
     files += sorted((repo / "src" / "concave_lottery" / "data").glob("*.py"))

@@ -21,7 +21,7 @@ import pytest
 
 from concave_lottery.book.pipeline import HTML_DIR, _toc_files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / HTML_DIR
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")

@@ -3,7 +3,7 @@ a lock race, ``kill -9`` at each phase boundary, and bad input.
 
 Every case ends in one of two ways: a clear error (``lottery`` exits with status 2, one paragraph that names
 the file or parameter and what to do, no traceback), or a result identical to an uninterrupted run's. The
-runs are LeNet-300-100 on the tiny synthetic data of ``_synthetic.py`` (128 images of 8x8, 2 rounds of 2
+runs are LeNet-300-100 on the tiny synthetic data of the ``tiny_images`` fixture (128 images of 8x8, 2 rounds of 2
 epochs); ``lottery`` is called in this process (``cli.main``: an exception other than the clear error would
 fail the test with its traceback) with the dataset loader replaced by that data. Cases that need a tmpfs
 (full disk, read-only filesystem) are skipped, with the reason, where ``mount`` is not allowed.
@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from _synthetic import tiny_images
 
 from concave_lottery.cli import main
 from concave_lottery.runs import lottery as lotterylib
@@ -32,12 +31,13 @@ from concave_lottery.runs.digests import Digests
 from concave_lottery.runs.paths import RunDir
 
 ARGS = ["epochs=2", "batch_size=64", "rounds=2", "lr=0.05", "lam=1e-3", "alpha=0.3", "mask_lr_scale=100"]
-TESTS = Path(__file__).resolve().parent
-SRC = TESTS.parent / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def tiny(*args, **kwargs):
-    return tiny_images(n_train=128, n_test=32)
+@pytest.fixture(scope="session")
+def tiny(tiny_images):
+    """``tiny()``: the data of these runs (128 training images); a loader's arguments are ignored."""
+    return lambda *args, **kwargs: tiny_images(n_train=128, n_test=32)
 
 
 def the_config(**overrides):
@@ -47,7 +47,7 @@ def the_config(**overrides):
 
 
 @pytest.fixture(autouse=True)
-def tiny_data(monkeypatch):
+def tiny_data(monkeypatch, tiny):
     """``lottery run`` in these tests trains on the tiny synthetic data, whatever the dataset's name."""
     monkeypatch.setattr(lotterylib, "load_dataset", tiny)
 
@@ -116,7 +116,7 @@ def follow(advice: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def golden(tmp_path_factory) -> Path:
+def golden(tmp_path_factory, tiny) -> Path:
     """The uninterrupted run every faulty one is compared with."""
     root = tmp_path_factory.mktemp("golden")
     path, _ = lotterylib.run_lottery(the_config(), root, device="cpu", progress=False, data=tiny())
@@ -162,7 +162,7 @@ def test_a_bit_flip_in_any_file_of_a_finished_run_is_refused_and_the_advice_work
     same_run_files(golden, run)
 
 
-def interrupted(tmp_path: Path, monkeypatch, evaluations: int) -> Path:
+def interrupted(tmp_path: Path, monkeypatch, data, evaluations: int) -> Path:
     """A run stopped (Ctrl-C) during its ``evaluations``-th evaluation: a checkpoint of the phase is left."""
     real, seen = training.evaluate, {"n": 0}
 
@@ -174,14 +174,15 @@ def interrupted(tmp_path: Path, monkeypatch, evaluations: int) -> Path:
 
     monkeypatch.setattr(training, "evaluate", evaluate)
     with pytest.raises(KeyboardInterrupt):
-        lotterylib.run_lottery(the_config(), tmp_path / "out", device="cpu", progress=False, data=tiny())
+        lotterylib.run_lottery(the_config(), tmp_path / "out", device="cpu", progress=False, data=data)
     monkeypatch.setattr(training, "evaluate", real)
     return lotterylib.run_directory(the_config(), tmp_path / "out")
 
 
-def test_a_bit_flipped_checkpoint_is_refused_and_deleting_it_resumes_exactly(golden, tmp_path, capsys, monkeypatch):
+def test_a_bit_flipped_checkpoint_is_refused_and_deleting_it_resumes_exactly(golden, tmp_path, capsys, monkeypatch,
+                                                                            tiny):
     """Issue case 1: round 2's search checkpoint is damaged in its middle (every 4th byte of 4,000)."""
-    run = interrupted(tmp_path, monkeypatch, evaluations=6)  # round 1: 2 + 2 epochs; round 2's search: epoch 2
+    run = interrupted(tmp_path, monkeypatch, tiny(), evaluations=6)  # round 1: 2 + 2 epochs; round 2's search: epoch 2
     checkpoint = RunDir(run).round(2).search.checkpoint
     data = bytearray(checkpoint.read_bytes())
     middle = len(data) // 2 - 2000
@@ -207,10 +208,10 @@ def seal(run: Path, rel: str, content) -> None:
 
 
 @pytest.mark.parametrize("sealed", [False, True], ids=["as-is", "with-its-digest"])
-def test_wrong_content_is_refused(golden, tmp_path, capsys, monkeypatch, sealed):
+def test_wrong_content_is_refused(golden, tmp_path, capsys, monkeypatch, sealed, tiny):
     """Issue case 11: valid files with the wrong content, written over the file (its digest then fails) or
     with a matching digest (the structural checks catch them)."""
-    run = interrupted(tmp_path, monkeypatch, evaluations=6)
+    run = interrupted(tmp_path, monkeypatch, tiny(), evaluations=6)
     cases = [("round-2/search/checkpoint.pt", {"foo": 1}, "not a checkpoint of this training"),
              ("round-1/masks.pt", {}, "not a mask state of this model"),
              ("round-1/record.json", {}, "lacks round"),
@@ -325,7 +326,7 @@ LOCKER = textwrap.dedent("""
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
 
 
 def test_two_processes_are_never_inside_the_lock_together(tmp_path):
@@ -377,7 +378,6 @@ KILLER = textwrap.dedent("""
     # run in it yet, so forking is safe); each child runs and is killed with SIGKILL at its point.
     import json, os, signal, sys
     import torch
-    from _synthetic import tiny_images
     from concave_lottery.runs import digests, lottery
     from concave_lottery.runs.config import resolve_config
 
@@ -396,9 +396,9 @@ KILLER = textwrap.dedent("""
 
         digests.Digests.write_bytes = write_bytes
         config = resolve_config("lenet300-mnist", dict(a.split("=", 1) for a in args))
-        lottery.run_lottery(config, out, device="cpu", progress=False, data=tiny_images(n_train=128, n_test=32))
+        lottery.run_lottery(config, out, device="cpu", progress=False, data=data)
 
-    points, args, status = json.loads(sys.argv[1]), sys.argv[2:], []
+    points, data, args, status = json.loads(sys.argv[1]), torch.load(sys.argv[2], weights_only=False), sys.argv[3:], []
     for out, target, nth, when in points:
         pid = os.fork()
         if pid == 0:
@@ -417,10 +417,12 @@ KILL_POINTS = [("theta0.pt", 1, "after"), ("round-1/search/checkpoint.pt", 1, "a
                ("round-2/ticket/checkpoint.pt", 2, "mid"), ("result.json", 1, "mid")]
 
 
-def test_kill_9_at_each_phase_boundary_resumes_to_the_same_result(golden, tmp_path):
+def test_kill_9_at_each_phase_boundary_resumes_to_the_same_result(golden, tmp_path, tiny):
     points = [(str(tmp_path / f"k{i}"), *point) for i, point in enumerate(KILL_POINTS)]
-    done = subprocess.run([sys.executable, "-c", KILLER, json.dumps(points), *ARGS], env=_env(), capture_output=True,
-                          text=True, timeout=600)
+    data = tmp_path / "tiny.pt"  # the children train on the same tiny data as the golden run
+    torch.save(tiny(), data)
+    done = subprocess.run([sys.executable, "-c", KILLER, json.dumps(points), str(data), *ARGS], env=_env(),
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [True] * len(points), done.stderr  # each one was killed
     for out, *_ in points:
@@ -540,13 +542,13 @@ def test_bad_sweep_specs_are_clear_errors(tmp_path, capsys, case):
 
 # ------------------------------------------------------------------ the committed results
 
-def test_every_committed_run_verifies_against_its_digests():
+def test_every_committed_run_verifies_against_its_digests(repo_root):
     """``lottery migrate-digests results`` gave the committed runs their digests, trusting the files as they
     were: every file of every committed run still matches (their numbers are the recorded ones; that they
-    still reproduce is tests/test_reproducibility.py)."""
+    still reproduce is tests/runs/test_reproducibility.py)."""
     from concave_lottery.runs.results import check_finished_run, load_result
 
-    root = TESTS.parent
+    root = repo_root
     listed = subprocess.run(["git", "ls-files", "results/*result.json"], cwd=root, capture_output=True, text=True)
     if listed.returncode != 0 or not listed.stdout.strip():
         pytest.skip("not a git checkout with committed results")

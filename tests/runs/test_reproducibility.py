@@ -38,7 +38,7 @@ from concave_lottery.runs.config import RunConfig
 from concave_lottery.runs.lottery import run_lottery
 from concave_lottery.runs.results import cpu_id, device_name, find_results, load_result, read_json
 
-RECORDED = Path(__file__).resolve().parents[1] / "results" / "repro"
+RECORDED = Path(__file__).resolve().parents[2] / "results" / "repro"
 REFERENCES: dict[str, list[Path]] = defaultdict(list)  # run folder name -> its records, one per CPU kind
 for _run in sorted(p.parent for p in find_results(RECORDED)):
     REFERENCES[_run.name].append(_run)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _synthetic import tiny_images
 
 from concave_lottery.method import masks as masklib
 from concave_lottery.models import get_model
@@ -26,7 +25,7 @@ def settings(**kw):
     return TrainSettings(**base)
 
 
-def test_optimizer_groups_weights_and_masks_separately():
+def test_optimizer_groups_weights_and_masks_separately(tiny_images):
     data = tiny_images()
     model = lenet(data)
     opt = make_optimizer(model, settings())
@@ -37,7 +36,7 @@ def test_optimizer_groups_weights_and_masks_separately():
     assert len(weights["params"]) + len(masks["params"]) == len(list(model.parameters()))
 
 
-def test_milestones_divide_the_learning_rate_and_training_learns():
+def test_milestones_divide_the_learning_rate_and_training_learns(tiny_images):
     data = tiny_images()
     result = train(lenet(data), data, settings(), seed=0, progress=False)
     assert [e.lr for e in result.history] == pytest.approx([0.05, 0.05, 0.005])
@@ -45,14 +44,14 @@ def test_milestones_divide_the_learning_rate_and_training_learns():
     assert result.steps == 3 * 8
 
 
-def test_same_seed_same_training():
+def test_same_seed_same_training(tiny_images):
     data = tiny_images()
     a = train(lenet(data), data, settings(), seed=3, progress=False)
     b = train(lenet(data), data, settings(), seed=3, progress=False)
     assert [e.train_loss for e in a.history] == [e.train_loss for e in b.history]
 
 
-def test_hooks_are_called():
+def test_hooks_are_called(tiny_images):
     data = tiny_images()
     model = lenet(data)
     seen = {"epochs": [], "steps": 0, "after": 0}
@@ -62,7 +61,7 @@ def test_hooks_are_called():
     assert seen == {"epochs": [0, 1], "steps": 16, "after": 16}
 
 
-def test_channels_last_matches_the_default_layout():
+def test_channels_last_matches_the_default_layout(tiny_images):
     data = tiny_images(channels=3, size=8, name="cifar10")
     torch.manual_seed(0)
     ref = train(get_model("resnet20", num_classes=4, image_size=8), data, settings(epochs=1), seed=0, progress=False)
@@ -73,7 +72,7 @@ def test_channels_last_matches_the_default_layout():
     assert cl.history[0].train_loss == pytest.approx(ref.history[0].train_loss, rel=1e-2)
 
 
-def test_bf16_autocast_trains_on_the_cpu_close_to_fp32():
+def test_bf16_autocast_trains_on_the_cpu_close_to_fp32(tiny_images):
     data = tiny_images()
     a = train(lenet(data), data, settings(epochs=1), seed=0, progress=False)
     b = train(lenet(data), data, settings(epochs=1, bf16=True), seed=0, progress=False)
@@ -83,14 +82,14 @@ def test_bf16_autocast_trains_on_the_cpu_close_to_fp32():
 
 
 @pytest.mark.slow
-def test_compiled_model_trains_like_the_eager_one():
+def test_compiled_model_trains_like_the_eager_one(tiny_images):
     data = tiny_images()
     eager = train(lenet(data, "binary"), data, settings(epochs=1), seed=0, progress=False)
     compiled = train(lenet(data, "binary"), data, settings(epochs=1, compile=True), seed=0, progress=False)
     assert compiled.history[0].train_loss == pytest.approx(eager.history[0].train_loss, rel=1e-3)
 
 
-def test_divergence_is_reported():
+def test_divergence_is_reported(tiny_images):
     data = tiny_images()
     with pytest.raises(FloatingPointError, match="diverged"):
         train(lenet(data), data, settings(epochs=1, lr=1e6, momentum=0.0), seed=0, progress=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFF = ROOT / "CITATION.cff"
 PAPER_DOI = "10.1109/TNNLS.2024.3373609"
 PAPER_AUTHORS = [("Fracastoro", "Giulia"), ("Fosson", "Sophie M."), ("Migliorati", "Andrea"),
