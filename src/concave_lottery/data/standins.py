@@ -64,9 +64,10 @@ def cifar10_batches(rows: dict[str, np.ndarray], labels: dict[str, np.ndarray]) 
 
 
 def cifar10_files(rng: np.random.Generator, per_batch: int = 10) -> dict[str, bytes]:
-    """A CIFAR-10 stand-in: ``per_batch`` random images in each of the six batches, every class present."""
+    """A CIFAR-10 stand-in: ``per_batch`` random images in each of the six batches (labels 0, 1, …, 9, 0, …
+    across the training batches: every class present once there are 10 or more)."""
     rows = {n: rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8) for n in CIFAR10_BATCHES}
-    labels = {n: (np.arange(per_batch) + k) % 10 for k, n in enumerate(CIFAR10_BATCHES)}
+    labels = {n: (np.arange(per_batch) + k * per_batch) % 10 for k, n in enumerate(CIFAR10_BATCHES)}
     return cifar10_batches(rows, labels)
 
 
@@ -140,12 +141,13 @@ def tinyimagenet_zip(path: Path, rng: np.random.Generator, *, classes: int = 3, 
 
 
 # ------------------------------------------------------------------------------ a data root of stand-ins
-def write_standins(root: Path, *, seed: int = 0, cifar_per_batch: int = 10, cifar100_train: int = 50,
-                   cifar100_test: int = 10, tiny_classes: int = 200, tiny_per_class: int = 1,
-                   tiny_val: int = 10) -> dict[str, Any]:
+def write_standins(root: Path, *, seed: int = 0, cifar_per_batch: int = 4, cifar100_train: int = 20,
+                   cifar100_test: int = 4, tiny_classes: int = 20, tiny_per_class: int = 1,
+                   tiny_val: int = 4) -> dict[str, Any]:
     """Write CIFAR-10, CIFAR-100 and Tiny ImageNet stand-ins into the data root ``root`` in the official
-    formats and return their manifest ``{"cifar10": {file: md5}, "cifar100": {file: md5}, "tinyimagenet":
-    zip md5}`` (also written as ``root/standins.json``)."""
+    formats (by default 20 training and 4 test images each: one SGD step per epoch) and return their
+    manifest ``{"cifar10": {file: md5}, "cifar100": {file: md5}, "tinyimagenet": zip md5}`` (also written as
+    ``root/standins.json``)."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     c10 = cifar10_files(rng, cifar_per_batch)
@@ -183,11 +185,11 @@ def substitute_checksums(manifest: dict[str, Any], setitem: Callable[[dict, str,
         setitem(sources.DOWNLOADS, "tinyimagenet", (replace(official, md5=manifest["tinyimagenet"]),))
 
 
-def install_from_environment() -> bool:
+def install_from_environment(setitem: Callable[[dict, str, Any], None] | None = None) -> bool:
     """:func:`substitute_checksums` with the manifest that ``$LOTTERY_STANDIN_MANIFEST`` names (nothing when
     it is unset). Returns whether stand-ins were installed."""
     path = os.environ.get(MANIFEST_ENV)
     if not path:
         return False
-    substitute_checksums(json.loads(Path(path).read_text()))
+    substitute_checksums(json.loads(Path(path).read_text()), setitem)
     return True
