@@ -8,10 +8,7 @@ The tests mirror the library's subpackages (``tests/method``, ``tests/runs``, ``
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,16 +55,11 @@ def tiny_images() -> Callable:
 
 
 # ------------------------------------------------------------------ CIFAR folders in torchvision's format
-CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
 class CifarPickles:
     """Writes CIFAR-10/100 folders as the official archives hold them (python-version pickles, protocol 2;
-    a row of ``data`` is 1024 red, 1024 green, 1024 blue values) and makes the loader accept their md5s."""
+    a row of ``data`` is 1024 red, 1024 green, 1024 blue values) and makes the loader accept their md5s: the
+    library's stand-in writers (:mod:`concave_lottery.data.standins`, which the paper-profile rehearsal uses
+    too), with every substitution undone after the test."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         self.monkeypatch = monkeypatch
@@ -76,19 +68,9 @@ class CifarPickles:
     def cifar10_files(rows: dict[str, np.ndarray], labels: dict[str, np.ndarray]) -> dict[str, bytes]:
         """The files of ``cifar-10-batches-py/``: one pickle per batch name in ``rows`` (``data_batch_1`` ...
         ``test_batch``) and ``batches.meta``."""
-        files = {}
-        for name in rows:
-            batch_label = "testing batch 1 of 1" if name == "test_batch" else f"training batch {name[-1]} of 5"
-            entry = {
-                "batch_label": batch_label,
-                "labels": [int(v) for v in labels[name]],
-                "data": rows[name],
-                "filenames": [f"{name}_{j}.png" for j in range(len(rows[name]))],
-            }
-            files[name] = pickle.dumps(entry, protocol=2)
-        meta = {"label_names": CIFAR10_NAMES, "num_cases_per_batch": 10000, "num_vis": 3072}
-        files["batches.meta"] = pickle.dumps(meta, protocol=2)
-        return files
+        from concave_lottery.data import standins
+
+        return standins.cifar10_batches(rows, labels)
 
     @classmethod
     def random_cifar10_files(cls, rng: np.random.Generator, train_sizes: tuple[int, ...],
@@ -104,44 +86,24 @@ class CifarPickles:
     @staticmethod
     def cifar100_files(rng: np.random.Generator, n_train: int, n_test: int) -> dict[str, bytes]:
         """The files of ``cifar-100-python/`` (``train``, ``test``, ``meta``) with random images and labels."""
-        files = {}
-        for split, n in (("train", n_train), ("test", n_test)):
-            fine = [int(v) for v in rng.integers(0, 100, n)]
-            entry = {
-                "filenames": [f"{split}_{j}.png" for j in range(n)],
-                "batch_label": f"{split} batch",
-                "fine_labels": fine,
-                "coarse_labels": [v // 5 for v in fine],
-                "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            }
-            files[split] = pickle.dumps(entry, protocol=2)
-        meta = {"fine_label_names": [f"f{i}" for i in range(100)],
-                "coarse_label_names": [f"c{i}" for i in range(20)]}
-        files["meta"] = pickle.dumps(meta, protocol=2)
-        return files
+        from concave_lottery.data import standins
+
+        return standins.cifar100_files(rng, n_train, n_test)
 
     @staticmethod
     def write(folder: Path, files: dict[str, bytes]) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
+        from concave_lottery.data import standins
+
+        standins.write_folder(folder, files)
 
     def use(self, name: str, files: dict[str, bytes]) -> type:
         """Substitute these files' md5s in the torchvision class that ``data.cifar.SPECS[name]`` names (what
         the loader checks); return that class (it reads the same files as a cross-check)."""
-        from concave_lottery.data import cifar
+        from concave_lottery.data import cifar, standins
 
-        spec = cifar.SPECS[name]
-        md5 = {n: _md5(d) for n, d in files.items()}
-
-        class Substituted(spec.tv_class):
-            pass
-
-        Substituted.train_list = [[n, md5[n]] for n, _ in spec.tv_class.train_list]
-        Substituted.test_list = [[n, md5[n]] for n, _ in spec.tv_class.test_list]
-        Substituted.meta = dict(spec.tv_class.meta, md5=md5[spec.tv_class.meta["filename"]])
-        self.monkeypatch.setitem(cifar.SPECS, name, replace(spec, tv_class=Substituted))
-        return Substituted
+        standins.substitute_checksums({name: {n: standins.md5(d) for n, d in files.items()}},
+                                      self.monkeypatch.setitem)
+        return cifar.SPECS[name].tv_class
 
 
 @pytest.fixture

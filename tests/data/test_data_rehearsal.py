@@ -25,7 +25,6 @@ import json
 import os
 import tarfile
 import threading
-import zipfile
 from dataclasses import replace
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -33,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from concave_lottery.data import DATASETS, cifar, commands, load_dataset, mnist, sources
+from concave_lottery.data import DATASETS, cifar, commands, load_dataset, mnist, sources, standins
 from concave_lottery.data import tinyimagenet as tin
 
 FILLER = 3  # images after the subset's prefix in every batch: the subset must not take them
@@ -60,31 +58,10 @@ def idx_bytes(array: np.ndarray) -> bytes:
     return header + array.astype(np.uint8).tobytes()
 
 
-def jpeg(rng: np.random.Generator, gray: bool = False) -> bytes:
-    pixels = rng.integers(0, 256, (64, 64) if gray else (64, 64, 3), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format="JPEG", quality=90)
-    return out.getvalue()
-
-
 def tinyimagenet_zip(path: Path, rng: np.random.Generator) -> None:
-    """The official layout: tiny-imagenet-200/{wnids.txt, words.txt, train/<wnid>/images/<wnid>_<k>.JPEG,
-    train/<wnid>/<wnid>_boxes.txt, val/images/val_<k>.JPEG, val/val_annotations.txt, test/images/...}."""
-    wnids = ["n01443537", "n01629819", "n01641577"]
-    members = {"wnids.txt": "\n".join(wnids) + "\n", "words.txt": "".join(f"{w}\tthing {w}\n" for w in wnids)}
-    for w in wnids:
-        for k in range(2):
-            members[f"train/{w}/images/{w}_{k}.JPEG"] = jpeg(rng, gray=k == 1)
-        members[f"train/{w}/{w}_boxes.txt"] = "".join(f"{w}_{k}.JPEG\t0\t0\t63\t63\n" for k in range(2))
-    annotations = []
-    for k in range(4):
-        members[f"val/images/val_{k}.JPEG"] = jpeg(rng)
-        annotations.append(f"val_{k}.JPEG\t{wnids[k % 3]}\t0\t0\t63\t63\n")
-    members["val/val_annotations.txt"] = "".join(annotations)
-    members["test/images/test_0.JPEG"] = jpeg(rng)
-    with zipfile.ZipFile(path, "w") as zf:
-        for rel, data in members.items():
-            zf.writestr(f"{tin.FOLDER}/{rel}", data)
+    """The official layout (3 classes, 2 training JPEGs each, one of them grayscale, 4 val JPEGs): the library's
+    stand-in writer, :func:`concave_lottery.data.standins.tinyimagenet_zip`."""
+    standins.tinyimagenet_zip(path, rng, classes=3, per_class=2, n_val=4)
 
 
 # ------------------------------------------------------------------------------ the server
