@@ -4,7 +4,8 @@
 
     lottery presets [--keys]                      the presets and their protocols (--keys: every parameter)
     lottery run PRESET [key=value ...] [--out DIR] [--device auto|cpu|cuda] [--quiet]
-    lottery sweep SPEC [--workers N] [--dry-run]  a grid of runs from a TOML spec (skip finished, resume)
+    lottery sweep SPEC [--workers N] [--dry-run]  a grid of runs from a TOML spec (skip finished, resume);
+                  [--executor local|submitit-local|slurm --slurm-* ... --detach]  on a SLURM cluster
     lottery results [ROOT]                        the finished runs under ROOT: sparsity, accuracy, hardware, time
     lottery calibrate PRESET target_sparsity=S [tolerance=T] [budget=N] [vary=lam|eps] [key=value ...] [--ticket]
                                                   λ (or ε) for a target sparsity, by bisection over cached probes
@@ -82,16 +83,34 @@ def _cmd_extend(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .runs.sweep import LocalExecutor, SerialExecutor, load_spec, run_sweep, stop_on_sigterm
+    from pathlib import Path
+
+    from .runs.executors import SlurmOptions, describe_jobs, make_executor, run_key
+    from .runs.sweep import load_spec, run_sweep, run_task, stop_on_sigterm
 
     spec = load_spec(args.spec, out=args.out, device=args.device)
     if args.dry_run:
+        jobs = describe_jobs([t for t in spec.tasks if not t.finished])
         for task in spec.tasks:
-            print(f"{'done' if task.finished else 'todo'}  {task.run_dir}")
+            job = jobs.get(run_key(task))
+            print(f"{'done' if task.finished else 'todo'}  {task.run_dir}" + (f"  ({job})" if job else ""))
         print(f"{len(spec.tasks)} runs, {sum(t.finished for t in spec.tasks)} finished")
         return 0
-    executor = SerialExecutor() if args.workers == 1 and args.threads is None else \
-        LocalExecutor(args.workers, args.threads)
+    slurm = SlurmOptions(partition=args.slurm_partition, time=args.slurm_time, gpus_per_task=args.slurm_gpus_per_task,
+                         cpus_per_task=args.slurm_cpus_per_task, array_parallelism=args.slurm_array_parallelism,
+                         max_timeouts=args.slurm_max_timeouts)
+    executor = make_executor(args.executor, workers=args.workers, threads=args.threads, detach=args.detach,
+                             slurm=slurm, job_name=f"lottery-{Path(args.spec).stem}")
+    if args.detach:
+        submitted = executor.start(run_task, [t for t in spec.tasks if not t.finished])
+        for s in submitted:
+            print(f"{s.engine} job {s.job.job_id}  {s.task.label()}")
+        if submitted:
+            print(f"submitit folder (job logs): {executor.folder(spec.out).parent}")
+        print(f"{len(spec.tasks)} runs: {len(spec.tasks) - len(submitted)} finished, {len(submitted)} submitted or "
+              f"in flight; `lottery sweep {args.spec} --dry-run` shows their state, `lottery sweep {args.spec} "
+              f"--executor {args.executor} ...` waits for them")
+        return 0
     stop_on_sigterm()
     outcomes = run_sweep(spec.tasks, executor)
     failed = [o for o in outcomes if not o.ok]
@@ -285,9 +304,29 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("spec", help="TOML sweep spec with [[grid]] tables")
     p.add_argument("--out", default=None, help="results root (default: the spec's `out`, else results)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--workers", type=int, default=1, help="runs at once on this machine (default: 1)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads per worker (default: cores / workers)")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and whether they are finished")
+    p.add_argument("--executor", default="local", metavar="ENGINE",
+                   help="local (this machine, default), submitit-local (this machine through submitit: the "
+                        "cluster code path) or slurm (one SLURM array job; run it on the login node)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="runs at once on this machine (local, submitit-local; default: 1)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per run (default: cores / workers)")
+    p.add_argument("--detach", action="store_true",
+                   help="submit and return (submitit-local, slurm): prints the job ids; the same command without "
+                        "--detach waits for them, --dry-run shows their state")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the runs, whether they are finished, and the state of their submitted jobs")
+    g = p.add_argument_group("SLURM (--executor slurm)")
+    g.add_argument("--slurm-partition", default=None, metavar="P", help="the partition (default: the cluster's)")
+    g.add_argument("--slurm-time", type=int, default=None, metavar="MIN",
+                   help="time limit of one task in minutes (required); a task that reaches it is requeued and "
+                        "resumes from its last epoch checkpoint")
+    g.add_argument("--slurm-gpus-per-task", type=int, default=None, metavar="G", help="GPUs per task, e.g. 1")
+    g.add_argument("--slurm-cpus-per-task", type=int, default=None, metavar="C",
+                   help="CPUs per task (also its torch threads)")
+    g.add_argument("--slurm-array-parallelism", type=int, default=None, metavar="K",
+                   help="array tasks running at once (default: submitit's, 256)")
+    g.add_argument("--slurm-max-timeouts", type=int, default=None, metavar="N",
+                   help="requeues of a task after reaching its time limit (default: 10; pre-emptions do not count)")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("extend", help="give a finished run more rounds, reusing the ones it has",

@@ -32,11 +32,9 @@ round per run)::
 
 The runner is separate from how runs are scheduled. :func:`run_task` runs one
 :class:`RunTask` (a picklable description: config, results root, device) and returns a
-:class:`TaskOutcome`; an :class:`Executor` only decides where and how many tasks run at once.
-:class:`LocalExecutor` runs several in worker processes on this machine, each pinned to its share
-of the CPU threads (or sharing the GPU). A cluster backend is one more ``Executor`` whose ``map``
-submits :func:`run_task` elsewhere (e.g. submitit's ``AutoExecutor.map_array(run_task, tasks)``
-for SLURM, or ``ray.remote(run_task)``); nothing in the runner changes.
+:class:`TaskOutcome`; an executor (:mod:`concave_lottery.runs.executors`) only decides where and how
+many tasks run at once: in this process, in worker processes on this machine, or as the tasks of a
+SLURM array job through submitit (requeued after pre-emption). Nothing in the runner changes.
 
 Finished runs are skipped before scheduling (their ``result.json`` exists); interrupted runs
 resume from their checkpoints, because :class:`~concave_lottery.lottery.LotteryRun` does. A sweep
@@ -47,25 +45,23 @@ training unseen, and the next ``lottery sweep`` resumes each run from its last c
 from __future__ import annotations
 
 import itertools
-import os
-import signal
-import sys
-import threading
 import time
 import tomllib
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tqdm import tqdm  # plain text bars: tqdm.auto warns in a notebook without ipywidgets
 
 from ..errors import ParameterError, UserError, os_error
 from .config import RunConfig, resolve_config
+from .executors import Executor, LocalExecutor, SerialExecutor, stop_on_sigterm
 from .results import RESULT_FILE, run_directory
+
+__all__ = ["Executor", "LocalExecutor", "RunTask", "SerialExecutor", "SweepSpec", "TaskOutcome", "load_spec",
+           "read_spec", "run_sweep", "run_task", "stop_on_sigterm", "tasks_from_tables"]
 
 #: The top-level keys of a sweep spec (anything else is a mistake, e.g. a run parameter outside [[grid]]).
 SPEC_KEYS = frozenset({"out", "grid", "extends", "set"})
@@ -240,99 +236,6 @@ def run_task(task: RunTask) -> TaskOutcome:
         return TaskOutcome(task, False, None, time.perf_counter() - start, str(os_error(exc)))
     except Exception:  # a bug in one run must not take the sweep down; it is reported
         return TaskOutcome(task, False, None, time.perf_counter() - start, traceback.format_exc())
-
-
-# ------------------------------------------------------------------------------------ executors
-
-
-class Executor(Protocol):
-    """Where tasks run. ``map`` yields one outcome per task, in completion order."""
-
-    def map(self, fn: Callable[[RunTask], TaskOutcome], tasks: Sequence[RunTask]) -> Iterator[TaskOutcome]: ...
-
-
-class SerialExecutor:
-    """Run tasks one after another in this process."""
-
-    def map(self, fn: Callable[[RunTask], TaskOutcome], tasks: Sequence[RunTask]) -> Iterator[TaskOutcome]:
-        for task in tasks:
-            yield fn(task)
-
-
-def _pin_threads(threads: int) -> None:
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["MKL_NUM_THREADS"] = str(threads)
-    os.environ.setdefault("LOTTERY_PROGRESS", "0")
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def _exit_with_parent(parent: int, every: float = 1.0) -> None:
-    """In a worker: end this process as soon as the sweep that started it is gone (even after a
-    SIGKILL, which leaves it no chance to clean up), so that no orphan keeps training."""
-    while True:
-        time.sleep(every)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _start_worker(threads: int, parent: int) -> None:
-    _pin_threads(threads)
-    threading.Thread(target=_exit_with_parent, args=(parent,), name="exit-with-parent", daemon=True).start()
-
-
-def stop_on_sigterm() -> None:
-    """Make SIGTERM (``kill``) end this process like Ctrl-C does, unwinding through ``finally``
-    blocks, so that :class:`LocalExecutor` stops its workers. Call it from the main thread."""
-    def stop(signum: int, frame: Any) -> None:
-        print("lottery: terminated; rerun the same command to resume.", file=sys.stderr)
-        sys.exit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-
-
-class LocalExecutor:
-    """Several runs at once on this machine, in worker processes (spawned, so CUDA is safe).
-
-    Each of the ``workers`` processes gets ``threads_per_worker`` CPU threads (default: the cores
-    divided evenly); on a GPU the workers share it (several small runs fill one GPU better than one).
-    """
-
-    def __init__(self, workers: int = 1, threads_per_worker: int | None = None) -> None:
-        if workers < 1:
-            raise ParameterError("workers", workers, "workers must be an integer >= 1")
-        self.workers = workers
-        self.threads = threads_per_worker or max(1, (os.cpu_count() or 1) // workers)
-
-    def map(self, fn: Callable[[RunTask], TaskOutcome], tasks: Sequence[RunTask]) -> Iterator[TaskOutcome]:
-        pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                                   initargs=(self.threads, os.getpid()))
-        finished = False
-        try:
-            pending: set[Future] = {pool.submit(fn, task) for task in tasks}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-            finished = True
-        finally:
-            if finished:
-                pool.shutdown(wait=True)
-            else:  # interrupted (Ctrl-C, SIGTERM, the consumer stopped): stop the runs in flight too
-                _terminate(pool)
-
-
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and end the workers now (a running task cannot be cancelled;
-    its run resumes from its last checkpoint next time)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=10)
 
 
 def _finished_outcome(task: RunTask) -> TaskOutcome:
