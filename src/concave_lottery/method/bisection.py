@@ -8,7 +8,7 @@ protocol and seed, the sparsity after the search is a function :math:`s(x)` of t
 1. it evaluates s at the two ends of a bracket :math:`[x_{lo}, x_{hi}]`;
 2. while the target does not lie between :math:`s(x_{lo})` and :math:`s(x_{hi})`, it widens the bracket by
    a factor in the direction that moves s towards the target (λ: s increases with λ; ε: the direction is
-   read from the two ends), within ``bounds``;
+   read from the two ends), up to ``bounds`` (the last step stops at the bound);
 3. then it bisects in log scale, :math:`x_{mid} = \sqrt{x_{lo} x_{hi}}`, keeping the half whose ends have
    sparsities on either side of the target (a sign change of :math:`s - s^\star`: this needs continuity,
    not monotonicity, so a non-monotone s is still bracketed).
@@ -169,16 +169,16 @@ def bisect_log(f: Callable[[float], float], *, target: float, tolerance: float, 
                 direction = b.sparsity > a.sparsity
             up = (target > max(a.sparsity, b.sparsity)) == direction
             if up:
-                if b.value * factor > bounds[1] * (1 + 1e-9):
-                    return done("unreachable", f"the sparsity reaches only {b.sparsity:.4f} at {b.value:g}, and the "
-                                f"search stops at {bounds[1]:g}")
-                a, b = b, probe(b.value * factor)
+                if b.value >= bounds[1]:
+                    return done("unreachable", f"the sparsity reaches only {b.sparsity:.4f} at {b.value:g}, where "
+                                f"the search stops")
+                a, b = b, probe(min(b.value * factor, bounds[1]))
                 new = b
             else:
-                if a.value / factor < bounds[0] * (1 - 1e-9):
-                    return done("unreachable", f"the sparsity is still {a.sparsity:.4f} at {a.value:g}, and the "
-                                f"search stops at {bounds[0]:g}")
-                a, b = probe(a.value / factor), a
+                if a.value <= bounds[0]:
+                    return done("unreachable", f"the sparsity is still {a.sparsity:.4f} at {a.value:g}, where the "
+                                f"search stops")
+                a, b = probe(max(a.value / factor, bounds[0])), a
                 new = a
             if hit(new):
                 return done("reached", f"s({new.value:g}) = {new.sparsity:.4f}")

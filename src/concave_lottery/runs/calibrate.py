@@ -192,13 +192,14 @@ def _probe_entry(order: int, probe: Probe, run_dir: Path, result: dict[str, Any]
 
 
 def calibrate(base: RunConfig, spec: CalibrationSpec, out: Path | str = DEFAULT_OUT, *,
-              device: Any = "auto", progress: bool | None = None, command: str = "",
+              device: Any = "auto", progress: bool | None = None, command: str = "", data: Any = None,
               on_probe: Callable[[dict[str, Any], Bisection, bool], None] | None = None,
               run: Callable[..., tuple[Path, dict[str, Any]]] | None = None) -> tuple[Path, dict[str, Any]]:
     """Calibrate ``spec.vary`` of the protocol ``base`` for ``spec.target_sparsity``; returns (record path,
     record). Never raises for an unreached target: the record's ``status`` says how it ended (see
     :data:`~concave_lottery.method.bisection.STATUSES`). ``on_probe(entry, bisection, cached)`` is called
-    after each probe (``cached``: the probe's run was finished before). ``run`` replaces
+    after each probe (``cached``: the probe's run was finished before). ``data`` is the dataset already loaded
+    (default: loaded by name once, when a probe trains); ``run`` replaces
     :func:`~concave_lottery.runs.lottery.run_lottery` (tests)."""
     from .lottery import resolve_device, run_lottery
 
@@ -211,7 +212,7 @@ def calibrate(base: RunConfig, spec: CalibrationSpec, out: Path | str = DEFAULT_
     record_dir = calibration_dir(base, spec, out)
     record_path = record_dir / CALIBRATION_FILE
     entries: list[dict[str, Any]] = []
-    shared: dict[str, Any] = {}
+    shared: dict[str, Any] = {} if data is None else {"data": data}
 
     def data_for(config: RunConfig) -> Any:
         """The dataset, loaded once for every probe that trains (a finished probe needs none)."""
@@ -317,13 +318,14 @@ def load_calibration(path: Path | str) -> dict[str, Any]:
 
 
 def train_ticket(record_path: Path | str, out: Path | str = DEFAULT_OUT, *, device: Any = "auto",
-                 progress: bool | None = None) -> tuple[Path, dict[str, Any]]:
+                 progress: bool | None = None, data: Any = None) -> tuple[Path, dict[str, Any]]:
     """Train the ticket(s) at the value a finished calibration found, reusing the found probe's searches;
     the record gains ``ticket`` (run folder, sparsity, ticket accuracy). Returns (result path, result).
 
     The probe's folder is copied to the ticket run's folder without ``result.json``, the round records and
     the checkpoints, with the ticket run's config; :class:`~concave_lottery.runs.lottery.LotteryRun` then finds
-    every round's mask state and trains only the tickets."""
+    every round's mask state and trains only the tickets. ``data``: the dataset already loaded (default: by
+    name)."""
     from .lottery import _missing_ancestors, _remove_if_empty, run_lottery
 
     record_path = Path(record_path)
@@ -353,7 +355,7 @@ def train_ticket(record_path: Path | str, out: Path | str = DEFAULT_OUT, *, devi
             shutil.rmtree(target.path, ignore_errors=True)
             _remove_if_empty(created[1:])
             raise
-    path, result = run_lottery(config, out, device=device, progress=progress)
+    path, result = run_lottery(config, out, device=device, progress=progress, data=data)
     last = result["rounds"][-1]
     ticket = {"run": _relative(path.parent, out), "sparsity": last["sparsity"],
               "test_accuracy": last.get("test_accuracy"), "best_test_accuracy": last.get("best_test_accuracy"),
