@@ -383,7 +383,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             add_data_parser(sub)
         else:
             try:
-                from .book.pipeline import add_book_parser
+                from .book.cli import add_book_parser
             except ImportError as exc:
                 raise UserError(f"`lottery book` needs the book's dependencies, which are not installed here "
                                 f"({exc}). Install them with: pip install 'concave-lottery[book]' (or, in a "

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import nbformat
 import pytest
 import yaml
 
+from concave_lottery.book import cli as book_cli
+from concave_lottery.book import parameters as book_parameters
 from concave_lottery.book import pipeline as book
 from concave_lottery.errors import ParameterError
 
@@ -217,7 +220,7 @@ def test_profile_with_unknown_parameter_is_reported(tmp_path):
 
 
 def test_cli_values_are_typed_like_papermill():
-    coerce = book._coerce_cli_value
+    coerce = book_parameters.coerce_cli_value
     assert coerce("3") == 3 and coerce("1e-6") == 1e-6 and coerce("0.1") == 0.1
     assert coerce("True") is True and coerce("none") is None and coerce("log") == "log"
     assert coerce("[1.0, 2]") == [1.0, 2]
@@ -344,7 +347,7 @@ def test_add_book_parser_plugs_into_an_argparse_cli():
     book.add_book_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["book", "run", "theory", "-p", "eps", "0.01", "-p", "n_instances", "3",
                               "--profile", "smoke"])
-    assert args.func is book._cmd_run
+    assert args.func is book_cli._cmd_run
     assert args.params == {"eps": 0.01, "n_instances": 3} and args.profile == "smoke"
     for command in ("build", "status", "check", "sync", "publish"):
         assert callable(parser.parse_args(["book", command]).func)
@@ -360,7 +363,7 @@ def test_module_cli_check_and_status(tmp_path, capsys):
 
 
 def test_python_dash_m_entry_point():
-    proc = subprocess.run([book.sys.executable, "-m", "concave_lottery.book", "--help"],
+    proc = subprocess.run([sys.executable, "-m", "concave_lottery.book", "--help"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and "build" in proc.stdout and "publish" in proc.stdout
 

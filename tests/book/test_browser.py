@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from concave_lottery.book.pipeline import HTML_DIR, _toc_files
+from concave_lottery.book.chapters import _toc_files
+from concave_lottery.book.layout import HTML_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / HTML_DIR

@@ -2,7 +2,7 @@
 and whether this build executed it or took it from the cache.
 
 The pipeline keeps one record per chapter in ``_build/executed/<profile>/<chapter>.json`` (written by
-:func:`concave_lottery.book.pipeline.execute_chapter`: seconds, finished, parameters, hardware) and,
+:func:`concave_lottery.book.execution.execute_chapter`: seconds, finished, parameters, hardware) and,
 for the last ``build``, ``last-build.json`` (each chapter's status in that build: ``executed``,
 ``cached`` or ``failed``). :func:`statistics_page` turns both into the MyST page
 ``book/statistics.md`` of the staged book, so the published site says how it was computed.
