@@ -9,6 +9,8 @@
     lottery results [ROOT]                        the finished runs under ROOT: sparsity, accuracy, hardware, time
     lottery calibrate PRESET target_sparsity=S [tolerance=T] [budget=N] [vary=lam|eps] [key=value ...] [--ticket]
                                                   λ (or ε) for a target sparsity, by bisection over cached probes
+    lottery export RUN_DIR --format F [--round N] [--out PATH]   a run's trained ticket: torch-prune|sparse|compact
+    lottery audit RUN_DIR                         check a run's ticket against its record (exit 1 on a mismatch)
     lottery data check | fetch NAME|all           datasets: where they come from, verified or not
     lottery book build|run|publish ...            the book (see ``lottery book --help``)
 
@@ -268,6 +270,32 @@ def _cmd_migrate_digests(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_ticket
+
+    print(export_ticket(args.run_dir, args.format, round=args.round, out=args.out))
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .runs.audit import audit_run, missing_weights_message
+    from .runs.config import RunConfig
+    from .runs.digests import Digests
+    from .runs.paths import RunDir
+
+    report = audit_run(args.run_dir)
+    print("\n".join(report.lines()))
+    if not report.ok:
+        print(f"lottery audit: FAILED for {report.run}: " + "; ".join(f"{f.check}: {f.message}"
+                                                                   for f in report.failures), file=sys.stderr)
+        return 1
+    if report.missing_weights:
+        config = RunConfig.from_dict(Digests(RunDir(report.run)).read_json(RunDir(report.run).config))
+        raise UserError(missing_weights_message(report, config))
+    print(f"lottery audit: {report.run} passes every check")
+    return 0
+
+
 #: Commands whose parsers import heavy modules (torch, torchvision, papermill, yaml): their full parser is
 #: built only when the command line names them, so ``lottery --help`` and the light commands stay fast.
 _LAZY_COMMANDS = {
@@ -372,6 +400,25 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                                    "being trained by an older version of the library.")
     p.add_argument("root", help="a results root or one run folder")
     p.set_defaults(func=_cmd_migrate_digests)
+
+    p = sub.add_parser("export", help="write a run's trained ticket in a format other tools load",
+                       description="Write the trained ticket of a finished run (its last round, or --round N): "
+                                   "torch-prune (a state_dict with weight_orig/weight_mask for "
+                                   "torch.nn.utils.prune), sparse (safetensors, CSR weights) or compact (a smaller "
+                                   "dense network). Prints the path written.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
+    p.add_argument("--format", required=True, choices=("torch-prune", "sparse", "compact"), help="the format")
+    p.add_argument("--round", type=int, default=None, help="the round (IMP level) whose ticket (default: the last)")
+    p.add_argument("--out", default=None, help="the file to write (default: <run>-round<N>-<format>.<ext> here)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("audit", help="check a run's ticket against its record",
+                       description="Check a finished run: digests, config and records agree, the masks keep the "
+                                   "recorded weights, every pruned weight of the saved tickets is exactly 0 and "
+                                   "each ticket's test accuracy, recomputed from its files, is the recorded one. "
+                                   "Exit status 1 on any mismatch.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
+    p.set_defaults(func=_cmd_audit)
 
     named = _command_named(argv)
     for command, text in _LAZY_COMMANDS.items():

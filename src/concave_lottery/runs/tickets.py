@@ -126,7 +126,8 @@ class Ticket:
         return model.eval()
 
 
-def _rerun_hint(run: RunDir, config: RunConfig) -> str:
+def rerun_command(config: RunConfig) -> str:
+    """The ``lottery run`` command that records ``config`` again (into ``NEW_RESULTS_ROOT``)."""
     base = RunConfig() if config.preset not in _presets() else _presets()[config.preset].config
     changed = [f"{k}={_cli_value(v)}" for k, v in config.to_dict().items()
                if k != "preset" and getattr(base, k, None) != getattr(config, k)]
@@ -204,7 +205,7 @@ def load_ticket(run_dir: Path | str, round: int | None = None, *, verify: bool =
         raise NoTicketWeights(
             f"{run.path} has no ticket weights for round {round} ({path} is absent): it was recorded before runs "
             f"kept their trained ticket weights ({KEPT_SINCE}). Its masks and accuracies stay valid; to have the "
-            f"weights, record the run again into another results root, e.g. `{_rerun_hint(run, config)}` "
+            f"weights, record the run again into another results root, e.g. `{rerun_command(config)}` "
             f"(the same config, so the same name and, on the same CPU, the same numbers).")
     model = build_model(config)
     state = check_ticket_state(Digests(run).load_torch(path), model, path, run.unit_of(path))
