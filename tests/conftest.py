@@ -8,6 +8,7 @@ The tests mirror the library's subpackages (``tests/method``, ``tests/runs``, ``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,3 +111,32 @@ class CifarPickles:
 def cifar_pickles(monkeypatch) -> CifarPickles:
     """Writers of CIFAR-10/100 folders in torchvision's on-disk format (see ``CifarPickles``)."""
     return CifarPickles(monkeypatch)
+
+
+# ------------------------------------------------------------------ recorded-run fixtures (real MNIST)
+NEEDS_MNIST = pytest.mark.skipif(not os.environ.get("LOTTERY_DATA_MIRROR") and not (REPO_ROOT / "data" / "MNIST").exists(),
+                                 reason="needs MNIST: set LOTTERY_DATA_MIRROR to the offline mirror")
+
+
+@pytest.fixture(scope="session")
+def mnist_ticket_runs(tmp_path_factory) -> dict[str, Path]:
+    """Two small finished LeNet-300-100 runs with their ticket weights (2,000 MNIST training and 1,000 test
+    images, 1 epoch per round): ``soft`` (Algorithm 1 with log, 2 rounds) and ``imp`` (levels 0-2). ~10 s."""
+    import torch
+
+    from concave_lottery.runs.config import resolve_config
+    from concave_lottery.runs.lottery import run_lottery
+
+    root = tmp_path_factory.mktemp("ticket-runs")
+    runs = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for method, lam in (("soft", "3e-4"), ("imp", "1e-6")):
+            config = resolve_config("lenet300-mnist", {"method": method, "lam": lam, "rounds": "2", "epochs": "1",
+                                                       "train_subset": "2000", "test_subset": "1000"})
+            path, _ = run_lottery(config, root, device="cpu", progress=False)
+            runs[method] = path.parent
+    finally:
+        torch.set_num_threads(threads)
+    return runs

@@ -40,9 +40,14 @@ def load_torch_prune(path: Path | str, model: nn.Module) -> nn.Module:
     ``<layer>.<param>_mask`` is applied with ``prune.custom_from_mask`` first, then the ``state_dict``
     is loaded strictly. Returns ``model`` (its pruned weights are ``weight_orig * weight_mask``)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
+    pruned = []
     for key, mask in state.items():
         if key.endswith("_mask"):
             module_name, _, param = key[: -len("_mask")].rpartition(".")
             prune.custom_from_mask(model.get_submodule(module_name), param, mask)
+            pruned.append((model.get_submodule(module_name), param))
     model.load_state_dict(state)
+    with torch.no_grad():  # prune recomputes `weight` in a forward pre-hook; make it current now
+        for module, param in pruned:
+            setattr(module, param, getattr(module, f"{param}_orig") * getattr(module, f"{param}_mask"))
     return model
