@@ -114,8 +114,10 @@ def cifar_pickles(monkeypatch) -> CifarPickles:
 
 
 # ------------------------------------------------------------------ recorded-run fixtures (real MNIST)
-NEEDS_MNIST = pytest.mark.skipif(not os.environ.get("LOTTERY_DATA_MIRROR") and not (REPO_ROOT / "data" / "MNIST").exists(),
-                                 reason="needs MNIST: set LOTTERY_DATA_MIRROR to the offline mirror")
+#: Skips a test that reads real MNIST when neither the offline mirror nor the data root has it.
+NEEDS_MNIST = pytest.mark.skipif(
+    not os.environ.get("LOTTERY_DATA_MIRROR") and not (REPO_ROOT / "data" / "MNIST").exists(),
+    reason="needs MNIST: set LOTTERY_DATA_MIRROR to the offline mirror")
 
 
 @pytest.fixture(scope="session")
