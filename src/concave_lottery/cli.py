@@ -87,7 +87,7 @@ def _cmd_extend(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .runs.executors import SlurmOptions, describe_jobs, make_executor, run_key
+    from .runs.executors import SlurmOptions, describe_jobs, make_executor, refuse_jobs_of_other_engines, run_key
     from .runs.sweep import load_spec, run_sweep, run_task, stop_on_sigterm
 
     spec = load_spec(args.spec, out=args.out, device=args.device)
@@ -103,6 +103,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                          max_timeouts=args.slurm_max_timeouts)
     executor = make_executor(args.executor, workers=args.workers, threads=args.threads, detach=args.detach,
                              slurm=slurm, job_name=f"lottery-{Path(args.spec).stem}")
+    refuse_jobs_of_other_engines([t for t in spec.tasks if not t.finished], args.executor, args.spec)
     if args.detach:
         submitted = executor.start(run_task, [t for t in spec.tasks if not t.finished])
         for s in submitted:

@@ -251,3 +251,31 @@ def test_detach_leaves_the_job_running_and_a_later_sweep_waits_for_it(tmp_path, 
     code, out, _ = lottery(capsys, "sweep", spec, "--executor", "submitit-local", "--threads", "1")
     assert code == 0 and "1 runs: 1 ok, 0 failed" in out
     assert task.finished and Ledger(task.out).read()[run_key(task)]["job_id"] == job  # waited, not submitted again
+
+
+@pytest.mark.parametrize("sacct, state", [("PENDING", "pending"), ("REQUEUED", "pending"), ("RUNNING", "running"),
+                                          ("COMPLETED", "done"), ("TIMEOUT", "failed"), ("OUT_OF_MEMORY", "failed"),
+                                          ("CANCELLED by 1234", "failed")])
+def test_a_slurm_job_state_is_a_task_state(tmp_path, sacct, state):
+    from types import SimpleNamespace
+
+    from concave_lottery.runs.executors import SlurmExecutor
+
+    job = SimpleNamespace(state=sacct, paths=SimpleNamespace(result_pickle=tmp_path / "1234_0_result.pkl"))
+    assert SlurmExecutor._state(job) == state
+    job.paths.result_pickle.write_bytes(b"")  # its result is there: done, whatever sacct says yet
+    assert SlurmExecutor._state(job) == "done"
+
+
+def test_runs_with_jobs_in_flight_are_shown_and_not_trained_by_another_executor(tmp_path, capsys):
+    spec = write_spec(tmp_path, '"imp"')
+    task = load_spec(spec).tasks[0]
+    job = str(os.getpid())  # a live process stands for the controller of a submitit-local job still training
+    Ledger(task.out).record({run_key(task): {"engine": "submitit-local", "job_id": job,
+                                             "folder": str(Path(task.out).absolute() / ".submitit" / "%j")}})
+    code, out, _ = lottery(capsys, "sweep", spec, "--dry-run")
+    assert code == 0 and f"todo  {task.run_dir}  (submitit-local job {job}: running)" in out
+    code, _, err = lottery(capsys, "sweep", spec)  # --executor local would train it a second time
+    err = " ".join(err.split())  # the paragraph as one line
+    assert code == 2 and "submitit-local jobs in flight" in err and f"job {job}, running" in err
+    assert "--executor submitit-local" in err and not task.run_dir.exists()

@@ -349,12 +349,12 @@ class SubmititExecutor:
         if not tasks:
             return {}
         ledger = Ledger(tasks[0].out).read()
+        recorded = [(task, ledger.get(run_key(task))) for task in tasks]
+        # every job first, then their states: SLURM's are then read with one sacct call
+        jobs = [(task, self._job(entry["folder"], entry["job_id"])) for task, entry in recorded
+                if entry and entry.get("engine") == self.name]
         found: dict[str, Submitted] = {}
-        for task in tasks:
-            entry = ledger.get(run_key(task))
-            if not entry or entry.get("engine") != self.name:
-                continue
-            job = self._job(entry["folder"], entry["job_id"])
+        for task, job in jobs:
             state = self._state(job)
             if state in ("pending", "running"):
                 found[run_key(task)] = Submitted(task, job, self.name, state)
@@ -591,22 +591,40 @@ class SlurmExecutor(SubmititExecutor):
 EXECUTORS: dict[str, type] = {"local": LocalExecutor, "submitit-local": SubmititLocalExecutor, "slurm": SlurmExecutor}
 
 
-def describe_jobs(tasks: Sequence[RunTask]) -> dict[str, str]:
-    """For ``lottery sweep --dry-run``: the recorded job of each unfinished task and how it stands now
-    (``"slurm job 1234_5: running"``), where the ledger has one."""
+def recorded_jobs(tasks: Sequence[RunTask]) -> dict[str, tuple[str, str, str]]:
+    """The recorded job of each task that has one in the ledger, and how it stands now: by ledger key,
+    (engine, job id, state), the state one of ``STATES`` or ``"unknown here (...)"``."""
     if not tasks:
         return {}
     ledger = Ledger(tasks[0].out).read()
-    engines = {"submitit-local": SubmititLocalExecutor, "slurm": SlurmExecutor}
-    described: dict[str, str] = {}
-    for task in tasks:
-        entry = ledger.get(run_key(task))
-        if not entry or entry.get("engine") not in engines:
-            continue
+    engines: dict[str, Any] = {"submitit-local": SubmititLocalExecutor, "slurm": SlurmExecutor}
+    entries = {run_key(t): ledger[run_key(t)] for t in tasks
+               if run_key(t) in ledger and ledger[run_key(t)].get("engine") in engines}
+    found: dict[str, tuple[str, str, str]] = {}
+    for key, entry in entries.items():
         engine = engines[entry["engine"]]
         try:
             state = engine._state(engine._job(entry["folder"], entry["job_id"]))
-        except Exception as exc:  # no sacct here, submitit missing, ...: say so, keep listing
-            state = f"state unknown here ({type(exc).__name__})"
-        described[run_key(task)] = f"{entry['engine']} job {entry['job_id']}: {state}"
-    return described
+        except Exception as exc:  # submitit missing, ...: say so, keep listing
+            state = f"unknown here ({type(exc).__name__})"
+        found[key] = (entry["engine"], entry["job_id"], state)
+    return found
+
+
+def describe_jobs(tasks: Sequence[RunTask]) -> dict[str, str]:
+    """For ``lottery sweep --dry-run``: by ledger key, ``"slurm job 1234_5: running"`` for each task with a
+    recorded job."""
+    return {key: f"{engine} job {job}: {state}" for key, (engine, job, state) in recorded_jobs(tasks).items()}
+
+
+def refuse_jobs_of_other_engines(tasks: Sequence[RunTask], engine: str, spec: str) -> None:
+    """A sweep with ``--executor engine`` must not train runs whose jobs of another engine are still pending or
+    running (SLURM would train them again, or find them locked): a :class:`UserError` that names them."""
+    flying = [(key, *job) for key, job in recorded_jobs(tasks).items()
+              if job[0] != engine and job[2] in ("pending", "running")]
+    if flying:
+        key, other, job, state = flying[0]
+        raise UserError(f"{len(flying)} run(s) of {spec} have {other} jobs in flight (e.g. {key}: job {job}, "
+                        f"{state}): wait for them with `lottery sweep {spec} --executor {other} ...` (it submits "
+                        f"nothing twice), see them with --dry-run, or cancel them first (and delete "
+                        f"{Ledger(tasks[0].out).path} if it is out of date).")
