@@ -6,7 +6,8 @@ With Concave Regularizers for Sparse Trainable Neural Networks*, IEEE TNNLS 2025
 The layers of the library, one subpackage each (the contributor guide maps every file):
 
 - :mod:`concave_lottery.method`: the regularizers r(m) of Assumption 1, the mask m ⊙ θ, the search methods
-  (Algorithm 1, IMP, the sigmoid and fixed-fraction baselines) and rewinding;
+  (Algorithm 1, IMP, the sigmoid and fixed-fraction baselines), rewinding, and :class:`SoftMaskPruner`
+  (Algorithm 1 in your own training loop, on any ``nn.Module``);
 - :mod:`concave_lottery.runs`: the run config and presets, training, the lottery loop, results and sweeps;
 - :mod:`concave_lottery.section4`: the numerics of Section IV (Problem (4), Theorems 1-2, Lemma 1);
 - :mod:`concave_lottery.evidence`: matched-sparsity analysis, the paper's claims, verdicts and figures;
@@ -34,6 +35,7 @@ _API: dict[str, str] = {
     "sparsity_report": "concave_lottery.method.masks",
     "SearchMethod": "concave_lottery.method.search",
     "make_method": "concave_lottery.method.search",
+    "SoftMaskPruner": "concave_lottery.method.pruner",
     # runs
     "RunConfig": "concave_lottery.runs.config",
     "PRESETS": "concave_lottery.runs.config",

@@ -30,7 +30,7 @@ HTML_DIR = Path("_build") / "html"
 RUNS_DIR = Path("_build") / "runs"
 BUILD_INFO = "build-info.json"
 #: Copied from the repository root into the staging tree (besides the executed notebooks).
-BOOK_TREE = ("_config.yml", "_toc.yml", "book", "_static")
+BOOK_TREE = ("_config.yml", "_toc.yml", "book", "_static", "examples")
 _IGNORED_PARTS = {"__pycache__", ".ipynb_checkpoints"}
 _IGNORED_SUFFIXES = {".pyc", ".pyo"}
 

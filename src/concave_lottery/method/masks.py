@@ -172,6 +172,19 @@ def weight_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if id(p) not in ids]
 
 
+def param_groups(model: nn.Module, *, lr: float, weight_decay: float, mask_lr_scale: float,
+                 mask_weight_decay: float) -> list[dict[str, object]]:
+    """The optimizer's parameter groups of every method: θ (:func:`weight_parameters`) with ``lr`` and
+    ``weight_decay``, then, when the masks are trainable, the mask parameters with ``lr · mask_lr_scale``
+    and ``mask_weight_decay``."""
+    groups: list[dict[str, object]] = [
+        {"params": weight_parameters(model), "lr": lr, "weight_decay": weight_decay}]
+    masks = mask_parameters(model)
+    if masks:
+        groups.append({"params": masks, "lr": lr * mask_lr_scale, "weight_decay": mask_weight_decay})
+    return groups
+
+
 def project_masks_(model: nn.Module) -> None:
     """Project every relaxed mask onto ``[0, 1]`` (call after every optimizer step)."""
     for mask in get_masks(model).values():

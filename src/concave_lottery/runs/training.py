@@ -119,12 +119,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.SGD:
-    groups: list[dict[str, Any]] = [
-        {"params": masklib.weight_parameters(model), "lr": s.lr, "weight_decay": s.weight_decay}]
-    mask_params = masklib.mask_parameters(model)
-    if mask_params:
-        groups.append({"params": mask_params, "lr": s.lr * s.mask_lr_scale,
-                       "weight_decay": s.mask_weight_decay})
+    groups = masklib.param_groups(model, lr=s.lr, weight_decay=s.weight_decay, mask_lr_scale=s.mask_lr_scale,
+                                  mask_weight_decay=s.mask_weight_decay)
     return torch.optim.SGD(groups, lr=s.lr, momentum=s.momentum)
 
 
