@@ -12,10 +12,11 @@ ifneq ($(wildcard ../shared/data),)
 export LOTTERY_DATA_MIRROR ?= $(abspath ../shared/data)
 endif
 
-.PHONY: venv test test-fast book smoke lint browser-deps bench gpu-check publish clean help
+.PHONY: venv test test-fast book smoke rehearse-paper lint browser-deps bench gpu-check publish clean help
 
 help:
 	@echo "make book [PROFILE=smoke|book|paper]   execute the chapters and build the HTML book in _build/html"
+	@echo "make rehearse-paper                    build every chapter in the paper profile on the CPU (stand-in data, 1 epoch)"
 	@echo "make test                              run the whole test suite (library, notebooks, built book)"
 	@echo "make test-fast                         library tests only"
 	@echo "make bench                             print the training-speed benchmarks for this machine"
@@ -48,6 +49,11 @@ book: venv
 
 smoke:
 	$(MAKE) book PROFILE=smoke
+
+# The paper profile, rehearsed on a CPU: stand-in CIFAR-10/100 and Tiny ImageNet in the official formats
+# (_build/rehearsal/data), sweeps/paper-rehearsal.toml (1 epoch, 1 round per run), profile rehearse-paper.
+rehearse-paper: venv
+	$(PY) -m concave_lottery.book.rehearsal
 
 bench: venv
 	$(PY) benchmarks/train_speed.py

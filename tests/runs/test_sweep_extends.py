@@ -19,7 +19,7 @@ def test_paper_rehearsal_is_the_paper_spec_with_one_epoch_and_one_round():
     rehearsal = load_spec(SWEEPS / "paper-rehearsal.toml").tasks
     assert len(paper) == len(rehearsal) == 102
     for full, cut in zip(paper, rehearsal, strict=True):
-        assert cut.out == "_build/rehearsal/results" and full.out == "results"
+        assert cut.out == "_rehearsal/results" and full.out == "results"
         assert cut.config.epochs == 1 and cut.config.rounds == 1
         # everything else is the paper's run: preset, model, dataset, method, λ, ε, α, seed, schedule, batch
         assert dataclasses.replace(cut.config, epochs=full.config.epochs, rounds=full.config.rounds) == full.config

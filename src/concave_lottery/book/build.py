@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -13,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import statistics
-from .chapters import chapters, check_pairs
+from .cache import chapter_status
+from .chapters import chapters, check_pairs, get_chapter
 from .execution import Execution, execute_all, fetch_data
 from .layout import (
     BOOK_TREE,
@@ -148,6 +150,24 @@ def _timings_table(results: list[Execution], html_seconds: float | None, total: 
     return "\n".join(lines)
 
 
+def _execute_again_what_went_stale(root: Path, profile: str, results: list[Execution], *, log_output: bool,
+                                   echo=print) -> list[Execution]:
+    """Once more, every chapter executed in this build whose inputs a later chapter changed: the scorecard comes
+    first in the book but reads the runs that the lottery chapters train when they ``compute_recorded`` (the
+    paper profile), so in the first paper build it would otherwise show them all as missing."""
+    if any(r.status == "failed" for r in results):
+        return results
+    stale = [r.chapter for r in results if r.status == "executed"
+             and chapter_status(get_chapter(r.chapter, root), profile).stale]
+    if not stale:
+        return results
+    echo(f"[book] {', '.join(stale)}: inputs changed by later chapters in this build; executing again")
+    again = {e.chapter: e for e in execute_all(root, profile, only=stale, force=True, log_output=log_output,
+                                               echo=echo)}
+    return [dataclasses.replace(again[r.chapter], seconds=r.seconds + again[r.chapter].seconds)
+            if r.chapter in again else r for r in results]
+
+
 def build(
     root: Path | str | None = None,
     profile: str = "book",
@@ -170,6 +190,7 @@ def build(
         )
     fetch_data(root, echo=echo)
     results = execute_all(root, profile, only=only, force=force, log_output=log_output, echo=echo)
+    results = _execute_again_what_went_stale(root, profile, results, log_output=log_output, echo=echo)
     failed = [r for r in results if r.status == "failed"]
     statistics.write_last_build(executed_dir(root, profile), profile, results)
     html_seconds, html_error = None, None

@@ -16,7 +16,7 @@ from . import statistics
 from .cache import cache_key
 from .chapters import Chapter, chapters, declared_data, get_chapter, read_source
 from .layout import NOTEBOOK_DIR, RUNS_DIR, executed_dir, find_root
-from .parameters import profile_file, resolve_parameters
+from .parameters import profile_chain, profile_file, resolve_parameters
 
 
 @dataclass
@@ -85,6 +85,9 @@ def execute_chapter(
     seconds = time.perf_counter() - start
     partial.replace(output)
     failed.unlink(missing_ok=True)
+    # The key of what the chapter has now seen: a chapter that trains the runs it then shows (compute_recorded)
+    # has changed its own inputs, and must not look stale for that at the next build.
+    key = cache_key(chapter, resolved, nb)
     record = {
         "chapter": chapter.name, "source": chapter.rel_source, "profile": profile, "key": key,
         "parameters": resolved, "injected": injected, "seconds": round(seconds, 3),
@@ -165,8 +168,9 @@ def run_chapter(
     out = out if out.is_absolute() else Path.cwd() / out
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["papermill", chapter.rel_ipynb, str(out)]
-    if profile_file(root, profile, chapter.name).is_file():
-        cmd += ["-f", f"profiles/{profile}/{chapter.name}.yml"]
+    for name in profile_chain(root, profile):  # a profile that extends another: its base's file first
+        if profile_file(root, name, chapter.name).is_file():
+            cmd += ["-f", f"profiles/{name}/{chapter.name}.yml"]
     for k, v in (overrides or {}).items():
         cmd += ["-p", k, str(v)]
     echo("[book] " + " ".join(cmd))

@@ -66,9 +66,28 @@ def check_profile_name(root: Path, profile: str) -> None:
         raise ParameterError("profile", profile, "profile must be one of " + ", ".join(known))
 
 
-def profile_parameters(root: Path, profile: str, chapter_name: str) -> dict[str, Any]:
-    """The parameters ``profiles/<profile>/<chapter>.yml`` sets (empty when the file is absent)."""
-    check_profile_name(root, profile)
+#: A profile folder holding this file extends the profile it names (one line): see :func:`profile_chain`.
+EXTENDS_FILE = "EXTENDS"
+
+
+def profile_chain(root: Path, profile: str) -> list[str]:
+    """The profiles whose files a chapter gets, base first: ``[profile]``, or, when ``profiles/<profile>/EXTENDS``
+    names another profile, that profile's chain followed by ``profile`` (``rehearse-paper`` extends ``paper``:
+    each chapter gets ``profiles/paper/<chapter>.yml``, then ``profiles/rehearse-paper/<chapter>.yml`` on top)."""
+    chain = [profile]
+    while True:
+        check_profile_name(root, chain[0])
+        marker = root / "profiles" / chain[0] / EXTENDS_FILE
+        if not marker.is_file():
+            return chain
+        base = marker.read_text(encoding="utf-8").strip()
+        if base in chain:
+            raise BookError(f"{marker.relative_to(root)} names {base!r}: profiles {' -> '.join(chain)} extend "
+                            "each other in a circle")
+        chain.insert(0, base)
+
+
+def _profile_file_parameters(root: Path, profile: str, chapter_name: str) -> dict[str, Any]:
     path = profile_file(root, profile, chapter_name)
     if not path.is_file():
         return {}
@@ -78,6 +97,15 @@ def profile_parameters(root: Path, profile: str, chapter_name: str) -> dict[str,
     if not isinstance(data, dict):
         raise BookError(f"{path.relative_to(root)} must be a mapping `name: value` (a papermill -f file)")
     return data
+
+
+def profile_parameters(root: Path, profile: str, chapter_name: str) -> dict[str, Any]:
+    """The parameters ``profiles/<profile>/<chapter>.yml`` sets (empty when the file is absent), on top of those
+    of the profile it extends, if any (:func:`profile_chain`)."""
+    merged: dict[str, Any] = {}
+    for name in profile_chain(root, profile):
+        merged.update(_profile_file_parameters(root, name, chapter_name))
+    return merged
 
 
 def coerce_cli_value(text: str) -> Any:
@@ -126,7 +154,8 @@ def resolve_parameters(
     defaults = declared_parameters(chapter, nb)
     injected: dict[str, Any] = {}
     from_profile = profile_parameters(chapter.root, profile, chapter.name)
-    sources = [(f"profiles/{profile}/{chapter.name}.yml", from_profile), ("-p", overrides or {})]
+    where = " + ".join(f"profiles/{p}/{chapter.name}.yml" for p in profile_chain(chapter.root, profile))
+    sources = [(where, from_profile), ("-p", overrides or {})]
     for where, values in sources:
         for name, value in values.items():
             if name not in defaults:
