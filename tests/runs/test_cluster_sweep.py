@@ -136,6 +136,24 @@ def test_slurm_refuses_precision_auto_which_only_the_node_can_decide(tmp_path, m
         executor.submit(lambda t: None, [task])
 
 
+def test_submitit_takes_the_slurm_parameters(tmp_path, monkeypatch):
+    """submitit's own SlurmExecutor accepts the parameters (it refuses unknown ones) and requeues a task after its
+    time limit up to --slurm-max-timeouts times (default 10)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "srun").chmod(0o755)
+    (bin_dir / "sbatch").write_bytes((bin_dir / "srun").read_bytes())
+    (bin_dir / "sbatch").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    options = SlurmOptions(partition="gpu", time=90, gpus_per_task=1, cpus_per_task=4, array_parallelism=2)
+    executor = make_executor("slurm", slurm=options, job_name="lottery-x")
+    slurm = executor._executor(tmp_path / "%j")
+    assert slurm.max_num_timeout == 10
+    assert {k: slurm.parameters[k] for k in options.parameters("lottery-x")} == options.parameters("lottery-x")
+    assert make_executor("slurm", slurm=SlurmOptions(time=5, max_timeouts=0))._executor(tmp_path).max_num_timeout == 0
+
+
 def test_submitit_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "submitit", None)  # `import submitit` raises ImportError
     with pytest.raises(UserError, match=r"concave-lottery\[cluster\]"):

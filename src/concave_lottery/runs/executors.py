@@ -318,6 +318,8 @@ class SubmititExecutor:
 
     name: ClassVar[str] = ""
     poll_s: ClassVar[float] = 2.0
+    #: a summary line at least this often while waiting, even when no state changed
+    summary_s: ClassVar[float] = 600.0
     cancel_on_interrupt: ClassVar[bool] = False
 
     def __init__(self, *, threads: int | None = None, detach: bool = False, max_active: int | None = None) -> None:
@@ -405,7 +407,9 @@ class SubmititExecutor:
         """Submit the tasks (at most ``max_active`` at a time) and yield their outcomes as their jobs finish,
         reporting each change of a task's state (pending, running, done, failed)."""
         active, queue = self._reattach(tasks)
+        ended = {"done": 0, "failed": 0}
         finished = False
+        last_summary = time.monotonic()
         try:
             while queue or active:
                 room = len(queue) if self.max_active is None else self.max_active - len(active)
@@ -424,16 +428,19 @@ class SubmititExecutor:
                     if state in ("done", "failed"):
                         outcome = self._outcome(s)
                         s.state = "done" if outcome.ok else "failed"
+                        ended[s.state] += 1
                         active.remove(s)
                         self.report(f"{s.state:<8} {s.engine} job {s.job.job_id}  {s.task.label()}")
                         yield outcome
                     else:
                         s.state = state
                         self.report(f"{state:<8} {s.engine} job {s.job.job_id}  {s.task.label()}")
-                if changed and active:
+                if active and (changed or time.monotonic() - last_summary >= self.summary_s):
                     counts = {k: sum(s.state == k for s in active) for k in ("pending", "running")}
                     self.report(f"sweep: {counts['pending']} pending, {counts['running']} running, "
-                                f"{len(queue)} not submitted yet")
+                                f"{ended['done']} done, {ended['failed']} failed"
+                                + (f", {len(queue)} not submitted yet" if queue else ""))
+                    last_summary = time.monotonic()
                 if not changed:
                     time.sleep(self.poll_s)
             finished = True
