@@ -66,7 +66,8 @@ def prepare(root: Path, work: Path | None = None) -> dict[str, str]:
                                                    else root / "data").resolve())
     python_path = [str(site), str(Path(__file__).resolve().parents[2])]
     env.update(LOTTERY_DATA=str(data.resolve()), LOTTERY_DATA_MIRROR=mirror, **{MANIFEST_ENV: str(manifest)},
-               PYTHONPATH=os.pathsep.join(python_path + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])))
+               PYTHONPATH=os.pathsep.join(python_path + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])),
+               PYTHONUNBUFFERED="1")  # the build's progress reaches a log file as it happens
     return env
 
 
