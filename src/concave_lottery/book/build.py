@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import statistics
+from . import launch, statistics
 from .cache import chapter_status
 from .chapters import chapters, check_pairs, get_chapter
 from .execution import Execution, execute_all, fetch_data
@@ -70,6 +70,8 @@ def stage_book(root: Path | str | None = None, profile: str = "book") -> Path:
             f"no executed notebook for {', '.join(missing)} in profile {profile}: "
             f"run `python -m concave_lottery.book build --profile {profile}`"
         )
+    # Colab and Binder buttons and each notebook's install cell, for a book of a GitHub repository only
+    launch.configure_stage(root, stage, chapters(root), commit=_library_commit())
     page = stage / statistics.STATISTICS_PAGE
     if page.is_file():  # the book lists the page: replace its placeholder with this build's numbers
         page.write_text(statistics.statistics_page(executed_dir(root, profile), profile,

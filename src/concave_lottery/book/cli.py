@@ -1,4 +1,4 @@
-"""The command line: ``python -m concave_lottery.book build|run|status|check|sync|publish …`` and
+"""The command line: ``python -m concave_lottery.book build|run|status|check|sync|publish|student-copy …`` and
 ``lottery book …`` (``add_book_parser``, which ``concave_lottery.cli`` imports only for ``lottery book``)."""
 
 from __future__ import annotations
@@ -69,8 +69,15 @@ def _cmd_publish(args) -> int:
     return 0
 
 
+def _cmd_student_copy(args) -> int:
+    from .student import student_copy
+
+    print(student_copy(args.chapter, args.output, args.root))
+    return 0
+
+
 def add_book_parser(subparsers, prog: str | None = None) -> argparse.ArgumentParser:
-    """Add the ``book`` command (build, run, status, check, sync, publish) to an argparse CLI.
+    """Add the ``book`` command (build, run, status, check, sync, publish, student-copy) to an argparse CLI.
 
     Each leaf parser sets ``func=`` to a handler taking the parsed namespace and returning an exit
     code, so ``lottery book run theory -p lam_max 0.5`` works from ``cli.py`` with::
@@ -84,7 +91,7 @@ def add_book_parser(subparsers, prog: str | None = None) -> argparse.ArgumentPar
         **extra,
     )
     book.set_defaults(func=lambda args: (book.print_help(), 2)[1])
-    sub = book.add_subparsers(dest="book_command", metavar="{build,run,status,check,sync,publish}")
+    sub = book.add_subparsers(dest="book_command", metavar="{build,run,status,check,sync,publish,student-copy}")
 
     def common(p: argparse.ArgumentParser, profile: bool = True) -> None:
         p.add_argument("--root", type=Path, default=None,
@@ -130,6 +137,15 @@ def add_book_parser(subparsers, prog: str | None = None) -> argparse.ArgumentPar
     p.add_argument("--no-push", action="store_true", help="commit the branch locally only")
     p.add_argument("--allow-profile", action="append", help="profiles allowed to publish (default: book)")
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser("student-copy", help="write a chapter notebook without its solutions, to hand out",
+                       description="Write CHAPTER's notebook without its {solution} blocks and without the cells "
+                                   "from each {solution-start} to its {solution-end}, and without outputs (default "
+                                   "_build/student/CHAPTER.ipynb); prints the path.")
+    common(p, profile=False)
+    p.add_argument("chapter", help="chapter name, e.g. regularizers")
+    p.add_argument("-o", "--output", type=Path, default=None, help="notebook to write")
+    p.set_defaults(func=_cmd_student_copy)
     return book
 
 
