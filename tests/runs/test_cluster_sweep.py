@@ -4,8 +4,8 @@ ends with the same result as an uninterrupted run, ``--detach`` leaves the jobs 
 for them, and bad SLURM options are clear errors. SLURM itself is not here: the ``--slurm-*`` options are
 checked against the ``#SBATCH`` lines submitit writes for them.
 
-The runs are LeNet-300-100 on 512 MNIST images from the offline mirror (the job processes load their data
-themselves), one thread each.
+The runs are LeNet-300-100 on 512 MNIST images (the job processes load them themselves, from the offline mirror
+or the data root), 2 rounds of 2 epochs, one thread each.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import NEEDS_MNIST
 
 from concave_lottery.cli import main
 from concave_lottery.errors import ParameterError, UserError
@@ -66,9 +67,8 @@ def lottery(capsys, *argv) -> tuple[int, str, str]:
 @pytest.fixture
 def job_environment(monkeypatch):
     """The job processes import this library (and this test module, for the pre-empting runner) as pytest does."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(SRC), str(HERE), os.environ.get("PYTHONPATH", "")]))
-    if not os.environ.get("LOTTERY_DATA_MIRROR"):
-        pytest.skip("LOTTERY_DATA_MIRROR is not set: the job processes load MNIST from the offline mirror")
+    paths = [str(SRC), str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")]  # (tests/: conftest)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
 
 
 # ------------------------------------------------------------------------------------ SLURM options
@@ -167,8 +167,6 @@ def test_submitit_missing_is_a_clear_error(monkeypatch):
 def reference(tmp_path_factory):
     """A two-run sweep through ``lottery sweep --executor submitit-local`` (the runs of the tests below compare
     with its soft run): (spec, exit status, stdout, stderr)."""
-    if not os.environ.get("LOTTERY_DATA_MIRROR"):
-        pytest.skip("LOTTERY_DATA_MIRROR is not set: the job processes load MNIST from the offline mirror")
     folder = tmp_path_factory.mktemp("reference")
     spec = write_spec(folder)
     mp = pytest.MonkeyPatch()
@@ -186,6 +184,7 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.mirror
+@NEEDS_MNIST
 def test_a_submitit_local_sweep_runs_every_task_in_its_own_job(reference, capsys):
     spec, code, out, err = reference
     assert code == 0, err
@@ -229,6 +228,7 @@ def preempted_once(task):
 
 
 @pytest.mark.mirror
+@NEEDS_MNIST
 def test_a_preempted_task_is_requeued_and_ends_with_the_same_result(reference, tmp_path, job_environment):
     spec, code, _, _ = reference
     assert code == 0
@@ -257,6 +257,7 @@ def test_a_preempted_task_is_requeued_and_ends_with_the_same_result(reference, t
 
 
 @pytest.mark.mirror
+@NEEDS_MNIST
 def test_detach_leaves_the_job_running_and_a_later_sweep_waits_for_it(tmp_path, capsys, job_environment):
     spec = write_spec(tmp_path, '"imp"')
     code, out, _ = lottery(capsys, "sweep", spec, "--executor", "submitit-local", "--threads", "1", "--detach")
