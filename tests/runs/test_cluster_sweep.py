@@ -298,3 +298,14 @@ def test_runs_with_jobs_in_flight_are_shown_and_not_trained_by_another_executor(
     err = " ".join(err.split())  # the paragraph as one line
     assert code == 2 and "submitit-local jobs in flight" in err and f"job {job}, running" in err
     assert "--executor submitit-local" in err and not task.run_dir.exists()
+
+
+def test_the_sweep_command_line_imports_submitit_only_for_a_submitit_executor(tmp_path):
+    import subprocess
+
+    code = ("import sys\nfrom concave_lottery.cli import main\n"
+            "main(['sweep', sys.argv[1], '--dry-run'])\nprint('submitit' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code, str(write_spec(tmp_path))], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(SRC)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False"
