@@ -145,6 +145,21 @@ def run_benchmark(runs: Sequence[Path | str], out: Path | str | None = None, *, 
     return record
 
 
+def load_record(path: Path | str) -> dict[str, Any]:
+    """A benchmark record written by :func:`run_benchmark`, with its format checked."""
+    from ..errors import CorruptFile
+
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise CorruptFile(f"{path} cannot be read as a ticket benchmark record ({exc}); write one with "
+                          f"`python benchmarks/ticket_deploy.py --out {path}`.") from None
+    if not isinstance(record, dict) or record.get("format") != FORMAT_VERSION or "tickets" not in record:
+        raise CorruptFile(f"{path} is not a ticket benchmark record (format {FORMAT_VERSION}); write one with "
+                          f"`python benchmarks/ticket_deploy.py --out {path}`.")
+    return record
+
+
 def _kb(n: int) -> str:
     return f"{n / 1024:,.0f} KB"
 
@@ -153,13 +168,14 @@ def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1e3:.3g} ms"
 
 
-def deploy_table(record: dict[str, Any] | Path | str) -> Any:
+def deploy_table(record: dict[str, Any] | Path | str, *, caption: bool = False) -> Any:
     """The benchmark record as a table (pandas DataFrame): one row per ticket and format, with bytes on disk
-    and latency at each batch size (``n/a``: not applicable, see :func:`measure_ticket`)."""
+    and latency at each batch size (``n/a``: not applicable, see :func:`measure_ticket`). ``caption``: a
+    pandas Styler captioned with the hardware and provenance (:func:`hardware_line`), for the book."""
     import pandas as pd
 
     if not isinstance(record, dict):
-        record = json.loads(Path(record).read_text())
+        record = load_record(record)
     rows = []
     for t in record["tickets"]:
         name = f"{t['model']} ({t['sparsity']:.1%} sparse)"
@@ -169,7 +185,8 @@ def deploy_table(record: dict[str, Any] | Path | str) -> Any:
             for batch, times in t["latency_seconds"].items():
                 row[f"latency, batch {batch}"] = _ms(times.get(fmt))
             rows.append(row)
-    return pd.DataFrame(rows).set_index(["ticket", "format"])
+    table = pd.DataFrame(rows).set_index(["ticket", "format"])
+    return table.style.set_caption(hardware_line(record)) if caption else table
 
 
 def hardware_line(record: dict[str, Any]) -> str:
