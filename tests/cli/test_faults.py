@@ -95,7 +95,7 @@ def strip_timings(result: dict) -> dict:
 
 
 def same_run_files(a: Path, b: Path) -> None:
-    """Two run folders hold the same result and the same masks, bit for bit."""
+    """Two run folders hold the same result, the same masks and the same ticket weights, bit for bit."""
     ra, rb = (json.loads((d / "result.json").read_text()) for d in (a, b))
     assert strip_timings(ra) == strip_timings(rb)
     masks = sorted(p.relative_to(a) for p in a.rglob("masks.pt"))
@@ -104,6 +104,10 @@ def same_run_files(a: Path, b: Path) -> None:
         sa, sb = torch.load(a / rel, weights_only=True), torch.load(b / rel, weights_only=True)
         assert sa.keys() == sb.keys()
         assert all(torch.equal(sa[n][k], sb[n][k]) for n in sa for k in sa[n])
+    weights = sorted(p.relative_to(a) for p in a.rglob("ticket/weights.pt"))
+    assert weights and weights == sorted(p.relative_to(b) for p in b.rglob("ticket/weights.pt"))
+    for rel in weights:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes()
 
 
 def follow(advice: str) -> None:
@@ -134,7 +138,7 @@ def copy_of(golden: Path, tmp_path: Path) -> Path:
 
 RUN_FILES = ["config.json", "started.json", "result.json", "theta0.pt", "round-1/masks.pt", "round-1/search.json",
              "round-1/record.json", "round-1/search/metrics.json", "round-1/ticket/metrics.json", "round-2/masks.pt",
-             "round-2/record.json"]
+             "round-2/record.json", "round-2/ticket/weights.pt"]
 
 
 def flip(path: Path, where: float) -> None:
@@ -413,7 +417,7 @@ KILLER = textwrap.dedent("""
 KILL_POINTS = [("theta0.pt", 1, "after"), ("round-1/search/checkpoint.pt", 1, "after"),
                ("round-1/search/checkpoint.pt", 2, "mid"), ("round-1/search.json", 1, "after"),
                ("round-1/masks.pt", 1, "mid"), ("round-1/ticket/metrics.json", 1, "after"),
-               ("round-1/record.json", 1, "after"), ("round-2/search/checkpoint.pt", 1, "after"),
+               ("round-1/ticket/weights.pt", 1, "mid"), ("round-1/record.json", 1, "after"), ("round-2/search/checkpoint.pt", 1, "after"),
                ("round-2/ticket/checkpoint.pt", 2, "mid"), ("result.json", 1, "mid")]
 
 
