@@ -42,7 +42,7 @@ def test_regularizer_tables():
 def test_toy_tables_and_zero_steps():
     problem = toy.make_toy_problem(n=32, d=4, k=2, seed=0)
     l1 = get_regularizer("l1")
-    sg = toy.subgradient_l1(problem, 0.3, n_steps=30)
+    sg = toy.subgradient_weights(problem, 0.3, n_steps=30)
     mask = toy.projected_gradient_mask(problem, l1, 0.3, n_steps=30)
     final = toy.final_table(problem, sg, mask, mask)
     assert list(final.index) == [0, 1, 2, 3] and final.index.name == "i"

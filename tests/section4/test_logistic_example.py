@@ -85,7 +85,7 @@ def test_fit_is_a_minimiser_and_keeps_dead_pixels_at_zero(runs, fit):
 
 def test_subgradient_shapes_and_no_exact_zeros_beyond_dead_pixels(runs):
     lams = torch.tensor([0.0, 1e-3, 1e-2, 1e-1], dtype=torch.float64)
-    theta, b = le.subgradient_l1(runs.X_train, runs.y_train, lams, n_iter=300)
+    theta, b = le.fit_theta_l1(runs.X_train, runs.y_train, lams, n_iter=300)
     R, _, d = runs.X_train.shape
     assert theta.shape == (R, d, 4) and b.shape == (R, 4)
     dead = le.dead_pixels(runs.X_train).unsqueeze(-1).expand_as(theta)
@@ -104,7 +104,7 @@ def test_batched_equals_a_loop_over_runs_and_lambdas(runs, fit, momentum):
     regs = [L1, LOG, LOG]
     batch = le.mask_projected_gradient(runs.X_train, runs.y_train, theta_hat, b_hat, lams, regs, n_iter=80,
                                        momentum=momentum)
-    sg_theta, sg_b = le.subgradient_l1(runs.X_train, runs.y_train, lams, n_iter=50)
+    sg_theta, sg_b = le.fit_theta_l1(runs.X_train, runs.y_train, lams, n_iter=50)
     for r in range(2):
         one = runs.select([r])
         for c in range(3):
@@ -112,7 +112,7 @@ def test_batched_equals_a_loop_over_runs_and_lambdas(runs, fit, momentum):
                                                 lams[c:c + 1], regs[c], n_iter=80, momentum=momentum)
             assert torch.allclose(single.mask[0, :, 0], batch.mask[r, :, c], atol=1e-9)
             assert torch.allclose(single.b[0, 0], batch.b[r, c], atol=1e-9)
-            th, b = le.subgradient_l1(one.X_train, one.y_train, lams[c:c + 1], n_iter=50)
+            th, b = le.fit_theta_l1(one.X_train, one.y_train, lams[c:c + 1], n_iter=50)
             assert torch.allclose(th[0, :, 0], sg_theta[r, :, c], atol=1e-10)
             assert torch.allclose(b[0, 0], sg_b[r, c], atol=1e-10)
 

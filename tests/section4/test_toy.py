@@ -23,7 +23,7 @@ def test_problem_shape_and_fit(problem):
 
 
 def test_subgradient_oscillates_and_never_hits_zero(problem):
-    traj = toy.subgradient_l1(problem, lam=0.3, n_steps=300)
+    traj = toy.subgradient_weights(problem, lam=0.3, n_steps=300)
     assert traj.shape == (301, 8)
     assert int(toy.exact_zeros(traj).max()) == 0
     off = traj[-50:, ~problem.support]
@@ -75,7 +75,7 @@ def test_bad_arguments_are_user_errors(problem):
     with pytest.raises(ParameterError, match="n must"):
         toy.make_toy_problem(n=2, d=5)
     with pytest.raises(ParameterError, match="step"):
-        toy.subgradient_l1(problem, 0.1, step=-1.0)
+        toy.subgradient_weights(problem, 0.1, step=-1.0)
     with pytest.raises(ParameterError, match="m0"):
         toy.projected_gradient_mask(problem, get_regularizer("l1"), 0.1, m0=2.0)
     with pytest.raises(ParameterError, match="scale"):

@@ -31,7 +31,7 @@ iteration).
 
 **The three approaches**, each for every λ of the grid:
 
-(a) *ℓ1 on θ by the subgradient method* (:func:`subgradient_l1`): minimise
+(a) *ℓ1 on θ by the subgradient method* (:func:`fit_theta_l1`): minimise
     :math:`\mathcal{L}(X, y; \theta, b) + \lambda\|\theta\|_1` from θ = 0, b = 0 with
 
     .. math::  \theta^{t+1} = \theta^t - \eta_t\big(\nabla_\theta\mathcal{L}
@@ -88,6 +88,7 @@ from torch import Tensor
 
 from ..errors import ParameterError
 from ..method.regularizers import Regularizer, get_regularizer
+from .solver import penalty_derivative, projected_step, stationarity, subgradient_l1
 
 __all__ = [
     "dead_pixel_stats",
@@ -98,7 +99,7 @@ __all__ = [
     "dead_pixels",
     "lipschitz",
     "fit_logistic_l2",
-    "subgradient_l1",
+    "fit_theta_l1",
     "mask_projected_gradient",
     "accuracy",
     "MaskFit",
@@ -244,7 +245,7 @@ def fit_logistic_l2(X: Tensor, y: Tensor, mu: float, *, n_iter: int = 40, tol: f
 # (a) ℓ1 on θ by the subgradient method
 
 
-def subgradient_l1(
+def fit_theta_l1(
     X: Tensor,
     y: Tensor,
     lams: Tensor,
@@ -258,23 +259,25 @@ def subgradient_l1(
 
     Step :math:`\eta_t = \text{step\_scale}/(L(1+t)^{\text{step\_decay}})` with L of :func:`lipschitz`
     (with intercept). Returns θ (R, d, C) and b (R, C): the last iterate, as a deep-learning
-    library would return it.
+    library would return it. The iteration is :func:`concave_lottery.section4.solver.subgradient_l1`
+    (b is its unpenalised variable).
     """
     R, n, d = X.shape
     lams = torch.as_tensor(lams, dtype=X.dtype, device=X.device)
     C = lams.numel()
     eta0 = step_scale / lipschitz(X, intercept=True)  # (R,)
     theta = torch.zeros(R, d, C, dtype=X.dtype, device=X.device)
-    b = torch.zeros(R, C, dtype=X.dtype, device=X.device)
+    b = torch.zeros(R, 1, C, dtype=X.dtype, device=X.device)  # (R, 1, C): broadcasts over the samples
     Xt = X.transpose(1, 2).contiguous()
     yy = y.unsqueeze(-1)
-    for t in range(n_iter):
-        eta = (eta0 / (1.0 + t) ** step_decay).view(R, 1, 1)
-        resid = (torch.sigmoid(_logits(X, theta, b)) - yy) / n  # (R, n, C)
-        g = torch.bmm(Xt, resid) + lams.view(1, 1, C) * torch.sign(theta)
-        theta = theta - eta * g
-        b = b - eta[:, :, 0] * resid.sum(1)
-    return theta, b
+
+    def loss_grad(theta: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        resid = (torch.sigmoid(torch.bmm(X, theta) + b) - yy) / n  # (R, n, C)
+        return torch.bmm(Xt, resid), resid.sum(1, keepdim=True)
+
+    run = subgradient_l1(loss_grad, theta, lams.view(1, 1, C),
+                         lambda t: (eta0 / (1.0 + t) ** step_decay).view(R, 1, 1), n_iter, b0=b)
+    return run.theta, run.b[:, 0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -328,7 +331,8 @@ def mask_projected_gradient(
                \qquad \Pi = \text{clip of } m \text{ to } [0,1]^d,
 
     the projected gradient step of the loss plus the penalty linearised at v (for a concave R this
-    linearisation lies above R, so the step is a majorise-minimise step; for ℓ1 it is exact).
+    linearisation lies above R, so the step is a majorise-minimise step; for ℓ1 it is exact). The step,
+    the penalty's derivative and the stationarity are those of :mod:`concave_lottery.section4.solver`.
 
     * ``adaptive`` (default): η starts at :math:`1/L_m`, the :func:`lipschitz` constant of
       :math:`[X\operatorname{diag}(\hat\theta), 1]`, and each column keeps its own η. A step is
@@ -385,10 +389,10 @@ def mask_projected_gradient(
     yy = y.unsqueeze(-1)
     accepted = torch.zeros(R, 1, C, dtype=torch.long, device=X.device)
 
-    def penalty_grad(m: Tensor) -> Tensor:
+    def penalty_grad(m: Tensor) -> Tensor:  # r'(m), each column by its regularizer
         out = torch.empty_like(m)
         for reg, cols in zip(groups, index, strict=True):
-            out[:, :, cols] = reg.derivative(m[:, :, cols])
+            out[:, :, cols] = penalty_derivative(reg, m[:, :, cols])
         return out
 
     slack = 8 * torch.finfo(X.dtype).eps  # float round-off in the comparison
@@ -415,7 +419,7 @@ def mask_projected_gradient(
     F_x = objective(z, m)
     t = torch.ones(R, 1, C, dtype=X.dtype, device=X.device)
     for _ in range(n_iter):
-        m_new = (mv - eta * scale * (gm + lam * penalty_grad(mv.clamp(0.0, 1.0)))).clamp_(0.0, 1.0)
+        m_new = projected_step(mv, gm + lam * penalty_grad(mv.clamp(0.0, 1.0)), eta * scale)
         b_new = bv - eta * scale_b * gb
         z_new = forward(m_new, b_new)
         dm, db = m_new - mv, b_new - bv
@@ -445,7 +449,7 @@ def mask_projected_gradient(
         accepted += ok
     gm, gb = grads(z)
     full_grad = (gm + lam * penalty_grad(m)) * active
-    gap = (m - (m - full_grad).clamp(0.0, 1.0)).abs().amax(1, keepdim=True)
+    gap = stationarity(m, full_grad, dim=1, keepdim=True)
     if train_intercept:
         gap = gap.maximum(gb.abs())
     gap = torch.where(lam > 0, gap / lam.clamp_min(torch.finfo(X.dtype).tiny), gap)  # raw gap at λ = 0
@@ -530,7 +534,7 @@ def run_example(data: LogisticRuns, config: ExampleConfig) -> ExampleResult:
     Xv, yv = data.X_val, data.y_val
 
     # (a) l1 on theta by the subgradient method
-    theta, b = subgradient_l1(X, y, lams, n_iter=config.n_iter_subgradient, step_decay=config.step_decay)
+    theta, b = fit_theta_l1(X, y, lams, n_iter=config.n_iter_subgradient, step_decay=config.step_decay)
     zero = theta.abs() <= config.theta_tol
     frames = [_rows(
         "theta-l1", lams,

@@ -28,7 +28,8 @@ What this module provides, all batched over instances as tensor operations (floa
   :math:`H = \operatorname{diag}(\theta) X^T X \operatorname{diag}(\theta)/n + \mu I` is constant, so
   (7) holds exactly with :math:`\gamma = \lambda_{\min}(H)` (computed by ``eigvalsh``), and the
   smallest λ allowed by (6) is :math:`\|\nabla\mathcal{L}(\tilde m)\|_\infty`;
-* :func:`solve_problem4` -- projected gradient for (4) with step :math:`1/\lambda_{\max}(H)`,
+* :func:`solve_problem4` -- projected gradient for (4) (:mod:`concave_lottery.section4.solver`) with step
+  :math:`1/\lambda_{\max}(H)`,
   batched over instances and a λ grid, for any :class:`~concave_lottery.regularizers.Regularizer`;
 * :func:`theorem1_bound`, :func:`phi`, :func:`theorem2_bound_printed`, :func:`theorem2_bound_proof`;
 * :func:`check_theorems` -- one DataFrame row per (regularizer, λ, instance) with the error,
@@ -82,6 +83,7 @@ from torch import Tensor
 
 from ..errors import ParameterError
 from ..method.regularizers import Regularizer
+from .solver import penalty_gradient, projected_gradient, stationarity
 
 __all__ = [
     "QuadraticInstances",
@@ -310,13 +312,6 @@ def _lam_grid(lam: float | Sequence[float] | Tensor, B: int, like: Tensor) -> Te
     return t.contiguous()
 
 
-def _penalty_gradient(regularizer: Regularizer, m: Tensor, lam: Tensor) -> Tensor:
-    """λ r'(m) with r'(0) = +inf replaced by the largest float (so 0 * r'(0) = 0, never NaN)."""
-    dr = regularizer.derivative(m)
-    dr = torch.nan_to_num(dr, nan=torch.finfo(m.dtype).max, posinf=torch.finfo(m.dtype).max)
-    return lam[..., None] * dr
-
-
 def kkt_residual(instances: QuadraticInstances, regularizer: Regularizer, m: Tensor,
                  lam: Tensor) -> Tensor:
     r"""Stationarity of (4) on the box: :math:`\|m - \Pi_{[0,1]^d}(m - \nabla F(m))\|_\infty`.
@@ -326,8 +321,7 @@ def kkt_residual(instances: QuadraticInstances, regularizer: Regularizer, m: Ten
     where :math:`m_i = 1` (with :math:`r'(0) = +\infty` for ℓq, so m_i = 0 is always stationary).
     ``m`` (G, B, d), ``lam`` (G, B) -> (G, B).
     """
-    gF = instances.grad(m) + _penalty_gradient(regularizer, m, lam)
-    return (m - (m - gF).clamp(0.0, 1.0)).abs().amax(-1)
+    return stationarity(m, instances.grad(m) + penalty_gradient(regularizer, m, lam[..., None]))
 
 
 def solve_problem4(
@@ -350,7 +344,7 @@ def solve_problem4(
     stops (its iterate is frozen) once its :func:`kkt_residual` is ≤ ``tol``; the loop ends when all
     have stopped or after ``max_iter`` steps. The step never increases the objective for any
     concave r (see the module docstring), so the iterates reach a KKT point of (4); for ℓ1 that is
-    the global minimiser m* of (5).
+    the global minimiser m* of (5). The iteration is :func:`concave_lottery.section4.solver.projected_gradient`.
     """
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ParameterError("max_iter", max_iter, "max_iter must be an integer >= 1")
@@ -361,24 +355,11 @@ def solve_problem4(
     G = lam_t.shape[0]
     eta = (1.0 / instances.lipschitz)[None, :, None]
     m = torch.as_tensor(m0, dtype=instances.c.dtype, device=instances.c.device)
-    m = m.expand(G, B, d).clone().clamp_(0.0, 1.0)
-    done = torch.zeros(G, B, dtype=torch.bool, device=m.device)
-    iterations = torch.full((G, B), max_iter, dtype=torch.long, device=m.device)
-    residual = torch.full((G, B), math.inf, dtype=m.dtype, device=m.device)
-    for it in range(max_iter + 1):
-        gF = instances.grad(m) + _penalty_gradient(regularizer, m, lam_t)
-        res = (m - (m - gF).clamp(0.0, 1.0)).abs().amax(-1)
-        residual = torch.where(done, residual, res)
-        newly = (~done) & (res <= tol)
-        iterations = torch.where(newly, torch.full_like(iterations, it), iterations)
-        done = done | newly
-        if bool(done.all()) or it == max_iter:
-            break
-        m_new = (m - eta * gF).clamp(0.0, 1.0)
-        m = torch.where(done[..., None], m, m_new)
-    objective = instances.loss(m) + lam_t * regularizer.value(m).sum(-1)
-    return Problem4Solution(m=m, lam=lam_t, objective=objective, kkt_residual=residual,
-                            iterations=iterations, converged=done, tol=tol)
+    run = projected_gradient(instances.grad, regularizer, lam_t[..., None], m.expand(G, B, d), eta,
+                             max_iter=max_iter, tol=tol)
+    objective = instances.loss(run.m) + lam_t * regularizer.value(run.m).sum(-1)
+    return Problem4Solution(m=run.m, lam=lam_t, objective=objective, kkt_residual=run.residual,
+                            iterations=run.iterations, converged=run.converged, tol=tol)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from torch import Tensor
 
 from ..errors import ParameterError
 from ..method.regularizers import Regularizer
+from .solver import projected_gradient, subgradient_l1
 from .theory import QuadraticInstances
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
     "convergence_summary",
     "ToyProblem",
     "make_toy_problem",
-    "subgradient_l1",
+    "subgradient_weights",
     "projected_gradient_mask",
     "exact_zeros",
     "trajectory_frame",
@@ -123,7 +124,7 @@ def _check_run(lam: float, step: float, n_steps: int) -> None:
         raise ParameterError("n_steps", n_steps, "n_steps must be an integer >= 1")
 
 
-def subgradient_l1(
+def subgradient_weights(
     problem: ToyProblem,
     lam: float,
     *,
@@ -135,18 +136,15 @@ def subgradient_l1(
     r"""Subgradient iterates for :math:`\mathcal{L}(\theta) + \lambda\|\theta\|_1`, shape (n_steps+1, d).
 
     Step :math:`\eta_t = \eta` (default :math:`1/L`), or :math:`\eta/\sqrt{t+1}` with ``diminishing``.
-    Starts from ``theta0`` (default: the least-squares fit :math:`\hat\theta`).
+    Starts from ``theta0`` (default: the least-squares fit :math:`\hat\theta`). The iteration is
+    :func:`concave_lottery.section4.solver.subgradient_l1`.
     """
     step = 1.0 / problem.lipschitz if step is None else float(step)
     _check_run(lam, step, n_steps)
     theta = (problem.theta_hat if theta0 is None else theta0).clone().to(torch.float64)
-    out = torch.empty(n_steps + 1, problem.d, dtype=torch.float64)
-    out[0] = theta
-    for t in range(n_steps):
-        eta = step / math.sqrt(t + 1) if diminishing else step
-        theta = theta - eta * (problem.grad_theta(theta) + lam * torch.sign(theta))
-        out[t + 1] = theta
-    return out
+    run = subgradient_l1(lambda theta, b: (problem.grad_theta(theta), None), theta, lam,
+                         lambda t: step / math.sqrt(t + 1) if diminishing else step, n_steps, record=True)
+    return run.trajectory
 
 
 def projected_gradient_mask(
@@ -163,20 +161,14 @@ def projected_gradient_mask(
     :math:`m^{t+1} = \Pi_{[0,1]^d}(m^t - \eta(\nabla_m\mathcal{L} + \lambda r'(m^t)))` from
     :math:`m^0 = m_0\mathbf{1}` (1/2 as in Algorithm 1); default step :math:`1/L_m`, the inverse
     Lipschitz constant of :math:`\nabla_m\mathcal{L}`. An infinite :math:`r'(0)` (ℓq) keeps an entry at 0.
+    The iteration is :func:`concave_lottery.section4.solver.projected_gradient`.
     """
     step = 1.0 / problem.mask_lipschitz if step is None else float(step)
     _check_run(lam, step, n_steps)
     if not 0.0 <= m0 <= 1.0:
         raise ParameterError("m0", m0, "m0 must lie in [0, 1]")
     m = torch.full((problem.d,), float(m0), dtype=torch.float64)
-    big = torch.finfo(torch.float64).max
-    out = torch.empty(n_steps + 1, problem.d, dtype=torch.float64)
-    out[0] = m
-    for t in range(n_steps):
-        dr = torch.nan_to_num(regularizer.derivative(m), nan=big, posinf=big)
-        m = (m - step * (problem.grad_mask(m) + lam * dr)).clamp(0.0, 1.0)
-        out[t + 1] = m
-    return out
+    return projected_gradient(problem.grad_mask, regularizer, lam, m, step, max_iter=n_steps, record=True).trajectory
 
 
 def exact_zeros(trajectory: Tensor) -> Tensor:
