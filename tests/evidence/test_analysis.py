@@ -244,6 +244,16 @@ def test_spec_tables_replace_seeds_and_apply_overrides(tmp_path):
     assert analysis.run_status(tasks)["rounds_total"].tolist() == [3, 3, 3]  # IMP: levels 0..2
 
 
+def test_spec_tables_read_a_relative_spec_from_the_root_given_or_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "s.toml").write_text('[[grid]]\npreset = "lenet300-mnist"\nseed = [4]\n')
+    assert analysis.spec_tables("sweeps/s.toml", root=tmp_path)[0]["seed"] == [4]
+    monkeypatch.chdir(tmp_path / "sweeps")
+    with pytest.raises(ParameterError, match="sweeps/s.toml"):  # no other place is searched
+        analysis.spec_tables("sweeps/s.toml")
+    assert analysis.spec_tables("s.toml") == [{"preset": "lenet300-mnist", "seed": [4]}]
+
+
 def test_pick_setting_and_penalty_drift():
     frame = pd.DataFrame({"method_label": ["soft-l1"] * 3, "mask_lr_scale": [10.0, 100.0, 1000.0],
                           "sparsity": [0.1, 0.5, 0.9], "test_accuracy": [0.980, 0.978, 0.95]})

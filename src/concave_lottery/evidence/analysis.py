@@ -80,15 +80,14 @@ def _order_key(label: str) -> float:
 
 
 def spec_tables(spec: str | Path, *, seeds: Sequence[int] | None = None,
-                overrides: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+                overrides: Mapping[str, Any] | None = None, root: str | Path | None = None) -> list[dict[str, Any]]:
     """The ``[[grid]]`` tables of a sweep spec, with ``seed`` replaced by ``seeds`` (when given) and
     every key of ``overrides`` set in every table (e.g. ``epochs=1`` for a smoke test). A relative
-    path that does not exist from the current directory is looked up in the repository the library
-    is installed from (the specs live in its ``sweeps/``), so a chapter executed in a copy of the
-    book tree still finds them."""
+    ``spec`` is read from ``root`` (default: the current directory, the repository root when the book
+    pipeline executes a chapter); a spec that is not there is a :class:`ParameterError` naming it."""
     path = Path(spec)
-    if not path.is_file() and not path.is_absolute():
-        path = Path(__file__).resolve().parents[3] / spec
+    if root is not None and not path.is_absolute():
+        path = Path(root) / path
     from ..runs.sweep import read_spec  # the one reader (and checker) of spec files
 
     tables = read_spec(path)["grid"]
