@@ -116,7 +116,8 @@ def test_paper_lambda_reach_quotes_table_ii_and_places_ours():
                             for r, s in ((1, 0.3), (2, 0.6), (3, 0.78))])
     paper_line, table, sentence = narrate.paper_lambda_reach(lottery, "sweeps/x.toml")
     assert paper_line.startswith("Paper, Table II (")
-    assert table is not None
+    assert table.data[["round", "seeds"]].values.tolist() == [[1, 1], [2, 1], [3, 1]]  # one row per round
+    assert table.data["sparsity"].tolist() == [0.3, 0.6, 0.78] and "78.0%" in table.to_html()
     assert "soft-log reaches 78.0% after round 3 (inside the paper's range)" in sentence
     _, none, waits = narrate.paper_lambda_reach(lottery.iloc[0:0], "sweeps/x.toml")
     assert none is None and "`lottery sweep sweeps/x.toml`" in waits
