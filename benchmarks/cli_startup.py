@@ -20,6 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # the checkout's library, as in the measured processes
+
+from concave_lottery.runs.results import cpu_model_name  # noqa: E402 - light: imports neither torch nor pandas
+
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "lottery --help": [sys.executable, "-m", "concave_lottery.cli", "--help"],
@@ -33,23 +37,13 @@ PROBE = ("import sys, runpy; sys.argv = ['lottery', *sys.argv[1:]]\n"
          "if m in sys.modules), file=sys.stderr)")
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"hardware: {cpu_name()} ({os.cpu_count()} cores); python {platform.python_version()}; "
+    print(f"hardware: {cpu_model_name()} ({os.cpu_count()} cores); python {platform.python_version()}; "
           f"load average at start {load:.1f}")
     print(f"{'command':<18} {'best':>8} {'median':>8}   imports")
     for label, cmd in COMMANDS.items():

@@ -37,24 +37,15 @@ from torchvision import transforms
 from concave_lottery.data import ImageData, batches, load_dataset
 from concave_lottery.data.cifar import CIFAR10_MEAN, CIFAR10_STD
 from concave_lottery.errors import DatasetUnavailable
+from concave_lottery.runs.results import cpu_model_name
 
 BATCH = 128
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def hardware() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     lines = [
-        f"CPU: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable), "
+        f"CPU: {cpu_model_name()}, {os.cpu_count()} logical cores ({usable} usable), "
         f"torch threads {torch.get_num_threads()}",
         f"torch {torch.__version__}, torchvision {torchvision.__version__}, numpy {np.__version__}, "
         f"Python {platform.python_version()}",
