@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
-import tarfile
 import threading
 from dataclasses import replace
 from functools import partial
@@ -44,15 +42,6 @@ def _md5(data: bytes) -> str:
 
 
 # ------------------------------------------------------------------------------ official formats
-def tar_gz(path: Path, folder: str, files: dict[str, bytes]) -> None:
-    """``folder/<file>`` members, as in the official CIFAR archives."""
-    with tarfile.open(path, "w:gz", compresslevel=1) as tf:
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"{folder}/{name}")
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-
-
 def idx_bytes(array: np.ndarray) -> bytes:
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     return header + array.astype(np.uint8).tobytes()
@@ -122,10 +111,10 @@ def official(server, monkeypatch, cifar_pickles):
         rows[name] = _patterned(count + FILLER, 1000 * k)
         labels[name] = (np.arange(count + FILLER) * 3 + k) % 10
     c10 = cifar_pickles.cifar10_files(rows, labels)
-    tar_gz(served / "cifar-10-python.tar.gz", "cifar-10-batches-py", c10)
+    standins.tar_gz(served / "cifar-10-python.tar.gz", "cifar-10-batches-py", c10)
     cifar_pickles.use("cifar10", c10)
     c100 = cifar_pickles.cifar100_files(rng, n_train=6, n_test=3)
-    tar_gz(served / "cifar-100-python.tar.gz", "cifar-100-python", c100)
+    standins.tar_gz(served / "cifar-100-python.tar.gz", "cifar-100-python", c100)
     cifar_pickles.use("cifar100", c100)
     idx = {
         "train-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (30, 28, 28))),

@@ -13,17 +13,7 @@ the code lives one concern per module:
 - :mod:`.statistics`: the build's statistics page;
 - :mod:`.cli`: ``python -m concave_lottery.book …`` and ``lottery book …``.
 
-Layout (all paths relative to the repository root)::
-
-    _config.yml, _toc.yml          the Jupyter Book (jupyter-book >=1.0.4,<2)
-    book/                          narrative pages (MyST markdown) and references.bib
-    notebooks/<chapter>.md         chapter SOURCE: a jupytext MyST-markdown notebook ...
-    notebooks/<chapter>.ipynb      ... paired with this .ipynb (kept in sync, no outputs)
-    profiles/<profile>/<chapter>.yml
-                                   papermill parameter files; profiles: smoke, book, paper
-    _build/executed/<profile>/     executed notebooks, cache records, timings.json
-    _build/stage/<profile>/        the book tree that jupyter-book actually builds
-    _build/html/                   the built site
+The folders (``notebooks/``, ``profiles/``, ``_build/executed|stage|html/``) are drawn in :mod:`.layout`.
 
 ``python -m concave_lottery.book build --profile book`` (what ``make book`` runs):
 
