@@ -408,7 +408,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                                    "torch.nn.utils.prune), sparse (safetensors, CSR weights) or compact (a smaller "
                                    "dense network). Prints the path written.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
-    p.add_argument("--format", required=True, choices=("torch-prune", "sparse", "compact"), help="the format")
+    p.add_argument("--format", required=True, metavar="FORMAT",
+                   help="torch-prune, sparse or compact (any format of concave_lottery.export.FORMATS)")
     p.add_argument("--round", type=int, default=None, help="the round (IMP level) whose ticket (default: the last)")
     p.add_argument("--out", default=None, help="the file to write (default: <run>-round<N>-<format>.<ext> here)")
     p.set_defaults(func=_cmd_export)

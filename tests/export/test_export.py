@@ -146,8 +146,10 @@ def test_every_round_and_the_command_line(mnist_ticket_runs, tmp_path, capsys):
         assert capsys.readouterr().out.strip() == str(tmp_path / fmt)
     assert main(["export", str(run), "--round", "7", "--format", "sparse"]) == 2
     assert "rounds with a trained ticket are [0, 1, 2]" in capsys.readouterr().err.replace("\n  ", " ")
-    with pytest.raises(ParameterError, match="format must be one of"):
+    with pytest.raises(ParameterError, match="format must be one of compact, sparse, torch-prune"):
         export_ticket(run, "onnx")
+    assert main(["export", str(run), "--format", "onnx"]) == 2
+    assert "format='onnx' is not allowed" in capsys.readouterr().err
 
 
 @NEEDS_MNIST

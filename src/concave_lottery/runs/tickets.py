@@ -40,7 +40,7 @@ INPUT_SHAPES: dict[str, tuple[int, int]] = {
     "mnist": (1, 28), "mnist01": (1, 20), "cifar10": (3, 32), "cifar100": (3, 32), "cifar10-subset": (3, 32),
     "tinyimagenet": (3, 64)}
 #: The change that began keeping the ticket weights (named by errors about older runs).
-KEPT_SINCE = "issue 18 (December 2026)"
+KEPT_SINCE = "issue 18, December 2026"
 
 
 class NoTicketWeights(UserError):
