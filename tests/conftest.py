@@ -1,5 +1,5 @@
 """Shared test fixtures: tiny synthetic image data for the training and lottery loops, and writers of
-CIFAR-10/100 folders in torchvision's on-disk format for the data loaders.
+CIFAR-10/100 folders in torchvision's on-disk format and of MNIST's raw IDX files for the data loaders.
 
 The tests mirror the library's subpackages (``tests/method``, ``tests/runs``, ``tests/section4``,
 ``tests/evidence``, ``tests/data``, ``tests/models``, ``tests/book``, ``tests/cli``); this file, at the top of
@@ -8,6 +8,7 @@ The tests mirror the library's subpackages (``tests/method``, ``tests/runs``, ``
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -142,3 +143,47 @@ def mnist_ticket_runs(tmp_path_factory) -> dict[str, Path]:
     finally:
         torch.set_num_threads(threads)
     return runs
+
+
+# ------------------------------------------------------------------ MNIST's raw files
+class MnistIdx:
+    """MNIST's four raw files in LeCun's IDX format (``train-images-idx3-ubyte`` …), and the loader told
+    their md5s (undone after the test)."""
+
+    NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.monkeypatch = monkeypatch
+
+    @staticmethod
+    def idx_bytes(array: np.ndarray) -> bytes:
+        """IDX: 0, 0, 0x08 (unsigned byte), the rank, the sizes as big-endian int32, then the bytes."""
+        header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+        return header + array.astype(np.uint8).tobytes()
+
+    @classmethod
+    def files(cls, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+              test_labels: np.ndarray) -> dict[str, bytes]:
+        """The four files holding these arrays (images N x 28 x 28, labels N)."""
+        arrays = (train_images, train_labels, test_images, test_labels)
+        return {name: cls.idx_bytes(a) for name, a in zip(cls.NAMES, arrays, strict=True)}
+
+    def expect(self, files: dict[str, bytes]) -> None:
+        """Make the loader expect these files' md5s (``data.mnist.FILES``)."""
+        from concave_lottery.data import mnist
+
+        self.monkeypatch.setattr(mnist, "FILES", {n: hashlib.md5(d).hexdigest() for n, d in files.items()})
+
+    def install(self, folder: Path, files: dict[str, bytes]) -> Path:
+        """Write the files into ``folder`` (e.g. ``<root>/MNIST/raw``) and make the loader expect them."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+        self.expect(files)
+        return folder
+
+
+@pytest.fixture
+def mnist_idx(monkeypatch) -> MnistIdx:
+    """MNIST's raw files in IDX format, written and checksummed for the loader (see ``MnistIdx``)."""
+    return MnistIdx(monkeypatch)

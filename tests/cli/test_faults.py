@@ -417,7 +417,8 @@ KILLER = textwrap.dedent("""
 KILL_POINTS = [("theta0.pt", 1, "after"), ("round-1/search/checkpoint.pt", 1, "after"),
                ("round-1/search/checkpoint.pt", 2, "mid"), ("round-1/search.json", 1, "after"),
                ("round-1/masks.pt", 1, "mid"), ("round-1/ticket/metrics.json", 1, "after"),
-               ("round-1/ticket/weights.pt", 1, "mid"), ("round-1/record.json", 1, "after"), ("round-2/search/checkpoint.pt", 1, "after"),
+               ("round-1/ticket/weights.pt", 1, "mid"), ("round-1/record.json", 1, "after"),
+               ("round-2/search/checkpoint.pt", 1, "after"),
                ("round-2/ticket/checkpoint.pt", 2, "mid"), ("result.json", 1, "mid")]
 
 

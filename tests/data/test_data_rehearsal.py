@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from concave_lottery.data import DATASETS, cifar, commands, load_dataset, mnist, sources, standins
+from concave_lottery.data import DATASETS, cifar, commands, load_dataset, sources, standins
 from concave_lottery.data import tinyimagenet as tin
 
 FILLER = 3  # images after the subset's prefix in every batch: the subset must not take them
@@ -42,11 +42,6 @@ def _md5(data: bytes) -> str:
 
 
 # ------------------------------------------------------------------------------ official formats
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
 def tinyimagenet_zip(path: Path, rng: np.random.Generator) -> None:
     """The official layout (3 classes, 2 training JPEGs each, one of them grayscale, 4 val JPEGs): the library's
     stand-in writer, :func:`concave_lottery.data.standins.tinyimagenet_zip`."""
@@ -102,7 +97,7 @@ def _patterned(n: int, offset: int) -> np.ndarray:
 
 
 @pytest.fixture
-def official(server, monkeypatch, cifar_pickles):
+def official(server, monkeypatch, cifar_pickles, mnist_idx):
     """Write the official-format archives into the served folder and point DOWNLOADS at them."""
     served, base, requested = server
     rng = np.random.default_rng(0)
@@ -116,15 +111,11 @@ def official(server, monkeypatch, cifar_pickles):
     c100 = cifar_pickles.cifar100_files(rng, n_train=6, n_test=3)
     standins.tar_gz(served / "cifar-100-python.tar.gz", "cifar-100-python", c100)
     cifar_pickles.use("cifar100", c100)
-    idx = {
-        "train-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (30, 28, 28))),
-        "train-labels-idx1-ubyte": idx_bytes(np.arange(30) % 10),
-        "t10k-images-idx3-ubyte": idx_bytes(rng.integers(0, 256, (10, 28, 28))),
-        "t10k-labels-idx1-ubyte": idx_bytes(np.arange(10)),
-    }
+    idx = mnist_idx.files(rng.integers(0, 256, (30, 28, 28)), np.arange(30) % 10,
+                          rng.integers(0, 256, (10, 28, 28)), np.arange(10))
     for name, data in idx.items():
         (served / f"{name}.gz").write_bytes(gzip.compress(data))
-    monkeypatch.setattr(mnist, "FILES", {n: _md5(d) for n, d in idx.items()})
+    mnist_idx.expect(idx)
     tinyimagenet_zip(served / tin.ZIP_NAME, rng)
 
     for key, items in list(sources.DOWNLOADS.items()):
