@@ -22,6 +22,7 @@ A format is ``(writer, extension, description)``; adding one is adding an entry.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,9 @@ def export_ticket(run_dir: Path | str, format: str, *, round: int | None = None,
     tmp = path.with_name(path.name + ".tmp")
     try:
         fmt.write(ticket, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # as any new file (safetensors writes its files private)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
