@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
@@ -165,3 +166,21 @@ def test_a_run_recorded_before_the_weights_were_kept_says_how_to_get_them(mnist_
     assert main(["export", str(old), "--format", "compact"]) == 2
     err = capsys.readouterr().err.replace("\n  ", " ")
     assert "has no ticket weights" in err and "lottery run lenet300-mnist" in err and "lam=0.0003" in err
+
+
+@NEEDS_MNIST
+def test_saved_weights_that_are_not_the_networks_are_refused(mnist_ticket_runs, tmp_path):
+    import shutil
+
+    from concave_lottery.errors import CorruptFile
+
+    run = RunDir(tmp_path / mnist_ticket_runs["soft"].name)
+    shutil.copytree(mnist_ticket_runs["soft"], run.path)
+    path = run.round(2).ticket_weights
+    good = torch.load(path, weights_only=True)
+    for bad, problem in (({k: v for k, v in good.items() if k != "fc.bias"}, "its names are not the model's"),
+                         ({**good, "fc.weight": good["fc.weight"].half()}, "fc.weight is torch.float16"),
+                         ({**good, "fc.weight": good["fc.weight"][:5]}, "fc.weight is (5, 100)")):
+        Digests(run).save_torch(bad, path)  # a consistent digest: only the structure check can refuse it
+        with pytest.raises(CorruptFile, match=re.escape(problem)):
+            load_ticket(run.path)
