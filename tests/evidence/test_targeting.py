@@ -35,8 +35,8 @@ def test_summary_probes_figure_and_sentence_come_from_the_record(tmp_path):
     row = summary.iloc[0]
     assert row["target"] == "0.9 ± 0.01" and row["status"] == "reached" and row["monotone"] == "yes"
     assert row["sparsity reached"] == round(record["found"]["sparsity"], 4) and row["probes"] == len(record["probes"])
-    assert row["probe CPU min"] == round(0.5 * len(record["probes"]), 1) and row["ticket acc %"] is None
-    assert "1 round(s) of 10 epochs" in row["protocol"]
+    assert row["probe minutes"] == round(0.5 * len(record["probes"]), 1) and row["ticket acc %"] is None
+    assert "1 round(s) of 10 epochs" in row["protocol"] and row["search acc % there"] == 95.0
     probes = targeting.probe_frame(records[0])
     assert list(probes["λ"]) == sorted(p["value"] for p in record["probes"])
     assert probes["sparsity"].is_monotonic_increasing

@@ -39,8 +39,10 @@ def _protocol(record: dict[str, Any]) -> str:
 
 
 def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per calibration: target ± tolerance, the value found, the sparsity it reached, the probes, whether
-    s was monotone over them, the ticket at the value found (sparsity, test accuracy) and the CPU minutes."""
+    """One row per calibration: target ± tolerance, the value found, the sparsity it reached (and the test accuracy
+    of the masked network at the end of that search), the probes, whether
+    s was monotone over them, the ticket at the value found (sparsity, test accuracy) and the probes' training
+    time (wall minutes, from their provenance; a probe read from the cache counts its original time)."""
     rows = []
     for r in records:
         found, ticket = r.get("found") or {}, r.get("ticket") or {}
@@ -51,11 +53,13 @@ def summary_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "status": r["status"],
             "value found": f"{found['value']:.4g}" if found else None,
             "sparsity reached": round(found["sparsity"], 4) if found else None,
+            "search acc % there": (round(100 * found["search_test_accuracy"], 2)
+                                   if found and found.get("search_test_accuracy") is not None else None),
             "probes": len(r["probes"]),
             "monotone": "yes" if r["monotone"] else "NO",
             "ticket sparsity": round(ticket["sparsity"], 4) if ticket else None,
             "ticket acc %": round(100 * acc, 2) if acc is not None else None,
-            "probe CPU min": round(sum(p["seconds"] for p in r["probes"]) / 60, 1),
+            "probe minutes": round(sum(p["seconds"] for p in r["probes"]) / 60, 1),
             "protocol": _protocol(r),
         })
     return pd.DataFrame(rows)
@@ -82,7 +86,8 @@ def plot_probe_curves(records: list[dict[str, Any]]) -> Any:
         ax.axis("off")
         ax.text(0.5, 0.5, "no calibration recorded yet", ha="center", va="center")
         return fig
-    fig, axes = plt.subplots(1, len(records), figsize=(5.2 * len(records), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(records), figsize=(5.2 * len(records), 3.8), squeeze=False,
+                             layout="constrained")
     for ax, r in zip(axes[0], records, strict=True):
         probes = sorted(r["probes"], key=lambda p: p["value"])
         xs, ys = [p["value"] for p in probes], [p["sparsity"] for p in probes]
@@ -99,8 +104,7 @@ def plot_probe_curves(records: list[dict[str, Any]]) -> Any:
         ax.set_xlabel(_NAMES.get(r["vary"], r["vary"]))
         ax.set_ylabel("sparsity after the search")
         ax.set_title(r["preset"], fontsize=10)
-        ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+        ax.legend(fontsize=8, loc="lower right")
     return fig
 
 
@@ -121,7 +125,10 @@ def narrate_records(records: list[dict[str, Any]]) -> str:
                      f"{found['value']:.4g}, reached {found['sparsity']:.4f}")
         head += "; s was monotone over the probes" if r["monotone"] else "; s was **not monotone** over the probes"
         if ticket and ticket.get("test_accuracy") is not None:
-            head += (f". The ticket trained at that {name} (the probe's mask, rewound to θ₀) has sparsity "
+            k = r["protocol"].get("rewind_step", 0)
+            rewound = "θ₀" if not k else f"θ_k, k = {k}"
+            head += (f". The ticket trained at that {name} (the probe's mask on the weights rewound to {rewound}) has "
+                     f"sparsity "
                      f"{ticket['sparsity']:.4f} and test accuracy {100 * ticket['test_accuracy']:.2f}%.")
         else:
             head += ". No ticket is recorded at that value yet."
