@@ -56,6 +56,40 @@ def tiny_images() -> Callable:
     return make_tiny_images
 
 
+# ------------------------------------------------------------------ tiny book chapters (jupytext MyST sources)
+#: The jupytext header of every chapter source (``notebooks/*.md``), as ``python -m concave_lottery.book sync``
+#: pairs them with their ``.ipynb``.
+CHAPTER_FRONT_MATTER = """\
+---
+jupytext:
+  formats: ipynb,md:myst
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+def chapter_source(title: str, *cells: str, parameters: str = "a = 1", tail: str = "") -> str:
+    """A tiny chapter's MyST source: the jupytext header, ``# title``, the parameters cell (tagged
+    ``parameters``, holding ``parameters``), one code cell per entry of ``cells``, then ``tail`` (Markdown)."""
+    text = f"{CHAPTER_FRONT_MATTER}\n# {title}\n\n```{{code-cell}} ipython3\n:tags: [parameters]\n\n{parameters}\n```\n"
+    for cell in cells:
+        text += f"\n```{{code-cell}} ipython3\n{cell}\n```\n"
+    return text + (f"\n{tail}" if tail else "")
+
+
+@pytest.fixture(scope="session")
+def jupytext_chapter() -> Callable[..., str]:
+    """``jupytext_chapter(title, *cells, parameters="a = 1", tail="")``: a tiny chapter's MyST source (see
+    ``chapter_source``; modules that need it at import time use ``from conftest import chapter_source``)."""
+    return chapter_source
+
+
 # ------------------------------------------------------------------ CIFAR folders in torchvision's format
 class CifarPickles:
     """Writes CIFAR-10/100 folders as the official archives hold them (python-version pickles, protocol 2;

@@ -9,13 +9,13 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
 import yaml
+from conftest import chapter_source
 
 from concave_lottery.book import cli as book_cli
 from concave_lottery.book import parameters as book_parameters
@@ -24,40 +24,10 @@ from concave_lottery.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parents[2]
 
-MINI = textwrap.dedent('''\
-    ---
-    jupytext:
-      formats: ipynb,md:myst
-      text_representation:
-        extension: .md
-        format_name: myst
-    kernelspec:
-      display_name: Python 3
-      language: python
-      name: python3
-    ---
-
-    # Mini
-
-    ```{code-cell} ipython3
-    :tags: [parameters]
-
-    a = 1
-    b = 0.5
-    name = "x"
-    ```
-
-    ```{code-cell} ipython3
-    # reads: results/mini/
-    print("product", a * b, name)
-    ```
-
-    :::{admonition} Rerun this chapter
-    ```bash
-    papermill notebooks/mini.ipynb out.ipynb -p a 3
-    ```
-    :::
-    ''')
+MINI = chapter_source("Mini", '# reads: results/mini/\nprint("product", a * b, name)',
+                      parameters='a = 1\nb = 0.5\nname = "x"',
+                      tail=":::{admonition} Rerun this chapter\n```bash\n"
+                           "papermill notebooks/mini.ipynb out.ipynb -p a 3\n```\n:::\n")
 
 
 def make_book(tmp_path: Path, source: str = MINI) -> Path:

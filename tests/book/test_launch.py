@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from conftest import chapter_source
 
 from concave_lottery.book import launch
 from concave_lottery.book.build import stage_book
@@ -22,32 +23,7 @@ from concave_lottery.errors import ParameterError
 
 ROOT = Path(__file__).resolve().parents[2]
 
-MINI = """\
----
-jupytext:
-  formats: ipynb,md:myst
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
-# Mini
-
-```{code-cell} ipython3
-:tags: [parameters]
-
-a = 1
-```
-
-```{code-cell} ipython3
-# reads: results/mini/ sweeps/mini.toml
-print(a)
-```
-"""
+MINI = chapter_source("Mini", "# reads: results/mini/ sweeps/mini.toml\nprint(a)")
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import chapter_source
 
 from concave_lottery.book import cache as book_cache
 from concave_lottery.book import pipeline as book
@@ -40,37 +40,8 @@ def test_rehearse_paper_is_the_paper_profile_with_its_own_parameters_on_top(chap
             assert "sweeps/paper.toml" not in json.dumps(value), (chapter.name, name, value)
 
 
-MINI = textwrap.dedent('''\
-    ---
-    jupytext:
-      formats: ipynb,md:myst
-      text_representation:
-        extension: .md
-        format_name: myst
-    kernelspec:
-      display_name: Python 3
-      language: python
-      name: python3
-    ---
-
-    # {title}
-
-    ```{{code-cell}} ipython3
-    :tags: [parameters]
-
-    root = "out"
-    ```
-
-    ```{{code-cell}} ipython3
-    {code}
-    ```
-
-    :::{{admonition}} Rerun this chapter
-    ```bash
-    papermill notebooks/{title}.ipynb out.ipynb -p root out
-    ```
-    :::
-    ''')
+RERUN = (":::{{admonition}} Rerun this chapter\n```bash\n"
+         "papermill notebooks/{name}.ipynb out.ipynb -p root out\n```\n:::\n")
 
 
 def make_book(tmp_path: Path) -> Path:
@@ -88,7 +59,8 @@ def make_book(tmp_path: Path) -> Path:
             "writer": "import os\nos.makedirs(root, exist_ok=True)\n"
                       "open(os.path.join(root, 'run.json'), 'w').write('{}')"}
     for name, body in code.items():
-        (root / "notebooks" / f"{name}.md").write_text(MINI.format(title=name, code=body))
+        (root / "notebooks" / f"{name}.md").write_text(
+            chapter_source(name, body, parameters='root = "out"', tail=RERUN.format(name=name)))
         (root / "profiles" / "smoke" / f"{name}.yml").write_text("root: _build/smoke-out\n")
     (root / "profiles" / "base" / "reader.yml").write_text("root: base-out\n")
     (root / "profiles" / "child" / "EXTENDS").write_text("base\n")
