@@ -1,7 +1,8 @@
 """``lottery calibrate``'s library (concave_lottery.runs.calibrate): probes are cached runs of a real model.
 
-LeNet-300-100 on tiny synthetic 8x8 images (256 training images, 1 round of 2 epochs): each probe is an ordinary
-run folder trained by Algorithm 1's search, so the calibration can be checked end to end in seconds.
+LeNet-300-100 on tiny synthetic 8x8 images (the ``tiny_images`` fixture: 256 training images; 1 round of 2 epochs):
+each probe is an ordinary run folder trained by Algorithm 1's search, so the calibration can be checked end to end
+in seconds.
 """
 
 from __future__ import annotations
@@ -27,19 +28,8 @@ from concave_lottery.runs.results import check_finished_run, load_result
 
 
 @pytest.fixture(scope="module")
-def tiny() -> ImageData:
-    """Class-dependent blobs (4 classes, 8x8): LeNet-300-100 learns them in a few epochs."""
-    g = torch.Generator().manual_seed(0)
-    protos = torch.rand(4, 1, 8, 8, generator=g)
-
-    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        y = torch.randint(0, 4, (n,), generator=g)
-        x = protos[y] * 0.7 + 0.3 * torch.rand(n, 1, 8, 8, generator=g)
-        return (x * 255).round().to(torch.uint8), y
-
-    (xtr, ytr), (xte, yte) = draw(256), draw(64)
-    return ImageData(name="mnist", train_images=xtr, train_labels=ytr, test_images=xte, test_labels=yte,
-                     num_classes=4, mean=(0.5,), std=(0.25,), augmentation="none", source="synthetic")
+def tiny(tiny_images) -> ImageData:
+    return tiny_images()
 
 
 BASE = {"regularizer": "log", "rounds": "1", "epochs": "2"}
@@ -82,6 +72,17 @@ def test_calibration_reaches_the_target_resumes_from_cached_probes_and_trains_th
     ticket = load_calibration(path)["ticket"]
     assert ticket["test_accuracy"] == last["test_accuracy"] and ticket["sparsity"] == found["sparsity"]
     assert json.loads((result_path.parent / "started.json").read_text())["searches_of_probe"] == found["run"]
+
+
+def test_eps_at_fixed_lambda_on_real_probes(tmp_path, tiny):
+    """ε of the log regularizer at fixed λ: the direction of s(ε) is read from the bracket's ends."""
+    base = resolve_config("lenet300-mnist", {**BASE, "lam": "1.2e-3"})
+    spec = CalibrationSpec(vary="eps", target_sparsity=0.5, tolerance=0.05, budget=10)
+    _, record = calibrate(base, spec, tmp_path, device="cpu", progress=False, data=tiny)
+    assert record["reached"] and abs(record["found"]["sparsity"] - 0.5) <= 0.05 and record["monotone"]
+    for entry in record["probes"]:
+        config = load_result(tmp_path / entry["run"])["config"]
+        assert config["eps"] == entry["value"] and config["lam"] == 1.2e-3 and config["train_tickets"] == "none"
 
 
 def _fake_run(sparsity_of):
