@@ -54,6 +54,9 @@ def test_step_verdict_picks_sparsest_within_tolerance(step_runs):
     assert "the preset's 1000 gives 60.0% at 97.80%." in text
     assert "not recorded yet" in narrate.step_verdict(step_runs, preset_scale=10.0, tolerance=0.005)
     assert "waits for them" in narrate.step_verdict(step_runs.iloc[0:0], 1000.0, 0.005)
+    table = narrate.knob_table(step_runs, "mask_lr_scale").to_html()
+    assert "mask step (× θ's)" in table and ">method<" in table and ">q50<" in table
+    assert "mask_lr_scale" not in table and "method_label" not in table and "60.0%" in table
 
 
 def test_wd_verdict_and_summary(step_runs):
@@ -80,6 +83,10 @@ def test_momentum_verdict_pairs_equal_effective_steps():
     unpaired["effective_mask_lr"] = unpaired["lr"] * unpaired["mask_lr_scale"] / (1 - unpaired["momentum"])
     assert "No pair" in narrate.momentum_verdict(unpaired)
     assert "Too few" in narrate.momentum_verdict(mom.iloc[:1])
+    shown = narrate.momentum_table(mom).to_html()
+    assert "effective mask step" in shown and "mask step (× θ's)" in shown and "ticket" in shown
+    assert "effective_mask_lr" not in shown and "mask_lr_scale" not in shown
+    assert "70.0%" in shown and "97.50%" in shown  # the numbers as before
 
 
 def alpha_rows(spreads, rounds=(1,)):
@@ -109,6 +116,7 @@ def test_alpha_verdict_and_summary_say_whether_alpha_matters():
     wide = narrate.alpha_table(knob)
     assert list(wide.columns) == ["alpha=0.001", "alpha=0.01", "alpha=0.1"]
     assert wide.loc[("soft-l1", 1), "alpha=0.1"] == "50.0%"  # one seed: no ±
+    assert list(wide.index.names) == ["method", "round"]  # headers for people
 
 
 def test_paper_lambda_reach_quotes_table_ii_and_places_ours():
@@ -356,3 +364,13 @@ def test_rounds_and_winners_tables():
     assert shown.iloc[0].to_dict() == {"sparsity %": "62.0", "imp": "98.06 ± 0.02", "soft-log": "98.12",
                                        "winner": "soft-log", "gap (pp)": "0.06", "seed spread (pp)": "0.04",
                                        "noise floor (pp)": "0.15", "verdict": "inconclusive"}
+
+
+def test_library_defaults_name_each_choice_for_a_reader_beside_its_field():
+    from concave_lottery.runs.config import RunConfig, get_preset
+
+    table = narrate.library_defaults(["lenet300-mnist"])
+    assert list(table.index) == ["mask step (× θ's)", "mask weight decay", "α", "momentum"]
+    assert list(table["RunConfig field"]) == narrate.KNOBS
+    assert table.loc["mask step (× θ's)", "RunConfig default"] == RunConfig().mask_lr_scale
+    assert table.loc["α", "lenet300-mnist"] == get_preset("lenet300-mnist").config.alpha

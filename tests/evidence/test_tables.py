@@ -19,6 +19,24 @@ def test_headers_have_no_snake_case():
     assert all("_" not in v for v in tables.HEADERS.values())
 
 
+def test_readable_renames_headers_and_keeps_every_value():
+    frame = pd.DataFrame({"method_label": ["imp", "soft-log"], "round": [1, 2], "test_accuracy": [0.9, 0.8]})
+    wide = frame.set_index(["method_label", "round"])
+    got = tables.readable(wide)
+    assert list(got.index.names) == ["method", "round"] and list(got.columns) == ["ticket accuracy"]
+    assert got.to_numpy().tolist() == wide.to_numpy().tolist() and got.index.tolist() == wide.index.tolist()
+    pivot = pd.DataFrame({("l1", 0.5): [1.0], ("log", 0.05): [2.0]},
+                         index=pd.Index([100.0], name="mask_lr_scale"))
+    pivot.columns.names = ["regularizer_name", "m"]
+    got = tables.readable(pivot)
+    assert got.index.name == "mask step (× θ's)" and list(got.columns.names) == ["regularizer name", "m"]
+    assert list(got.columns) == [("l1", 0.5), ("log", 0.05)]  # number labels stay numbers
+    series = tables.readable(wide["test_accuracy"])
+    assert series.name == "ticket accuracy" and list(series.index.names) == ["method", "round"]
+    assert tables.readable(pd.Series([1.0])).name is None
+    assert "effective mask step" == tables.header("effective_mask_lr")
+
+
 def test_cells_read_like_a_person_wrote_them():
     assert tables.cell(3000.0) == "3,000"
     assert tables.cell(3000) == "3,000"

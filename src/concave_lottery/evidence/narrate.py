@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import analysis, paper_results
+from . import analysis, paper_results, tables
 
 __all__ = [
     "pct",
@@ -98,8 +98,9 @@ def knob_table(frame: pd.DataFrame, knob: str):
     out = frame[["method_label", knob, "sparsity", "test_accuracy", "search_test_accuracy", "q10", "q50", "q90"]]
     out = out.sort_values(["method_label", knob]).rename(columns={
         "method_label": "method", "test_accuracy": "ticket", "search_test_accuracy": "search"})
-    return out.style.format({"sparsity": pct, "ticket": lambda v: pct(v, 2), "search": lambda v: pct(v, 2),
-                             "q10": "{:.3f}", "q50": "{:.3f}", "q90": "{:.3f}"}).hide(axis="index")
+    return (out.style.format({"sparsity": pct, "ticket": lambda v: pct(v, 2), "search": lambda v: pct(v, 2),
+                              "q10": "{:.3f}", "q50": "{:.3f}", "q90": "{:.3f}"})
+            .format_index(tables.header, axis=1).hide(axis="index"))
 
 
 def penalty_drift_table(regularizers: Mapping[str, Any], lams: Mapping[str, float], *, lr: float,
@@ -133,18 +134,20 @@ def drift_sentence(drift: pd.DataFrame, preset_scale: float) -> str:
 
 
 def library_defaults(presets=("lenet300-mnist", "resnet20-cifar10")) -> pd.DataFrame:
-    """The three choices the paper leaves open (and momentum), as the library sets them: each field's
-    meaning, its ``RunConfig`` default and its value in each preset."""
+    """The three choices the paper leaves open (and momentum), as the library sets them: one row per choice
+    (named for a reader), its ``RunConfig`` field, the field's meaning, its default and its value in each
+    preset."""
     import dataclasses
 
     from ..runs.config import RunConfig, get_preset
 
     fields = {f.name: f for f in dataclasses.fields(RunConfig)}
     return pd.DataFrame(
-        {"meaning": [fields[k].metadata["help"] for k in KNOBS],
+        {"RunConfig field": KNOBS,
+         "meaning": [fields[k].metadata["help"] for k in KNOBS],
          "RunConfig default": [fields[k].default for k in KNOBS],
          **{p: [getattr(get_preset(p).config, k) for k in KNOBS] for p in presets}},
-        index=KNOBS)
+        index=pd.Index([tables.header(k) for k in KNOBS], name="choice"))
 
 
 def step_verdict(step_runs: pd.DataFrame, preset_scale: float, tolerance: float) -> str:
@@ -198,7 +201,8 @@ def momentum_table(mom_runs: pd.DataFrame):
     shown = shown[["setting", "mask_lr_scale", "effective_mask_lr", "sparsity", "test_accuracy", "q50"]]
     return (shown.sort_values(["setting", "effective_mask_lr"]).rename(columns={"test_accuracy": "ticket"})
             .style.format({"sparsity": pct, "ticket": lambda v: pct(v, 2), "q50": "{:.3f}",
-                           "effective_mask_lr": "{:g}", "mask_lr_scale": "{:g}"}).hide(axis="index"))
+                           "effective_mask_lr": "{:g}", "mask_lr_scale": "{:g}"})
+            .format_index(tables.header, axis=1).hide(axis="index"))
 
 
 def momentum_verdict(mom_runs: pd.DataFrame) -> str:
@@ -230,7 +234,7 @@ def alpha_table(alpha_lottery: pd.DataFrame) -> pd.DataFrame:
     wide = table.pivot_table(index=["method_label", "round"], columns="alpha", values="sparsity at alpha",
                              aggfunc="first")
     wide.columns = [f"alpha={a:g}" for a in wide.columns]
-    return wide
+    return tables.readable(wide)
 
 
 def _alpha_frame(alpha_lottery: pd.DataFrame, alpha_calib: pd.DataFrame) -> pd.DataFrame:
@@ -275,7 +279,8 @@ def paper_lambda_reach(soft_lottery: pd.DataFrame, lottery_spec: str) -> tuple[s
     inside = [f"{r.method_label} reaches {pct(r.sparsity)} after round {r.round} "
               f"({'inside' if min(paper_sparsity) <= r.sparsity <= max(paper_sparsity) else 'outside'} "
               f"the paper's range)" for r in last.itertuples()]
-    table = reach.style.format({"sparsity": pct, "ticket": lambda v: pct(v, 2)}).hide(axis="index")
+    table = (reach.style.format({"sparsity": pct, "ticket": lambda v: pct(v, 2)})
+             .format_index(tables.header, axis=1).hide(axis="index"))
     return paper_line, table, "With the library's defaults and the paper's λ: " + "; ".join(inside) + "."
 
 

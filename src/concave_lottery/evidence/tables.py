@@ -20,7 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["HEADERS", "header", "cell", "percent", "pm", "format_frame", "fit_table", "FitTable", "count_noun"]
+__all__ = ["HEADERS", "header", "readable", "cell", "percent", "pm", "format_frame", "fit_table", "FitTable",
+           "count_noun"]
 
 #: Headers with a wording of their own; any other name is written with spaces for underscores.
 HEADERS: dict[str, str] = {
@@ -55,6 +56,7 @@ HEADERS: dict[str, str] = {
     "eps": "ε",
     "alpha": "α",
     "mask_lr_scale": "mask step (× θ's)",
+    "effective_mask_lr": "effective mask step",
     "prov_device": "hardware",
     "a": "method",
     "b": "against",
@@ -70,6 +72,24 @@ def header(name: Any) -> str:
     if text in HEADERS:
         return HEADERS[text]
     return text.replace("_", " ")
+
+
+def _header_or_label(name: Any) -> Any:
+    """:func:`header` for a string label; anything else (a number such as λ / λmin, ``None``) as it is."""
+    return header(name) if isinstance(name, str) else name
+
+
+def readable(frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
+    """``frame`` with headers for people and every value unchanged: its column labels (each level's, for
+    a MultiIndex), the names of its index and column levels, and a Series' name go through :func:`header`
+    (``method_label`` → "method"); labels that are not strings (numbers) stay as they are."""
+    def names(index: pd.Index) -> list[Any]:
+        return [_header_or_label(n) for n in index.names]
+
+    if isinstance(frame, pd.Series):
+        return frame.rename(_header_or_label(frame.name)).rename_axis(index=names(frame.index))
+    out = frame.rename(columns=_header_or_label)
+    return out.rename_axis(index=names(out.index)).rename_axis(columns=names(out.columns))
 
 
 def _is_missing(value: Any) -> bool:
