@@ -37,6 +37,9 @@ def test_regularizer_tables():
     checks = {r.label: check_assumption1(r, n=101) for r in regs} | {"m^2": check_assumption1(lambda x: x * x, n=101)}
     table = assumption1_table(checks)
     assert table["holds"].tolist() == [True, True, False] and not table.loc["m^2", "concave"]
+    assert list(table.columns) == ["continuous", "r(0) = 0", "r(1) = 1", "nondecreasing", "concave",
+                                   "values in [0, 1]", "holds"]  # the clauses as they read, no snake_case
+    assert table.loc["m^2", "r(0) = 0"] and table.loc["l1", "values in [0, 1]"]
 
 
 def test_toy_tables_and_zero_steps():
@@ -46,6 +49,7 @@ def test_toy_tables_and_zero_steps():
     mask = toy.projected_gradient_mask(problem, l1, 0.3, n_steps=30)
     final = toy.final_table(problem, sg, mask, mask)
     assert list(final.index) == [0, 1, 2, 3] and final.index.name == "i"
+    assert not [c for c in final.columns if "_" in c], final.columns  # headers for readers
     summary = toy.convergence_summary(problem, {"sg": sg, "mask": mask})
     assert summary.loc["mask", "exact zeros at the end"] == int(toy.exact_zeros(mask)[-1])
     fig = plotting.exact_zeros_steps([("sg", sg, "-"), ("mask", mask, "--")], d=4, k=2)

@@ -56,6 +56,7 @@ __all__ = [
     "check_assumption1",
     "shape_table",
     "assumption1_table",
+    "ASSUMPTION1_HEADERS",
 ]
 
 
@@ -485,11 +486,17 @@ def shape_table(regularizers, m) -> Any:
     }, index=[r.label for r in regularizers])
 
 
+#: The clauses of Assumption 1 (fields of :class:`Assumption1Check`) and their headers in a table.
+ASSUMPTION1_HEADERS = {"continuous": "continuous", "zero_at_zero": "r(0) = 0", "one_at_one": "r(1) = 1",
+                       "nondecreasing": "nondecreasing", "concave": "concave", "image_unit": "values in [0, 1]"}
+
+
 def assumption1_table(checks) -> Any:
     """The clauses of Assumption 1 checked per function (name → :func:`check_assumption1` result), one
-    row each, and whether all hold (a ``pandas.DataFrame``)."""
+    row each, and whether all hold (a ``pandas.DataFrame``); the columns are headed as the clauses read
+    (:data:`ASSUMPTION1_HEADERS`: ``zero_at_zero`` is "r(0) = 0")."""
     import pandas as pd
 
-    clauses = ["continuous", "zero_at_zero", "one_at_one", "nondecreasing", "concave", "image_unit"]
-    return pd.DataFrame({name: {**{c: getattr(chk, c) for c in clauses}, "holds": chk.holds}
+    return pd.DataFrame({name: {**{head: getattr(chk, c) for c, head in ASSUMPTION1_HEADERS.items()},
+                                "holds": chk.holds}
                          for name, chk in checks.items()}).T

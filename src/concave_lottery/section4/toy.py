@@ -214,7 +214,7 @@ def final_table(problem: ToyProblem, theta_sg: Tensor, mask_l1: Tensor, mask_log
         "theta (subgradient)": theta_sg[-1].numpy(),
         "m (l1)": mask_l1[-1].numpy(),
         "m (log)": mask_log[-1].numpy(),
-        "theta_hat * m (log)": (problem.theta_hat * mask_log[-1]).numpy(),
+        "theta-hat · m (log)": (problem.theta_hat * mask_log[-1]).numpy(),
     })
     final.index.name = "i"
     return final
