@@ -46,7 +46,7 @@ def test_cpu_fallback_runs_every_part_and_writes_json(tmp_path, capsys):
     for c in checks:
         assert c["status"] == "ok" and c["device"] == "cpu"
         assert c["pruned"] > 0 and c["nonzero_pruned_after_steps"] == 0 and c["alive_changed"] == 0
-        assert c["surviving_weights_moved"] > 0
+        assert c["surviving_weights_moved"] > 0 and c["steps"] == 2
     assert report["summary"] in printed
 
 
