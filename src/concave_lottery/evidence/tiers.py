@@ -8,6 +8,8 @@ therefore shows up to three layers, always labelled:
    committed);
 2. ``recorded``: longer runs made ahead of time with ``lottery sweep`` and committed under
    ``results/`` (each with its config and provenance: commit, hardware, wall time), replayed;
+   ``converged`` is a recorded layer trained with the paper's epochs per phase, shown first once its
+   seeds are recorded (:mod:`concave_lottery.evidence.converged`);
 3. ``paper``: the paper's own numbers (:mod:`concave_lottery.paper_results`), quoted and cited.
 
 :func:`gather` turns a sweep spec into one :class:`Layer`: the spec's runs that match a chapter's
@@ -30,7 +32,7 @@ from ..runs.results import load_runs
 from ..runs.sweep import LocalExecutor, RunTask, SerialExecutor, TaskOutcome, run_sweep, tasks_from_tables
 from . import analysis
 
-LAYER_NAMES = ("live", "recorded")
+LAYER_NAMES = ("live", "recorded", "converged")
 
 #: Training images of each dataset (full splits), for a run's scale: the data registry's records.
 TRAIN_IMAGES: dict[str, int] = {name: record.train for name, record in DATASET_RECORDS.items()}

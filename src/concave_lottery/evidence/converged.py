@@ -1,0 +1,223 @@
+"""The converged layer of the lottery chapter (issue 16, item 5): what it shows while the campaign runs.
+
+The converged campaign (``sweeps/resnet20-cifar10-subset-converged.toml``) trains ResNet-20 with the
+paper's 85 epochs per phase (Sec. V-D) and at least :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS`
+seeds per method. It takes days on a CPU, so the chapter is written to fill itself in as runs are recorded:
+:func:`gather` reads the spec's run folders and returns a :class:`ConvergedLayer` with
+
+- ``status``: one row per run of the spec (method, seed, finished / in progress / not started, and where
+  an unfinished run stands: round, phase, epochs done of E), read from its files, never trained here;
+- ``rows``: accuracy against sparsity per method and round, mean ± std over the finished seeds
+  (:func:`concave_lottery.evidence.narrate.round_rows`), drawn by the same figure as the other layers
+  (:func:`show_figures`);
+- ``claims``: the claims of Figs. 5-7 (:func:`concave_lottery.evidence.claims.lottery_claims`). A pair of
+  methods is judged only once both have :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished
+  seeds, and then by the 95% t-interval of the seed-paired matched-sparsity gaps, printed in the evidence;
+  before that, and while a method is not in the spec at all (the IMP grid is added once the soft tickets'
+  sparsity is known), the claim is ``not testable`` and says why;
+- ``text``: one paragraph saying how far the campaign is and whether a converged verdict is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..runs.paths import RunDir
+from ..runs.results import read_json
+from . import analysis, claims, narrate, plotting, tables, tiers
+from .verdicts import NOT_TESTABLE
+
+__all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "show_figures"]
+
+#: The name the converged layer goes by in captions and tables.
+LAYER = "converged"
+
+
+def _history_length(checkpoint: Path) -> int:
+    """Epochs recorded in a phase checkpoint (its ``history``); 0 when it cannot be read (the run
+    retrains that phase itself)."""
+    import torch
+
+    try:
+        return len(torch.load(checkpoint, map_location="cpu", weights_only=False)["history"])
+    except Exception:  # a checkpoint being written, or damaged
+        return 0
+
+
+def progress(run_dir: str | Path) -> dict[str, Any]:
+    """Where an unfinished run stands, from its files: ``round`` (the first round without a record),
+    ``phase`` (``search`` or ``ticket``, None before its first checkpoint) and ``epochs_done`` in that
+    phase (from the phase's checkpoint, or its metrics once the phase is complete)."""
+    run = RunDir(run_dir)
+    rounds = sorted(run.rounds(), key=lambda r: r.index) if Path(run_dir).is_dir() else []
+    done = [r.index for r in rounds if r.record.exists()]
+    current = next((r for r in rounds if not r.record.exists()), None)
+    if current is None:
+        return {"round": (max(done) + 1) if done else None, "phase": None, "epochs_done": 0}
+    for phase in (current.ticket, current.search):
+        if phase.checkpoint.exists():
+            return {"round": current.index, "phase": phase.name, "epochs_done": _history_length(phase.checkpoint)}
+        if phase.metrics.exists():
+            return {"round": current.index, "phase": phase.name,
+                    "epochs_done": len(read_json(phase.metrics)["epochs"])}
+    return {"round": current.index, "phase": None, "epochs_done": 0}
+
+
+def status_table(layer: tiers.Layer) -> pd.DataFrame:
+    """One row per run of the layer's spec: method, seed, status, rounds done of the total, and for a run
+    in progress its round, phase and epochs done of the epochs per phase (``where``)."""
+    rows = []
+    for task, row in zip(layer.tasks, layer.status.to_dict("records"), strict=True):
+        epochs = int(task.config.epochs)
+        where = ""
+        if row["status"] == "in progress":
+            p = progress(task.run_dir)
+            of = f" of {row['rounds_total']}"
+            if p["phase"] is None:
+                where = "starting" if p["round"] is None else f"round {p['round']}{of}, starting"
+            else:
+                where = f"round {p['round']}{of} ({p['phase']}), epoch {p['epochs_done']} of {epochs}"
+        elif row["status"] == "finished":
+            where = f"{row['rounds_done']} rounds of {epochs} epochs"
+        rows.append({"method": row["method"], "seed": int(row["seed"]), "status": row["status"],
+                     "rounds done": f"{row['rounds_done']} of {row['rounds_total']}", "where": where,
+                     "run": row["run"]})
+    return pd.DataFrame(rows, columns=["method", "seed", "status", "rounds done", "where", "run"])
+
+
+def _readable(label: str) -> str:
+    return label.replace("l1", "ℓ1")
+
+
+def finished_seeds(status: pd.DataFrame) -> dict[str, int]:
+    """Finished seeds per method label of a :func:`status_table`."""
+    done = status[status["status"] == "finished"]
+    return {m: int(done[done["method"] == m]["seed"].nunique()) for m in dict.fromkeys(status["method"])}
+
+
+def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, int], *,
+                 accuracy: str = "test_accuracy") -> pd.DataFrame:
+    """:func:`concave_lottery.evidence.claims.lottery_claims` on the converged points, with every claim
+    whose two methods do not both have :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished
+    seeds set to ``not testable`` and the reason in its evidence: a method not in the spec (IMP's grid is
+    added later), or too few seeds so far. Judged rows keep the evidence with its 95% interval."""
+    need = claims.INTERVAL_SEEDS
+    table = claims.lottery_claims(points, accuracy=accuracy) if len(points) else pd.DataFrame(
+        [{"claim": c, "a": a, "b": b, "matched sparsities": 0, "evidence": "", "verdict": NOT_TESTABLE,
+          "reading": NOT_TESTABLE, "noise floor": "", "rounds": "", "note": ""}
+         for c, a, b, _, _ in claims.LOTTERY_CLAIMS])
+    for i, row in table.iterrows():
+        why = []
+        for m in (row["a"], row["b"]):
+            if m not in methods:
+                why.append("IMP grid not added to the spec yet" if m == "imp" else f"{m} is not in the spec")
+            elif seeds.get(m, 0) < need:
+                why.append(f"{m} has {seeds.get(m, 0)} of {need} finished seeds")
+        if why:
+            table.loc[i, ["verdict", "reading", "matched sparsities"]] = [NOT_TESTABLE, NOT_TESTABLE, 0]
+            table.loc[i, "evidence"] = "; ".join(why) + ": no converged verdict yet"
+    return table
+
+
+def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str) -> str:
+    """How far the campaign is, in one paragraph: runs finished of the spec's, where each run in progress
+    stands, how many are not started, whether IMP is in the spec, and whether a converged verdict is given
+    (only with :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds per method)."""
+    need = claims.INTERVAL_SEEDS
+    n, counts = len(status), status["status"].value_counts()
+    finished, running = int(counts.get("finished", 0)), status[status["status"] == "in progress"]
+    parts = [f"{finished} of {n} runs of `{spec}` finished"]
+    if len(running):
+        where = "; ".join(f"{_readable(r['method'])} seed {r['seed']} at {r['where']}"
+                          for r in running.to_dict("records"))
+        parts.append(f"{len(running)} in progress: {where}")
+    if counts.get("not started", 0):
+        parts.append(f"{int(counts['not started'])} not started")
+    text = "; ".join(parts) + "."
+    if "imp" not in methods:
+        text += (" The spec has no IMP grid yet (it is added once the soft tickets' sparsity is known), so the "
+                 "claims against IMP cannot be tested on this layer.")
+    seeds = finished_seeds(status)
+    short = {m: k for m, k in seeds.items() if k < need}
+    if short or not seeds:
+        have = ", ".join(f"{_readable(m)} {k}" for m, k in seeds.items())
+        text += (f" A converged verdict needs {need} finished seeds per method (finished so far: {have}), "
+                 "so no converged verdict is given yet.")
+    else:
+        text += (f" Every method has {need} or more finished seeds: each verdict below is decided by the 95% "
+                 "t-interval of the seed-paired gaps at matched sparsity, printed in its evidence.")
+    return text
+
+
+def show_figures(layers: Sequence[tiers.Layer], accuracy: str = "test_accuracy") -> int:
+    """The Figs. 5-7 panel of every layer, model and dataset: its caption
+    (:func:`concave_lottery.evidence.narrate.lottery_figure_caption`), then ticket accuracy against the
+    remaining weights, mean ± std over seeds (:func:`concave_lottery.evidence.plotting.ticket_accuracy_vs_remaining`),
+    the dense network (IMP level 0) dashed. Says so when no layer has a finished run; returns the count."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    figures = 0
+    for layer in layers:
+        for (model, dataset), sub in layer.by_model_and_dataset():
+            display(Markdown(narrate.lottery_figure_caption(layer, sub, model, dataset)))
+            summary, dense = analysis.summarize_rounds(sub), analysis.dense_reference(sub, accuracy)
+            fig = plotting.ticket_accuracy_vs_remaining(summary, dense=dense, accuracy=accuracy)
+            fig.axes[0].set_title(f"{layer.name}: {model} on {dataset}")
+            plt.show()
+            figures += 1
+    if not figures:
+        display(Markdown("No finished run to plot yet."))
+    return figures
+
+
+@dataclass
+class ConvergedLayer:
+    """What the chapter shows for the converged layer (see the module's docstring)."""
+
+    layer: tiers.Layer
+    status: pd.DataFrame
+    rows: pd.DataFrame
+    claims: pd.DataFrame
+    text: str
+
+    @property
+    def finished(self) -> int:
+        return int((self.status["status"] == "finished").sum())
+
+    def show(self, accuracy: str = "test_accuracy") -> None:
+        """Display the paragraph, the status table, and (with finished runs) the figure, the mean ± std
+        table and the claims with their intervals."""
+        from IPython.display import Markdown, display
+
+        display(Markdown(self.text))
+        display(tables.fit_table(self.status, ["method", "seed", "status", "rounds done", "where"]))
+        if not self.finished:
+            return
+        show_figures([self.layer], accuracy)
+        display(tables.fit_table(self.rows, ["method", "round", "seeds", "sparsity %", "ticket acc % (final)"]))
+        display(tables.fit_table(self.claims.drop(columns="note"), ["claim", "a", "b", "verdict", "evidence"]))
+
+
+def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_accuracy") -> ConvergedLayer:
+    """The :class:`ConvergedLayer` of an already gathered layer (its ``points`` may be synthetic in tests);
+    ``methods`` are the method labels the spec lists."""
+    status = status_table(layer)
+    rows = pd.DataFrame(narrate.round_rows([layer]))
+    table = claims_table(layer.points, methods, finished_seeds(status), accuracy=accuracy)
+    return ConvergedLayer(layer, status, rows, table, campaign_text(status, methods, layer.spec))
+
+
+def gather(spec: str, root: str, *, models: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
+           accuracy: str = "test_accuracy") -> ConvergedLayer:
+    """The converged layer of ``spec`` under the results root ``root``: its runs read (never trained),
+    the status of each, and the figure, table, claims and paragraph of :class:`ConvergedLayer`."""
+    layer = tiers.gather(LAYER, spec, root, models=models, datasets=datasets)
+    methods = list(dict.fromkeys(analysis.method_label(t.config.to_dict()) for t in layer.tasks))
+    return build(layer, methods, accuracy=accuracy)
+

@@ -1,0 +1,138 @@
+"""The lottery chapter's converged layer (issue 16 item 5) fills itself in as runs are recorded:
+:mod:`concave_lottery.evidence.converged` on synthetic run folders (nothing finished, some in progress)
+and synthetic ticket points (3 seeds per method, verdicts with their intervals)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from concave_lottery.evidence import analysis, converged, tiers
+from concave_lottery.evidence.verdicts import HOLDS, NOT_TESTABLE
+
+SPEC = "sweeps/resnet20-cifar10-subset-converged.toml"
+IMP_GRID = """
+[[grid]]
+preset = "resnet20-cifar10-subset"
+method = "imp"
+epochs = 85
+milestones = [56, 71]
+rounds = 4
+seed = [0, 1, 2]
+"""
+
+
+def _spec_with_imp(repo_root: Path, tmp_path: Path) -> str:
+    path = tmp_path / "converged-with-imp.toml"
+    path.write_text((repo_root / SPEC).read_text() + IMP_GRID)
+    return str(path)
+
+
+def _start(run_dir: Path, config: dict, *, records: int = 0, phase: str = "search", epochs: int = 0) -> None:
+    """A run folder as an interrupted run leaves it: ``records`` complete rounds, then round
+    ``records + 1`` with a checkpoint of ``epochs`` epochs in ``phase``."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config))
+    for t in range(1, records + 1):
+        (run_dir / f"round-{t}").mkdir()
+        (run_dir / f"round-{t}" / "record.json").write_text("{}")
+    current = run_dir / f"round-{records + 1}" / phase
+    current.mkdir(parents=True)
+    torch.save({"history": [{"epoch": e} for e in range(epochs)]}, current / "checkpoint.pt")
+
+
+def test_nothing_started_says_so_and_gives_no_verdict(repo_root, tmp_path):
+    layer = converged.gather(str(repo_root / SPEC), str(tmp_path / "results"))
+    assert len(layer.status) == 6 and set(layer.status["status"]) == {"not started"}
+    assert layer.finished == 0 and layer.rows.empty
+    assert layer.text.startswith("0 of 6 runs of ")
+    assert "6 not started" in layer.text and "no IMP grid yet" in layer.text
+    assert "no converged verdict is given yet" in layer.text
+    assert (layer.claims["verdict"] == NOT_TESTABLE).all() and len(layer.claims) == 5
+    against_imp = layer.claims[layer.claims["b"] == "imp"]
+    assert against_imp["evidence"].str.contains("IMP grid not added to the spec yet").all()
+
+
+def test_runs_in_progress_say_their_round_phase_and_epoch(repo_root, tmp_path):
+    root = tmp_path / "results"
+    tasks = tiers.gather("converged", str(repo_root / SPEC), str(root)).tasks
+    by_label = {(analysis.method_label(t.config.to_dict()), t.config.seed): t for t in tasks}
+    l1, log = by_label[("soft-l1", 0)], by_label[("soft-log", 1)]
+    _start(l1.run_dir, l1.config.to_dict(), epochs=40)
+    _start(log.run_dir, log.config.to_dict(), records=1, phase="ticket", epochs=7)
+    layer = converged.gather(str(repo_root / SPEC), str(root))
+    status = layer.status.set_index(["method", "seed"])
+    assert status.loc[("soft-l1", 0), "where"] == "round 1 of 3 (search), epoch 40 of 85"
+    assert status.loc[("soft-log", 1), "where"] == "round 2 of 3 (ticket), epoch 7 of 85"
+    assert status.loc[("soft-log", 1), "rounds done"] == "1 of 3"
+    assert ("0 of 6 runs of" in layer.text and "2 in progress: soft-ℓ1 seed 0 at round 1 of 3 (search), epoch 40 "
+            "of 85; soft-log seed 1 at round 2 of 3 (ticket), epoch 7 of 85; 4 not started." in layer.text)
+    assert "no converged verdict is given yet" in layer.text
+
+
+def _points(seeds: int, soft_offset: dict[int, float]) -> pd.DataFrame:
+    """Synthetic tickets of the converged ResNet-20 (no ``epochs`` column: no training-state cap): IMP at
+    20% per level, soft-ℓ1 and soft-log on IMP's levels 1 and 3 with IMP's accuracy plus an offset per seed."""
+    rows = []
+    for seed in range(seeds):
+        imp = [(t, 1 - 0.8 ** t, 0.76 - 0.003 * t + 0.004 * seed) for t in range(5)]
+        rows += [("imp", "l1", seed, t, sp, acc) for t, sp, acc in imp]
+        for reg in ("l1", "log"):
+            rows += [("soft", reg, seed, r, imp[t][1], imp[t][2] + soft_offset[seed])
+                     for r, t in ((1, 1), (2, 3))]
+    df = pd.DataFrame(rows, columns=["method", "regularizer", "seed", "round", "sparsity", "test_accuracy"])
+    df["best_test_accuracy"] = df["search_test_accuracy"] = df["test_accuracy"]
+    df["model"], df["dataset_label"] = "resnet20", "cifar10-subset"
+    return analysis.tickets(df)
+
+
+def _finished_layer(spec: str, root: Path, points: pd.DataFrame, seeds: int) -> tiers.Layer:
+    layer = tiers.gather("converged", spec, str(root))
+    status = layer.status.copy()
+    done = status["seed"] < seeds
+    status.loc[done, "status"] = "finished"
+    status.loc[done, "rounds_done"] = status.loc[done, "rounds_total"]
+    return tiers.Layer("converged", layer.specs, layer.root, layer.tasks, status, pd.DataFrame(), points)
+
+
+def test_two_seeds_are_shown_but_not_judged(repo_root, tmp_path):
+    spec = _spec_with_imp(repo_root, tmp_path)
+    layer = converged.build(_finished_layer(spec, tmp_path, _points(2, {0: -0.002, 1: -0.003}), 2),
+                            ["soft-l1", "soft-log", "imp"])
+    assert layer.text.startswith("6 of 9 runs of") and "3 not started" in layer.text
+    assert "needs 3 finished seeds per method (finished so far: soft-ℓ1 2, soft-log 2, imp 2)" in layer.text
+    assert "no IMP grid" not in layer.text
+    assert (layer.claims["verdict"] == NOT_TESTABLE).all()
+    assert layer.claims["evidence"].str.contains("has 2 of 3 finished seeds: no converged verdict yet").all()
+    imp_dense = layer.rows[(layer.rows["method"] == "imp") & (layer.rows["round"] == 0)].iloc[0]
+    assert imp_dense["seeds"] == 2 and imp_dense["ticket acc % (final)"] == "76.20 ± 0.28"
+
+
+def test_three_seeds_each_give_verdicts_with_their_intervals(repo_root, tmp_path):
+    spec = _spec_with_imp(repo_root, tmp_path)
+    points = _points(3, {0: -0.002, 1: -0.004, 2: -0.003})
+    layer = converged.build(_finished_layer(spec, tmp_path, points, 3), ["soft-l1", "soft-log", "imp"])
+    assert layer.text.startswith("9 of 9 runs of") and "decided by the 95% t-interval" in layer.text
+    verdicts = layer.claims.set_index(["claim", "a"])
+    comparable = verdicts.loc[("comparable", "soft-l1")]
+    assert comparable["verdict"] == HOLDS  # 0.2-0.4 pp behind on every seed: inside 1 pp, surely
+    # matched at 20%, 36% (interpolated) and 48.8%, each with its interval
+    assert comparable["evidence"].count("95%, 3 seeds") == comparable["matched sparsities"] == 3
+    # the same offsets on both soft curves: the paired gap is exactly 0 on every seed
+    log_vs_l1 = verdicts.loc[("log-vs-l1", "soft-log")]
+    assert log_vs_l1["verdict"] == HOLDS and "[+0.00, +0.00] 95%, 3 seeds" in log_vs_l1["evidence"]
+    soft = layer.rows[(layer.rows["method"] == "soft-log") & (layer.rows["round"] == 1)].iloc[0]
+    assert soft["seeds"] == 3 and soft["sparsity %"] == "20.00 ± 0.00"
+
+
+def test_imp_missing_from_the_spec_keeps_its_claims_untested_with_three_seeds(repo_root, tmp_path):
+    points = _points(3, {0: -0.002, 1: -0.004, 2: -0.003})
+    layer = converged.build(_finished_layer(str(repo_root / SPEC), tmp_path, points, 3), ["soft-l1", "soft-log"])
+    against_imp = layer.claims[layer.claims["b"] == "imp"]
+    assert (against_imp["verdict"] == NOT_TESTABLE).all()
+    assert against_imp["evidence"].str.startswith("IMP grid not added to the spec yet").all()
+    assert layer.claims.set_index("claim").loc["log-vs-l1", "verdict"] == HOLDS
+    assert "6 of 6 runs" in layer.text and "no IMP grid yet" in layer.text
