@@ -221,3 +221,29 @@ class MnistIdx:
 def mnist_idx(monkeypatch) -> MnistIdx:
     """MNIST's raw files in IDX format, written and checksummed for the loader (see ``MnistIdx``)."""
     return MnistIdx(monkeypatch)
+
+
+# ------------------------------------------------------------------------------------------ browser
+
+#: Debian's Chromium, which Playwright drives (it cannot download its own browser here).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium for the browser tests (skipped when chromium is not installed)."""
+    import shutil
+
+    if not CHROMIUM.is_file() and not shutil.which("chromium"):
+        pytest.skip("chromium is not installed: `make browser-deps` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    executable = str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium"))
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -14,7 +14,6 @@ absent (``make browser-deps``). CI builds the book before ``make test``, so ther
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,11 +24,6 @@ from concave_lottery.book.layout import HTML_DIR
 ROOT = Path(__file__).resolve().parents[2]
 SITE = ROOT / HTML_DIR
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 #: The one console error allowed: sphinx-book-theme logs it on every page (harmless).
 ALLOWED_CONSOLE_ERRORS = ("Got invalid theme mode",)
 #: Pages that must carry figures (executed chapters with plots).
@@ -49,20 +43,10 @@ def _pages() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(chromium):
     if not (SITE / "index.html").is_file():
         pytest.skip(f"the book is not built ({SITE / 'index.html'} is missing): run `make book` first")
-    if not CHROMIUM.is_file() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed: `make browser-deps` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    executable = str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium"))
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    return chromium
 
 
 def _open(browser, page_name: str):

@@ -24,9 +24,6 @@ from concave_lottery.book.chapters import sync_pairs
 from concave_lottery.book.layout import executed_notebook
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 OWNER, NAME, BRANCH = "owner", "name", "gh-pages"
 
 pytestmark = pytest.mark.browser
@@ -76,23 +73,8 @@ def server(site):
         httpd.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file() and not shutil.which("chromium"):
-        pytest.skip("chromium is not installed: `make browser-deps` (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    executable = str(CHROMIUM if CHROMIUM.is_file() else shutil.which("chromium"))
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def test_launch_and_download_buttons_of_a_github_book(browser, server, site, tmp_path):
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+def test_launch_and_download_buttons_of_a_github_book(chromium, server, site, tmp_path):
+    context = chromium.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     blocked: list[str] = []
     context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(server)
                   else (blocked.append(r.request.url), r.abort()))
