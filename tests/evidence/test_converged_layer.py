@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from concave_lottery.evidence import analysis, converged, tiers
 from concave_lottery.evidence.verdicts import HOLDS, NOT_TESTABLE
+from concave_lottery.runs.digests import Digests
+from concave_lottery.runs.paths import RunDir
 
 SPEC = "sweeps/resnet20-cifar10-subset-converged.toml"
 IMP_GRID = """
@@ -41,7 +42,7 @@ def _start(run_dir: Path, config: dict, *, records: int = 0, phase: str = "searc
         (run_dir / f"round-{t}" / "record.json").write_text("{}")
     current = run_dir / f"round-{records + 1}" / phase
     current.mkdir(parents=True)
-    torch.save({"history": [{"epoch": e} for e in range(epochs)]}, current / "checkpoint.pt")
+    Digests(RunDir(run_dir)).save_torch({"history": [{"epoch": e} for e in range(epochs)]}, current / "checkpoint.pt")
 
 
 def test_nothing_started_says_so_and_gives_no_verdict(repo_root, tmp_path):
@@ -136,3 +137,14 @@ def test_imp_missing_from_the_spec_keeps_its_claims_untested_with_three_seeds(re
     assert against_imp["evidence"].str.startswith("IMP grid not added to the spec yet").all()
     assert layer.claims.set_index("claim").loc["log-vs-l1", "verdict"] == HOLDS
     assert "6 of 6 runs" in layer.text and "no IMP grid yet" in layer.text
+
+
+def test_a_checkpoint_that_does_not_match_its_digest_is_not_read(tmp_path):
+    run = tmp_path / "run"
+    _start(run, {"epochs": 85}, epochs=12)
+    checkpoint = run / "round-1" / "search" / "checkpoint.pt"
+    assert converged.progress(run) == {"round": 1, "phase": "search", "epochs_done": 12}
+    data = bytearray(checkpoint.read_bytes())
+    data[-20] ^= 0x01  # one flipped bit
+    checkpoint.write_bytes(bytes(data))
+    assert converged.progress(run)["epochs_done"] == 0

@@ -38,14 +38,15 @@ __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table
 LAYER = "converged"
 
 
-def _history_length(checkpoint: Path) -> int:
-    """Epochs recorded in a phase checkpoint (its ``history``); 0 when it cannot be read (the run
-    retrains that phase itself)."""
-    import torch
+def _history_length(run: RunDir, checkpoint: Path) -> int:
+    """Epochs recorded in a phase checkpoint (its ``history``), read only once it matches its digest;
+    0 when it does not or cannot be read (a checkpoint being written, or damaged: the run retrains
+    that phase itself)."""
+    from ..runs.digests import Digests
 
     try:
-        return len(torch.load(checkpoint, map_location="cpu", weights_only=False)["history"])
-    except Exception:  # a checkpoint being written, or damaged
+        return len(Digests(run).load_torch(checkpoint, map_location="cpu", weights_only=False)["history"])
+    except Exception:
         return 0
 
 
@@ -61,7 +62,7 @@ def progress(run_dir: str | Path) -> dict[str, Any]:
         return {"round": (max(done) + 1) if done else None, "phase": None, "epochs_done": 0}
     for phase in (current.ticket, current.search):
         if phase.checkpoint.exists():
-            return {"round": current.index, "phase": phase.name, "epochs_done": _history_length(phase.checkpoint)}
+            return {"round": current.index, "phase": phase.name, "epochs_done": _history_length(run, phase.checkpoint)}
         if phase.metrics.exists():
             return {"round": current.index, "phase": phase.name,
                     "epochs_done": len(read_json(phase.metrics)["epochs"])}
