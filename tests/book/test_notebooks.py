@@ -30,7 +30,8 @@ def smoke_copy(tmp_path_factory):
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(ROOT / name, root / name)
     ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.pyc")
-    for name in ("book", "notebooks", "profiles", "src", "results", "sweeps"):
+    # examples/: book/own_loop.md includes examples/own_loop.py (literalinclude)
+    for name in ("book", "notebooks", "profiles", "src", "results", "sweeps", "examples"):
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, root / name, ignore=ignore)
     log: list[str] = []
