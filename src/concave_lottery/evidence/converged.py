@@ -15,7 +15,9 @@ seeds per method. It takes days on a CPU, so the chapter is written to fill itse
   seeds, and then by the 95% t-interval of the seed-paired matched-sparsity gaps, printed in the evidence;
   before that, and while a method is not in the spec at all (the IMP grid is added once the soft tickets'
   sparsity is known), the claim is ``not testable`` and says why;
-- ``text``: one paragraph saying how far the campaign is and whether a converged verdict is given.
+- ``text``: one paragraph saying how far the campaign is and whether a converged verdict is given;
+- ``searched`` and ``collapse``: the collapse check of the soft runs' recorded search phases, round by
+  round, and its paragraph (:mod:`concave_lottery.evidence.collapse`), readable before any run finishes.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ import pandas as pd
 
 from ..runs.paths import RunDir
 from ..runs.results import read_json
-from . import analysis, claims, narrate, plotting, tables, tiers
+from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
 
-__all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "show_figures"]
+__all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
+           "show_figures"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -155,6 +158,14 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str) -> st
     return text
 
 
+def collapse_rows(searched: pd.DataFrame) -> pd.DataFrame:
+    """The collapse check's rounds as the chapter prints them (percent, readable method names)."""
+    return pd.DataFrame({"method": searched["method"].map(_readable), "seed": searched["seed"],
+                         "round": searched["round"], "sparsity %": (100 * searched["sparsity"]).map("{:.1f}".format),
+                         "search acc %": (100 * searched["search_accuracy"]).map("{:.1f}".format),
+                         "reading": searched["reading"]})
+
+
 def show_figures(layers: Sequence[tiers.Layer], accuracy: str = "test_accuracy") -> int:
     """The Figs. 5-7 panel of every layer, model and dataset: its caption
     (:func:`concave_lottery.evidence.narrate.lottery_figure_caption`), then ticket accuracy against the
@@ -186,18 +197,23 @@ class ConvergedLayer:
     rows: pd.DataFrame
     claims: pd.DataFrame
     text: str
+    searched: pd.DataFrame
+    collapse: str
 
     @property
     def finished(self) -> int:
         return int((self.status["status"] == "finished").sum())
 
     def show(self, accuracy: str = "test_accuracy") -> None:
-        """Display the paragraph, the status table, and (with finished runs) the figure, the mean ± std
-        table and the claims with their intervals."""
+        """Display the paragraph, the status table, the collapse check, and (with finished runs) the
+        figure, the mean ± std table and the claims with their intervals."""
         from IPython.display import Markdown, display
 
         display(Markdown(self.text))
         display(tables.fit_table(self.status, ["method", "seed", "status", "rounds done", "where"]))
+        display(Markdown(self.collapse))
+        if len(self.searched):
+            display(tables.fit_table(collapse_rows(self.searched)))
         if not self.finished:
             return
         show_figures([self.layer], accuracy)
@@ -211,7 +227,10 @@ def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_a
     status = status_table(layer)
     rows = pd.DataFrame(narrate.round_rows([layer]))
     table = claims_table(layer.points, methods, finished_seeds(status), accuracy=accuracy)
-    return ConvergedLayer(layer, status, rows, table, campaign_text(status, methods, layer.spec))
+    searched = collapse.searched_rounds(layer.tasks)
+    rounds = max((int(t.config.rounds) for t in layer.tasks if t.config.method == "soft"), default=0)
+    return ConvergedLayer(layer, status, rows, table, campaign_text(status, methods, layer.spec), searched,
+                          collapse.collapse_text(searched, rounds))
 
 
 def gather(spec: str, root: str, *, models: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
