@@ -111,7 +111,8 @@ def train_images(config: dict[str, Any]) -> int:
 def dataset_label(config: dict[str, Any]) -> str:
     """``cifar10-subset``, or ``tinyimagenet (10 classes)`` for a run cut to its first classes."""
     label = str(config["dataset"])
-    if config.get("classes"):
+    classes = config.get("classes")
+    if classes and not pd.isna(classes):  # NaN: a result file older than ``classes``, beside newer ones
         label += f" ({int(config['classes'])} classes)"
     return label
 

@@ -1,0 +1,303 @@
+"""bf16 against fp32 with the same seeds (issue 16, item 2): parity shown rather than assumed.
+
+A run with ``precision = "bf16"`` trains the network under bf16 autocast (its products take bf16-rounded
+inputs and accumulate in fp32, :mod:`concave_lottery.runs.precision`), so it is another run, in a folder of
+its own (``...-bf16-seed0-<hash>``), and it is not assumed to find the same tickets. A parity spec
+(``sweeps/parity-bf16.toml``) lists every run twice, ``precision = "fp32"`` and ``"bf16"``, with the same
+seeds; its fp32 half is the recorded runs themselves (``fp32`` is left out of a run's identity). This module
+reads such a spec's runs (never trains them, :func:`concave_lottery.evidence.tiers.gather` with
+``compute=False``) and compares the two halves:
+
+- the runs are **paired** by model, dataset, method label (``soft-l1``, ``imp``, ...), seed and round (IMP:
+  level); for every pair and quantity q (the ticket's sparsity, its final test accuracy) the difference
+  :math:`d_s = q_\\mathrm{bf16}(s) - q_\\mathrm{fp32}(s)` of seed s;
+- the **yardstick** of a method and round is the fp32 seed-to-seed spread of the same quantity,
+  :math:`S = \\max_s q_\\mathrm{fp32}(s) - \\min_s q_\\mathrm{fp32}(s)` (the range over the fp32 seeds);
+- the **reading** (:func:`reading`) of the mean difference :math:`\\bar d` over the paired seeds:
+  "within the seed spread" when :math:`|\\bar d| \\le S`, "beyond the seed spread" when
+  :math:`|\\bar d| > S`, "pending" when one half is not recorded yet (no paired seed), and "no seed spread"
+  when fewer than two fp32 seeds give no yardstick.
+
+With two seeds per precision (the parity spec's), :math:`S` is a single difference
+:math:`|q(0) - q(1)|`: a rough yardstick, and :func:`conclusion` says so. The issue's rule: if bf16 moves a
+result beyond the seed spread, the conclusion says so and the recorded runs stay fp32. Whether a bf16 run
+was computed natively or emulated is read from its provenance (``native_bf16``), never assumed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from . import analysis, tables, tiers
+
+__all__ = ["QUANTITIES", "WITHIN", "BEYOND", "PENDING", "NO_SPREAD", "MODEL_NAMES", "reading", "with_precision",
+           "compare", "status_table", "pending_runs", "conclusion", "Parity", "build", "gather"]
+
+#: The quantities compared, column of the ticket points → the word a reader reads.
+QUANTITIES: dict[str, str] = {"sparsity": "sparsity", "test_accuracy": "ticket accuracy"}
+
+WITHIN = "within the seed spread"
+BEYOND = "beyond the seed spread"
+PENDING = "pending"
+NO_SPREAD = "no seed spread"
+
+#: The names the book gives the models.
+MODEL_NAMES: dict[str, str] = {"lenet300": "LeNet-300-100", "logreg": "logistic regression", "resnet20": "ResNet-20",
+                               "resnet56": "ResNet-56", "wrn20": "WRN-20", "vgg11": "VGG-11"}
+
+#: A difference this small counts as no difference (the sparsity of two IMP runs at one level is the same
+#: fraction computed twice).
+TOLERANCE = 1e-12
+
+#: What identifies a pair: one row of the comparison per key and quantity.
+KEYS = ("model", "dataset_label", "method_label", "round")
+
+
+def reading(difference: float, spread: float) -> str:
+    """The reading of a mean difference :math:`\\bar d` (bf16 − fp32) against the fp32 seed spread S:
+    :data:`PENDING` when :math:`\\bar d` is NaN (a half not recorded), :data:`NO_SPREAD` when S is NaN
+    (fewer than two fp32 seeds), else :data:`WITHIN` if :math:`|\\bar d| \\le S` and :data:`BEYOND` if not.
+    Symmetric in the sign of :math:`\\bar d`; a difference within S stays within any larger spread."""
+    if difference is None or math.isnan(difference):
+        return PENDING
+    if spread is None or math.isnan(spread):
+        return NO_SPREAD
+    return WITHIN if abs(difference) <= spread + TOLERANCE else BEYOND
+
+
+def _label(method: str) -> str:
+    return "IMP" if method == "imp" else method.replace("l1", "ℓ1")
+
+
+def _model_name(model: str) -> str:
+    return MODEL_NAMES.get(model, model)
+
+
+def with_precision(layer: tiers.Layer) -> pd.DataFrame:
+    """The layer's ticket points with the ``precision`` (``fp32`` or ``bf16``) of the run each comes from,
+    taken from the spec's run configs (result files written before ``precision`` existed are fp32), and
+    ``native_bf16`` from each run's provenance (missing where it was not recorded)."""
+    points = layer.points.copy()
+    if points.empty:
+        return points.assign(precision=pd.Series(dtype=str), native_bf16=pd.Series(dtype=object))
+    precision = {str(t.run_dir): t.config.precision for t in layer.tasks}
+    points["precision"] = [precision.get(str(d), "fp32") for d in points["run_dir"]]
+    native = points["prov_native_bf16"] if "prov_native_bf16" in points else pd.Series(None, index=points.index)
+    points["native_bf16"] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else bool(v)
+                             for v in native]
+    return points
+
+
+def _one_per_seed(group: pd.DataFrame, precision: str, quantity: str) -> pd.Series:
+    part = group[group["precision"] == precision]
+    if part["seed"].duplicated().any():
+        key = ", ".join(f"{k}={group.iloc[0][k]}" for k in KEYS)
+        raise ValueError(f"two {precision} runs of the same seed at {key}: a parity spec lists every run once "
+                         "per precision and seed")
+    return part.set_index("seed")[quantity].astype(float).sort_index()
+
+
+def compare(points: pd.DataFrame, quantities: Mapping[str, str] = QUANTITIES) -> pd.DataFrame:
+    """One row per model, dataset, method, round and quantity of ``points`` (ticket points with a
+    ``precision`` column, :func:`with_precision`): ``fp32`` and ``bf16`` (means over the paired seeds; over
+    the seeds recorded when none is paired), ``difference`` (mean over the paired seeds of bf16 − fp32),
+    ``differences`` (per paired seed, ``{seed: d}``), ``spread`` (range over the fp32 seeds, NaN for fewer
+    than two), ``paired`` and ``fp32_seeds`` (counts), ``reading`` (:func:`reading`) and ``fixed`` (the
+    quantity is the same in every run of both precisions, e.g. IMP's sparsity, set by the protocol)."""
+    columns = [*KEYS, "quantity", "fp32", "bf16", "difference", "differences", "spread", "paired", "fp32_seeds",
+               "reading", "fixed"]
+    if points.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for key, group in points.groupby(list(KEYS), sort=False):
+        for quantity, word in quantities.items():
+            fp32, bf16 = _one_per_seed(group, "fp32", quantity), _one_per_seed(group, "bf16", quantity)
+            seeds = sorted(set(fp32.index) & set(bf16.index))
+            differences = {int(s): float(bf16[s] - fp32[s]) for s in seeds}
+            mean = sum(differences.values()) / len(seeds) if seeds else math.nan
+            spread = float(fp32.max() - fp32.min()) if len(fp32) >= 2 else math.nan
+            values = pd.concat([fp32, bf16])
+            rows.append({**dict(zip(KEYS, key, strict=True)), "quantity": word,
+                         "fp32": float(fp32[seeds].mean() if seeds else fp32.mean()) if len(fp32) else math.nan,
+                         "bf16": float(bf16[seeds].mean() if seeds else bf16.mean()) if len(bf16) else math.nan,
+                         "difference": mean, "differences": differences, "spread": spread, "paired": len(seeds),
+                         "fp32_seeds": len(fp32), "reading": reading(mean, spread),
+                         "fixed": bool(seeds) and float(values.max() - values.min()) <= TOLERANCE})
+    table = pd.DataFrame(rows, columns=columns)
+    order = {m: i for i, m in enumerate(dict.fromkeys(points["model"]))}
+    table = table.sort_values(["model", "method_label", "round"], kind="stable", key=lambda c: (
+        c.map(order) if c.name == "model" else c.map(analysis._order_key) if c.name == "method_label" else c))
+    return table.reset_index(drop=True)
+
+
+def status_table(layer: tiers.Layer) -> pd.DataFrame:
+    """One row per run of the spec: model, method, seed, precision, status (finished / in progress / not
+    started), rounds done of the total, and for a finished run its hardware and ``native_bf16`` (from its
+    provenance; None where not recorded)."""
+    prov: dict[str, dict[str, Any]] = {}
+    if len(layer.runs):
+        for run_dir, sub in layer.runs.groupby("run_dir", sort=False):
+            first = sub.iloc[0]
+            native = first.get("prov_native_bf16")
+            prov[str(run_dir)] = {"hardware": first.get("prov_device"),
+                                  "native_bf16": None if native is None or pd.isna(native) else bool(native)}
+    rows = []
+    for task, row in zip(layer.tasks, layer.status.to_dict("records"), strict=True):
+        found = prov.get(str(task.run_dir), {})
+        rows.append({"model": task.config.model, "method": row["method"], "seed": row["seed"],
+                     "precision": task.config.precision, "status": row["status"], "rounds_done": row["rounds_done"],
+                     "rounds_total": row["rounds_total"], "hardware": found.get("hardware"),
+                     "native_bf16": found.get("native_bf16"), "run": row["run"]})
+    return pd.DataFrame(rows, columns=["model", "method", "seed", "precision", "status", "rounds_done",
+                                       "rounds_total", "hardware", "native_bf16", "run"])
+
+
+def pending_runs(status: pd.DataFrame) -> str:
+    """The runs of a :func:`status_table` not finished yet, grouped by model, method and precision:
+    "ResNet-20 soft-ℓ1 bf16 seeds 0, 1 (not started)"; empty when every run is finished."""
+    waiting = status[status["status"] != "finished"]
+    parts = []
+    for (model, method, precision), sub in waiting.groupby(["model", "method", "precision"], sort=False):
+        seeds_by_state: dict[str, list[str]] = {}
+        for r in sub.to_dict("records"):
+            state = r["status"]
+            if state == "in progress":
+                unit = "levels" if method == "imp" else "rounds"
+                state += f", {r['rounds_done']} of {r['rounds_total']} {unit} recorded"
+            seeds_by_state.setdefault(state, []).append(str(r["seed"]))
+        states = "; ".join(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}: {state}"
+                           for state, seeds in seeds_by_state.items())
+        parts.append(f"{_model_name(model)} {_label(method)} {precision} ({states})")
+    return "; ".join(parts)
+
+
+def _row_name(r: Mapping[str, Any], datasets: int = 1) -> str:
+    where = f"level {r['round']}" + (" (dense)" if r["round"] == 0 else "") if r["method_label"] == "imp" \
+        else f"round {r['round']}"
+    model = _model_name(r["model"]) + (f" on {r['dataset_label']}" if datasets > 1 else "")
+    return f"{model} {_label(r['method_label'])} {where}"
+
+
+def _pp(x: float) -> str:
+    """A difference of fractions in percentage points with its sign, "−0.12"; one that rounds to 0 is "0.00"."""
+    text = f"{100 * x:+.2f}"
+    return "0.00" if float(text) == 0 else text.replace("-", "−")
+
+
+def _native_sentence(status: pd.DataFrame) -> str:
+    done = status[(status["precision"] == "bf16") & (status["status"] == "finished")]
+    if done.empty:
+        return ""
+    native = done["native_bf16"].tolist()
+    hardware = ", ".join(sorted({str(h) for h in done["hardware"] if h is not None}))
+    n = tables.count_noun(len(done), "finished bf16 run")
+    if all(v is False for v in native):
+        return (f"All {n} record native_bf16 = false in their provenance ({hardware}): bf16 was emulated there "
+                "(products of bf16-rounded inputs, accumulated in fp32, computed without bf16 hardware), so "
+                "this compares the numerics of bf16, not its speed.")
+    if all(v is True for v in native):
+        return f"All {n} record native_bf16 = true in their provenance ({hardware}): bf16 ran on bf16 hardware."
+    counts = {"true": sum(v is True for v in native), "false": sum(v is False for v in native),
+              "not recorded": sum(v is None for v in native)}
+    said = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    return f"Of the {n}, native_bf16 in the provenance is: {said} ({hardware})."
+
+
+def conclusion(rows: pd.DataFrame, status: pd.DataFrame, spec: str) -> str:
+    """One paragraph: how many comparisons (rows of :func:`compare` with both halves, leaving out those
+    fixed by the protocol) were made and on what, which are beyond the fp32 seed spread, how sure this is
+    (the number of fp32 seeds behind the spread), whether bf16 was native or emulated (from the
+    provenance), the rule (beyond the spread: recorded runs stay fp32) and the runs still pending, with
+    the command that records them."""
+    compared = rows[rows["reading"].isin([WITHIN, BEYOND]) & ~rows["fixed"].astype(bool)]
+    fixed = rows[rows["fixed"].astype(bool)]
+    pending = pending_runs(status)
+    command = f"`lottery sweep {spec}` (finished runs are skipped)"
+    if compared.empty:
+        text = (f"No run of `{spec}` has both its fp32 and its bf16 half recorded yet, so bf16 is not compared "
+                "with fp32 here, and recorded runs stay fp32.")
+        if pending:
+            text += f" Pending: {pending}. The command that records them: {command}."
+        return text
+    beyond = compared[compared["reading"] == BEYOND]
+    models = ", ".join(dict.fromkeys(_model_name(m) for m in compared["model"]))
+    seeds = int(compared["fp32_seeds"].max())
+    n = tables.count_noun(len(compared), "comparison")
+    low, high = int(compared["paired"].min()), int(compared["paired"].max())
+    paired = tables.count_noun(low, "paired seed") if low == high else f"{low} to {high} paired seeds"
+    text = f"bf16 against fp32 on {models}: {n} (sparsity and ticket accuracy per method and round, {paired}), "
+    if len(fixed):
+        text += (f"leaving out {len(fixed)} that the protocol fixes (IMP's sparsity per level is the same by "
+                 "construction); ")
+    if beyond.empty:
+        text += "none is beyond the fp32 seed spread: bf16 moved no result beyond the seed spread here."
+    else:
+        listed = "; ".join(f"{_row_name(r)} {r['quantity']}: {_pp(r['difference'])} pp against a spread of "
+                           f"{100 * r['spread']:.2f} pp" for r in beyond.to_dict("records"))
+        text += (f"{len(beyond)} beyond the fp32 seed spread ({listed}). bf16 moved "
+                 f"{'this result' if len(beyond) == 1 else 'these results'} beyond the seed spread, so recorded "
+                 "runs stay fp32.")
+    if seeds == 2:
+        text += (" How sure: with 2 fp32 seeds the spread of each row is one difference, |seed 0 − seed 1|, a "
+                 "rough yardstick; a difference within it does not prove that bf16 changes nothing, and one "
+                 "beyond it may still be chance.")
+    else:
+        text += f" The spread of each row is the range over {seeds} fp32 seeds."
+    native = _native_sentence(status)
+    if native:
+        text += " " + native
+    if pending:
+        text += (f" Pending: {pending}; the command that records them: {command}. Until they are recorded, "
+                 "recorded runs stay fp32 for the models they concern.")
+    return text
+
+
+@dataclass
+class Parity:
+    """The parity comparison of one spec: its ``layer`` (runs read, never trained), ``status`` (one row per
+    run, :func:`status_table`), ``points`` (tickets with their precision, :func:`with_precision`), ``rows``
+    (:func:`compare`) and ``text`` (:func:`conclusion`)."""
+
+    spec: str
+    layer: tiers.Layer
+    status: pd.DataFrame
+    points: pd.DataFrame
+    rows: pd.DataFrame
+    text: str
+
+    def shown(self) -> pd.DataFrame:
+        """The rows a page shows: both halves recorded, not fixed by the protocol; readable columns (percent
+        and percentage points, differences per seed in parentheses)."""
+        rows = self.rows[(self.rows["reading"] != PENDING) & ~self.rows["fixed"].astype(bool)]
+        datasets = self.rows.groupby("model")["dataset_label"].nunique().to_dict() if len(self.rows) else {}
+        out = [{"ticket": _row_name(r, datasets.get(r["model"], 1)), "quantity": r["quantity"],
+                "fp32 → bf16 (%)": f"{100 * r['fp32']:.2f} → {100 * r['bf16']:.2f}",
+                "bf16 − fp32 (pp), per seed": f"{_pp(r['difference'])} ("
+                + ", ".join(_pp(d) for d in r["differences"].values()) + ")",
+                "fp32 seed spread (pp)": f"{100 * r['spread']:.2f}" if not math.isnan(r["spread"]) else "—",
+                "reading": r["reading"]} for r in rows.to_dict("records")]
+        return pd.DataFrame(out, columns=["ticket", "quantity", "fp32 → bf16 (%)", "bf16 − fp32 (pp), per seed",
+                                          "fp32 seed spread (pp)", "reading"])
+
+    def table(self) -> tables.FitTable:
+        """:meth:`shown` for a page (:func:`concave_lottery.evidence.tables.fit_table`)."""
+        return tables.fit_table(self.shown())
+
+
+def build(layer: tiers.Layer, spec: str) -> Parity:
+    """The :class:`Parity` of an already gathered layer (its ``points`` may be synthetic in tests)."""
+    status = status_table(layer)
+    points = with_precision(layer)
+    rows = compare(points)
+    return Parity(spec, layer, status, points, rows, conclusion(rows, status, spec))
+
+
+def gather(spec: str, root: str, *, models: Sequence[str] | None = None) -> Parity:
+    """The parity comparison of the sweep spec ``spec`` (fp32 and bf16 runs with the same seeds) under the
+    results root ``root``: its runs read, never trained, paired and read against the fp32 seed spread."""
+    return build(tiers.gather("recorded", spec, root, models=models, compute=False), spec)

@@ -1,0 +1,239 @@
+"""bf16 against fp32 with the same seeds (issue 16, item 2): :mod:`concave_lottery.evidence.parity` on synthetic
+ticket points (the pairing, the seed spread, the reading) and on synthetic run folders written as the library
+writes them (fp32 result files older than ``precision`` beside bf16 ones; finished, in progress, not started)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from concave_lottery.evidence import parity, tiers
+from concave_lottery.runs.config import resolve_config
+from concave_lottery.runs.digests import migrate
+from concave_lottery.runs.results import run_directory, write_json
+
+SPEC = """
+out = "results"
+[[grid]]
+preset = "lenet300-mnist"
+method = "soft"
+regularizer = "l1"
+rounds = 2
+precision = ["fp32", "bf16"]
+seed = [0, 1]
+
+[[grid]]
+preset = "lenet300-mnist"
+method = "imp"
+rounds = 2
+precision = ["fp32", "bf16"]
+seed = [0, 1]
+"""
+
+#: (method, seed, precision) → [(round, sparsity, ticket accuracy)]: soft-ℓ1's round 2 accuracy moves 0.5 pp
+#: under bf16 against a 0.2 pp fp32 seed spread; everything else moves less than its spread.
+RECORDS = {
+    ("soft-l1", 0, "fp32"): [(1, 0.60, 0.9790), (2, 0.72, 0.9800)],
+    ("soft-l1", 1, "fp32"): [(1, 0.61, 0.9800), (2, 0.73, 0.9820)],
+    ("soft-l1", 0, "bf16"): [(1, 0.605, 0.9795), (2, 0.725, 0.9750)],
+    ("soft-l1", 1, "bf16"): [(1, 0.600, 0.9790), (2, 0.730, 0.9770)],
+    ("imp", 0, "fp32"): [(0, 0.0, 0.980), (1, 0.2, 0.981), (2, 0.36, 0.979)],
+    ("imp", 1, "fp32"): [(0, 0.0, 0.982), (1, 0.2, 0.980), (2, 0.36, 0.982)],
+    ("imp", 0, "bf16"): [(0, 0.0, 0.981), (1, 0.2, 0.980), (2, 0.36, 0.980)],
+    ("imp", 1, "bf16"): [(0, 0.0, 0.981), (1, 0.2, 0.981), (2, 0.36, 0.981)],
+}
+
+
+def _overrides(method: str, seed: int, precision: str) -> dict:
+    base = {"method": "soft", "regularizer": "l1"} if method == "soft-l1" else {"method": "imp"}
+    return {**base, "rounds": 2, "seed": seed, "precision": precision}
+
+
+def _write(root, method: str, seed: int, precision: str, records=None, *, rounds_done: int = 0):
+    """A run folder as the library leaves it: finished (``records``: a result file with its digests; an fp32
+    one written before ``precision`` and ``classes`` existed), or in progress (``rounds_done`` round records)."""
+    config = resolve_config("lenet300-mnist", _overrides(method, seed, precision))
+    run_dir = run_directory(config, root)
+    stored = config.to_dict()
+    if precision == "fp32":
+        for old in ("precision", "classes"):
+            stored.pop(old)
+    write_json(run_dir / "config.json", stored)
+    if records is None:
+        for t in range(1, rounds_done + 1):
+            write_json(run_dir / f"round-{t}" / "record.json", {"round": t})
+        return run_dir
+    rows = [{"round": t, "sparsity": s, "remaining_weights": 1, "test_accuracy": a, "best_test_accuracy": a}
+            for t, s, a in records]
+    prov = {"device": "Test CPU", "seconds": 1.0, "git_commit": "abc"}
+    if precision == "bf16":
+        prov |= {"precision": "bf16", "memory_format": "contiguous", "native_bf16": False}
+    write_json(run_dir / "result.json", {"config": stored, "rounds": rows, "provenance": prov})
+    migrate(run_dir)
+    return run_dir
+
+
+@pytest.fixture
+def spec(tmp_path):
+    path = tmp_path / "parity.toml"
+    path.write_text(SPEC)
+    return str(path)
+
+
+def _fill(root, keys=None):
+    for key, records in RECORDS.items():
+        if keys is None or key in keys:
+            _write(root, *key, records)
+
+
+# ------------------------------------------------------------------------------ the reading
+
+
+finite = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False)
+spreads = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@given(finite, spreads)
+def test_reading_is_symmetric_in_the_sign_of_the_difference(d, spread):
+    assert parity.reading(d, spread) == parity.reading(-d, spread)
+    assert parity.reading(d, spread) in (parity.WITHIN, parity.BEYOND)
+
+
+@given(finite, spreads, spreads)
+def test_reading_is_monotone_in_the_spread_and_the_difference(d, s1, s2):
+    small, large = sorted((s1, s2))
+    if parity.reading(d, small) == parity.WITHIN:
+        assert parity.reading(d, large) == parity.WITHIN
+    if parity.reading(d, large) == parity.BEYOND:
+        assert parity.reading(d, small) == parity.BEYOND
+    assert parity.reading(d / 2, large) == parity.WITHIN or parity.reading(d, large) == parity.BEYOND
+
+
+@given(spreads)
+def test_reading_pending_and_without_a_spread(spread):
+    assert parity.reading(math.nan, spread) == parity.PENDING
+    assert parity.reading(math.nan, math.nan) == parity.PENDING
+    assert parity.reading(spread, math.nan) == parity.NO_SPREAD
+    assert parity.reading(spread, spread) == parity.WITHIN  # the edge counts as within
+
+
+# ------------------------------------------------------------------------------ pairing synthetic points
+
+
+def _points(keys=None) -> pd.DataFrame:
+    rows = [{"model": "lenet300", "dataset_label": "mnist", "method_label": m, "seed": s, "precision": p,
+             "round": t, "sparsity": sp, "test_accuracy": a}
+            for (m, s, p), records in RECORDS.items() if keys is None or (m, s, p) in keys
+            for t, sp, a in records]
+    return pd.DataFrame(rows)
+
+
+def test_compare_pairs_seeds_and_reads_against_the_fp32_spread():
+    rows = parity.compare(_points()).set_index(["method_label", "round", "quantity"])
+    acc = rows.loc[("soft-l1", 2, "ticket accuracy")]
+    assert acc["differences"] == pytest.approx({0: -0.005, 1: -0.005})
+    assert acc["difference"] == pytest.approx(-0.005) and acc["spread"] == pytest.approx(0.002)
+    assert acc["fp32"] == pytest.approx(0.981) and acc["bf16"] == pytest.approx(0.976)
+    assert acc["reading"] == parity.BEYOND and acc["paired"] == 2 and not acc["fixed"]
+    sp = rows.loc[("soft-l1", 1, "sparsity")]
+    assert sp["difference"] == pytest.approx(-0.0025) and sp["spread"] == pytest.approx(0.01)
+    assert sp["reading"] == parity.WITHIN
+    dense = rows.loc[("imp", 0, "ticket accuracy")]  # bf16 lands between the fp32 seeds: mean difference 0
+    assert dense["difference"] == pytest.approx(0.0) and dense["reading"] == parity.WITHIN
+    imp_sparsity = rows.xs("sparsity", level="quantity").loc["imp"]
+    assert imp_sparsity["fixed"].all() and (imp_sparsity["reading"] == parity.WITHIN).all()
+    assert list(parity.compare(_points())["method_label"].drop_duplicates()) == ["soft-l1", "imp"]
+    assert (rows.loc["soft-l1"]["fixed"] == False).all()  # noqa: E712
+
+
+def test_a_missing_half_is_pending_and_one_paired_seed_still_reads():
+    keys = [k for k in RECORDS if k != ("soft-l1", 1, "bf16") and not (k[0] == "imp" and k[2] == "bf16")]
+    rows = parity.compare(_points(keys)).set_index(["method_label", "round", "quantity"])
+    one = rows.loc[("soft-l1", 2, "ticket accuracy")]
+    assert one["paired"] == 1 and one["differences"] == pytest.approx({0: -0.005})
+    assert one["fp32"] == pytest.approx(0.980)  # the mean over the paired seed only
+    assert one["spread"] == pytest.approx(0.002) and one["reading"] == parity.BEYOND
+    imp = rows.loc["imp"]
+    assert (imp["reading"] == parity.PENDING).all() and (imp["paired"] == 0).all() and not imp["fixed"].any()
+    assert imp.loc[(0, "ticket accuracy"), "fp32"] == pytest.approx(0.981)  # the fp32 seeds recorded
+
+
+def test_one_fp32_seed_gives_no_spread_and_two_runs_of_one_seed_are_refused():
+    keys = [("soft-l1", 0, "fp32"), ("soft-l1", 0, "bf16")]
+    rows = parity.compare(_points(keys))
+    assert set(rows["reading"]) == {parity.NO_SPREAD} and rows["spread"].isna().all()
+    doubled = pd.concat([_points(keys), _points([("soft-l1", 0, "bf16")])])
+    with pytest.raises(ValueError, match="two bf16 runs of the same seed"):
+        parity.compare(doubled)
+    assert parity.compare(_points([])).empty
+
+
+# ------------------------------------------------------------------------------ run folders
+
+
+def test_gather_reads_old_fp32_and_new_bf16_folders_and_concludes(spec, tmp_path):
+    root = tmp_path / "results"
+    _fill(root)
+    result = parity.gather(spec, str(root))
+    assert set(result.status["status"]) == {"finished"} and len(result.status) == 8
+    assert dict(result.points.groupby("precision").size()) == {"bf16": 10, "fp32": 10}
+    bf16 = result.status[result.status["precision"] == "bf16"]
+    assert (bf16["native_bf16"] == False).all() and set(bf16["hardware"]) == {"Test CPU"}  # noqa: E712
+    shown = result.shown()
+    assert shown.shape[1] <= 6 and "sparsity" in set(shown["quantity"])
+    assert not (shown["ticket"].str.contains("IMP") & (shown["quantity"] == "sparsity")).any()  # fixed: left out
+    beyond = shown[shown["reading"] == parity.BEYOND]
+    assert list(beyond["ticket"]) == ["LeNet-300-100 soft-ℓ1 round 2"]
+    assert beyond.iloc[0]["bf16 − fp32 (pp), per seed"] == "−0.50 (−0.50, −0.50)"
+    assert beyond.iloc[0]["fp32 → bf16 (%)"] == "98.10 → 97.60"
+    assert shown.iloc[0]["ticket"] == "LeNet-300-100 soft-ℓ1 round 1"
+    assert "LeNet-300-100 IMP level 0 (dense)" in set(shown["ticket"])
+    text = result.text
+    assert "7 comparisons" in text and "2 paired seeds" in text and "leaving out 3 that the protocol fixes" in text
+    assert "1 beyond the fp32 seed spread (LeNet-300-100 soft-ℓ1 round 2 ticket accuracy: −0.50 pp against a " \
+           "spread of 0.20 pp)" in text
+    assert "so recorded runs stay fp32" in text
+    assert "one difference, |seed 0 − seed 1|, a rough yardstick" in text
+    assert "native_bf16 = false" in text and "emulated" in text and "Test CPU" in text
+    assert "Pending" not in text
+    assert "<table" in result.table()._repr_html_()
+    assert set(shown[shown["ticket"].str.contains("IMP")]["bf16 − fp32 (pp), per seed"]) == {
+        "0.00 (+0.10, −0.10)", "0.00 (−0.10, +0.10)"}
+
+
+def test_unfinished_bf16_runs_are_pending_with_the_command(spec, tmp_path):
+    root = tmp_path / "results"
+    _fill(root, [k for k in RECORDS if k[2] == "fp32" or k == ("soft-l1", 0, "bf16")])
+    _write(root, "soft-l1", 1, "bf16", rounds_done=1)
+    result = parity.gather(spec, str(root))
+    status = result.status.set_index(["method", "seed", "precision"])["status"]
+    assert status[("soft-l1", 1, "bf16")] == "in progress" and status[("imp", 0, "bf16")] == "not started"
+    rows = result.rows.set_index(["method_label", "round", "quantity"])
+    assert rows.loc[("soft-l1", 2, "ticket accuracy"), "paired"] == 1
+    assert (rows.loc["imp"]["reading"] == parity.PENDING).all()
+    assert set(result.shown()["ticket"]) == {"LeNet-300-100 soft-ℓ1 round 1", "LeNet-300-100 soft-ℓ1 round 2"}
+    text = result.text
+    assert "(sparsity and ticket accuracy per method and round, 1 paired seed)" in text
+    assert ("Pending: LeNet-300-100 soft-ℓ1 bf16 (seed 1: in progress, 1 of 2 rounds recorded); "
+            "LeNet-300-100 IMP bf16 (seeds 0, 1: not started); the command that records them: "
+            f"`lottery sweep {spec}`") in text
+
+
+def test_no_bf16_half_yet_compares_nothing(spec, tmp_path):
+    root = tmp_path / "results"
+    _fill(root, [k for k in RECORDS if k[2] == "fp32"])
+    result = parity.gather(spec, str(root))
+    assert (result.rows["reading"] == parity.PENDING).all() and result.shown().empty
+    assert result.text.startswith(f"No run of `{spec}` has both its fp32 and its bf16 half recorded yet")
+    assert "recorded runs stay fp32" in result.text and "(seeds 0, 1: not started)" in result.text
+    empty = parity.gather(spec, str(tmp_path / "nothing"))
+    assert empty.rows.empty and empty.shown().empty and "not started" in empty.text
+
+
+def test_dataset_label_of_a_result_file_older_than_classes():
+    assert tiers.dataset_label({"dataset": "mnist", "classes": math.nan}) == "mnist"
+    assert tiers.dataset_label({"dataset": "tinyimagenet", "classes": 10.0}) == "tinyimagenet (10 classes)"
