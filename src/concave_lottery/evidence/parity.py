@@ -288,6 +288,14 @@ class Parity:
         """:meth:`shown` for a page (:func:`concave_lottery.evidence.tables.fit_table`)."""
         return tables.fit_table(self.shown())
 
+    def show(self) -> None:
+        """Display the table (when a pair is recorded) and the conclusion paragraph."""
+        from IPython.display import Markdown, display
+
+        if len(self.shown()):
+            display(self.table())
+        display(Markdown(self.text))
+
 
 def build(layer: tiers.Layer, spec: str) -> Parity:
     """The :class:`Parity` of an already gathered layer (its ``points`` may be synthetic in tests)."""
