@@ -162,6 +162,19 @@ def test_a_missing_half_is_pending_and_one_paired_seed_still_reads():
     assert imp.loc[(0, "ticket accuracy"), "fp32"] == pytest.approx(0.981)  # the fp32 seeds recorded
 
 
+def test_a_zero_spread_is_named_in_the_conclusion():
+    points = _points()
+    level = (points["method_label"] == "imp") & (points["round"] == 1) & (points["precision"] == "fp32")
+    points.loc[level, "test_accuracy"] = 0.981  # both fp32 seeds equal: spread 0
+    rows = parity.compare(points)
+    status = pd.DataFrame(columns=["model", "method", "seed", "precision", "status", "rounds_done", "rounds_total",
+                                   "hardware", "native_bf16", "run"])
+    text = parity.conclusion(rows, status, "spec.toml")
+    assert "2 beyond the fp32 seed spread" in text and "IMP level 1 ticket accuracy: 0.00 pp" not in text
+    assert "1 of the rows beyond it has a spread of 0" in text
+    assert "Pending" not in text and "native_bf16" not in text
+
+
 def test_one_fp32_seed_gives_no_spread_and_two_runs_of_one_seed_are_refused():
     keys = [("soft-l1", 0, "fp32"), ("soft-l1", 0, "bf16")]
     rows = parity.compare(_points(keys))

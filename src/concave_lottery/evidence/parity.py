@@ -248,6 +248,10 @@ def conclusion(rows: pd.DataFrame, status: pd.DataFrame, spec: str) -> str:
                  "beyond it may still be chance.")
     else:
         text += f" The spread of each row is the range over {seeds} fp32 seeds."
+    zero = int((beyond["spread"] <= TOLERANCE).sum())
+    if zero:
+        text += (f" {zero} of the rows beyond it {'has' if zero == 1 else 'have'} a spread of 0 (the fp32 seeds "
+                 "gave the same value), so any difference at all reads as beyond there.")
     native = _native_sentence(status)
     if native:
         text += " " + native
