@@ -11,6 +11,8 @@
                                                   λ (or ε) for a target sparsity, by bisection over cached probes
     lottery export RUN_DIR --format F [--round N] [--out PATH]   a run's trained ticket: torch-prune|sparse|compact
     lottery audit RUN_DIR                         check a run's ticket against its record (exit 1 on a mismatch)
+    lottery pack (RUN_DIR ... | --spec SPEC) --to DIR   run folders into archive parts (<= 8 x 15 MiB), to carry
+    lottery unpack PART ... [--into ROOT] [--replace]   verify archive parts and install their runs
     lottery data check | fetch NAME|all           datasets: where they come from, verified or not
     lottery book build|run|publish ...            the book (see ``lottery book --help``)
 
@@ -297,6 +299,46 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .runs.transfer import pack
+
+    if bool(args.spec) == bool(args.run_dirs):
+        raise UserError("lottery pack needs either run folders (RUN_DIR ...) or --spec SPEC, not both and not "
+                        "neither.")
+    if args.spec:
+        from .runs.sweep import load_spec
+
+        spec = load_spec(args.spec, out=args.root)
+        root = Path(spec.out)
+        run_dirs = [t.run_dir for t in spec.tasks if t.run_dir.is_dir()]
+        if not run_dirs:
+            raise UserError(f"lottery pack: no run of {args.spec} has started under {root}: nothing to pack.")
+    else:
+        run_dirs = [Path(r) for r in args.run_dirs]
+        root = Path(args.root) if args.root else run_dirs[0].resolve().parent.parent
+    packed = pack(root, run_dirs, args.to)
+    for rel in packed.runs:
+        print(f"packed  {rel}")
+    for part in packed.parts:
+        print(part)
+    print(f"{len(packed.runs)} runs, {packed.size / 2**20:.1f} MiB in {len(packed.parts)} part(s); on the other "
+          f"machine: lottery unpack {' '.join(p.name for p in packed.parts)} --into results")
+    return 0
+
+
+def _cmd_unpack(args: argparse.Namespace) -> int:
+    from .runs.transfer import unpack
+
+    outcome = unpack(args.parts, args.into, replace=args.replace)
+    for u in outcome:
+        print(f"{u.state:<10}  {u.run}: {u.action}")
+    refused = [u for u in outcome if u.refused]
+    print(f"{len(outcome)} runs: {len(outcome) - len(refused)} verified, {len(refused)} refused")
+    return 1 if refused else 0
+
+
 #: Commands whose parsers import heavy modules (torch, torchvision, papermill, yaml): their full parser is
 #: built only when the command line names them, so ``lottery --help`` and the light commands stay fast.
 _LAZY_COMMANDS = {
@@ -421,6 +463,27 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                                    "Exit status 1 on any mismatch.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder")
     p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("pack", help="pack run folders into archive parts to carry them to another machine",
+                       description="Pack run folders (finished or not: an unfinished run carries its checkpoints "
+                                   "and resumes where it is unpacked) into gzip tar parts of at most 15 MiB, at "
+                                   "most 8 (what a lent GPU machine sends back), named by the archive's sha256. "
+                                   "See concave_lottery.runs.transfer.")
+    p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run folders (<root>/<preset>/<run name>)")
+    p.add_argument("--spec", default=None, help="pack every started run of this sweep spec instead")
+    p.add_argument("--root", default=None, help="the results root (default: the spec's out, or the runs' root)")
+    p.add_argument("--to", required=True, help="the folder to write the parts to")
+    p.set_defaults(func=_cmd_pack)
+
+    p = sub.add_parser("unpack", help="verify archive parts from `lottery pack` and install their runs",
+                       description="Check the parts (complete set, sha256), extract them, verify every run "
+                                   "against its digests and config, and install each under the results root; "
+                                   "where a copy of a run exists, the one that got further is kept. Exit status "
+                                   "1 when a run is refused.")
+    p.add_argument("parts", nargs="+", metavar="PART", help="runs-<sha>.tar.gz.partNN files")
+    p.add_argument("--into", default="results", help="the results root (default: results)")
+    p.add_argument("--replace", action="store_true", help="take the incoming copy even when the one here is as far")
+    p.set_defaults(func=_cmd_unpack)
 
     named = _command_named(argv)
     for command, text in _LAZY_COMMANDS.items():

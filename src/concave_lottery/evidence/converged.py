@@ -24,13 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from ..runs.paths import RunDir
-from ..runs.results import read_json
+from ..runs.progress import progress
 from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
 
@@ -39,37 +36,6 @@ __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
-
-
-def _history_length(run: RunDir, checkpoint: Path) -> int:
-    """Epochs recorded in a phase checkpoint (its ``history``), read only once it matches its digest;
-    0 when it does not or cannot be read (a checkpoint being written, or damaged: the run retrains
-    that phase itself)."""
-    from ..runs.digests import Digests
-
-    try:
-        return len(Digests(run).load_torch(checkpoint, map_location="cpu", weights_only=False)["history"])
-    except Exception:
-        return 0
-
-
-def progress(run_dir: str | Path) -> dict[str, Any]:
-    """Where an unfinished run stands, from its files: ``round`` (the first round without a record),
-    ``phase`` (``search`` or ``ticket``, None before its first checkpoint) and ``epochs_done`` in that
-    phase (from the phase's checkpoint, or its metrics once the phase is complete)."""
-    run = RunDir(run_dir)
-    rounds = sorted(run.rounds(), key=lambda r: r.index) if Path(run_dir).is_dir() else []
-    done = [r.index for r in rounds if r.record.exists()]
-    current = next((r for r in rounds if not r.record.exists()), None)
-    if current is None:
-        return {"round": (max(done) + 1) if done else None, "phase": None, "epochs_done": 0}
-    for phase in (current.ticket, current.search):
-        if phase.checkpoint.exists():
-            return {"round": current.index, "phase": phase.name, "epochs_done": _history_length(run, phase.checkpoint)}
-        if phase.metrics.exists():
-            return {"round": current.index, "phase": phase.name,
-                    "epochs_done": len(read_json(phase.metrics)["epochs"])}
-    return {"round": current.index, "phase": None, "epochs_done": 0}
 
 
 def status_table(layer: tiers.Layer) -> pd.DataFrame:

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# A sweep (by default the converged campaign, issue 16 item 7) on a GPU machine, in ONE command, with the
+# run folders brought back as at most 8 archive parts of 15 MiB (`lottery pack`, concave_lottery.runs.transfer).
+#
+#   bash scripts/gpu_campaign.sh [SPEC] [DURATION]
+#
+# SPEC      a sweep spec (default sweeps/resnet20-cifar10-subset-converged.toml)
+# DURATION  how long to train, as `timeout` reads it (default 7m: a lent machine runs one command for at most
+#           10 minutes, and the packing and the transfers need the rest). Runs not finished by then keep their
+#           epoch checkpoints, travel back unfinished and resume wherever they are unpacked, nothing lost.
+#
+# Environment: OUT (where the parts go; set on a lent machine, else _build/gpu-campaign), PY (default python3:
+# the lent machine's python holds torch), LOTTERY_DATA_MIRROR (default .carry/data: copy cifar10-subset.npz
+# there and carry the folder), GPU_WORKERS (runs at once on the GPU, default: every unfinished run, at most 12),
+# DEVICE (default cuda; cpu only to test this script).
+#
+# On a session with a lent GPU (README, "Carrying runs between machines, and a campaign on a lent GPU"):
+#   here:   mkdir -p .carry/data && cp ../shared/data/cifar10-subset.npz .carry/data/   (.carry/ is git-ignored)
+#   device: run(command="bash scripts/gpu_campaign.sh", carry=[".carry"], timeout_s=600)
+#   here:   lottery unpack <files_at>/runs-*.tar.gz.part* --into results   (verifies, keeps the further copy)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SPEC=${1:-sweeps/resnet20-cifar10-subset-converged.toml}
+DURATION=${2:-7m}
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}
+OUT=${OUT:-_build/gpu-campaign}
+RESULTS=${RESULTS:-results}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 LOTTERY_PROGRESS=0
+export LOTTERY_DATA_MIRROR=${LOTTERY_DATA_MIRROR:-$PWD/.carry/data}
+lottery() { "$PY" -m concave_lottery.cli "$@"; }
+
+mkdir -p "$OUT"
+echo "== $(date -u +%FT%TZ) gpu_campaign: $SPEC for at most $DURATION on $DEVICE"
+if [ "$DEVICE" = cuda ]; then
+  nvidia-smi -L || true
+  "$PY" -c 'import torch, sys; ok = torch.cuda.is_available(); print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name(0) if ok else None); sys.exit(0 if ok else 3)' \
+    || { echo "gpu_campaign: CUDA is not available to $PY; nothing trained" >&2; exit 3; }
+fi
+todo=$(lottery sweep "$SPEC" --out "$RESULTS" --dry-run | grep -c '^todo')
+workers=${GPU_WORKERS:-$(( todo < 12 ? (todo > 0 ? todo : 1) : 12 ))}
+echo "== $todo unfinished runs; $workers at once"
+timeout --signal=TERM --kill-after=30s "$DURATION" \
+  "$PY" -m concave_lottery.cli sweep "$SPEC" --out "$RESULTS" --device "$DEVICE" --workers "$workers" --threads 1
+status=$?
+[ $status -eq 124 ] && echo "== stopped after $DURATION: unfinished runs keep their checkpoints"
+lottery sweep "$SPEC" --out "$RESULTS" --dry-run | tail -n 1
+lottery pack --spec "$SPEC" --root "$RESULTS" --to "$OUT" || exit $?
+# 0 when the sweep finished or was stopped on time (its runs resume), else the sweep's own status
+[ $status -eq 124 ] && exit 0
+exit $status
