@@ -110,3 +110,5 @@ def test_the_converged_layer_carries_the_collapse_check(repo_root, tmp_path):
     assert "soft-log seed 0: round 1 91.2% sparse, search accuracy 74.9%" in layer.collapse
     shown = converged.collapse_rows(layer.searched).iloc[0].to_dict()
     assert shown["sparsity %"] == "91.2" and shown["search acc %"] == "74.9" and shown["method"] == "soft-log"
+    assert ("To pass the highest soft sparsity recorded so far (91.2%, soft-log seed 0 round 1), IMP at 20% per "
+            "level needs 11 levels (91.4%)." in layer.text)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..method.search import imp_levels_to_pass
 from ..runs.progress import progress
 from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
@@ -94,9 +95,12 @@ def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, 
     return table
 
 
-def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str) -> str:
+def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
+                  searched: pd.DataFrame | None = None) -> str:
     """How far the campaign is, in one paragraph: runs finished of the spec's, where each run in progress
-    stands, how many are not started, whether IMP is in the spec, and whether a converged verdict is given
+    stands, how many are not started, whether IMP is in the spec (if not, how many levels it needs to pass
+    the highest soft sparsity ``searched`` so far, :func:`~concave_lottery.method.search.imp_levels_to_pass`),
+    and whether a converged verdict is given
     (only with :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds per method)."""
     need = claims.INTERVAL_SEEDS
     n, counts = len(status), status["status"].value_counts()
@@ -112,6 +116,12 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str) -> st
     if "imp" not in methods:
         text += (" The spec has no IMP grid yet (it is added once the soft tickets' sparsity is known), so the "
                  "claims against IMP cannot be tested on this layer.")
+        if searched is not None and len(searched):
+            top = searched.loc[searched["sparsity"].idxmax()]
+            n = imp_levels_to_pass(float(top["sparsity"]))
+            text += (f" To pass the highest soft sparsity recorded so far ({top['sparsity']:.1%}, "
+                     f"{_readable(top['method'])} seed {top['seed']} round {top['round']}), IMP at 20% per level "
+                     f"needs {n} levels ({1 - 0.8 ** n:.1%}).")
     seeds = finished_seeds(status)
     short = {m: k for m, k in seeds.items() if k < need}
     if short or not seeds:
@@ -195,8 +205,8 @@ def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_a
     table = claims_table(layer.points, methods, finished_seeds(status), accuracy=accuracy)
     searched = collapse.searched_rounds(layer.tasks)
     rounds = max((int(t.config.rounds) for t in layer.tasks if t.config.method == "soft"), default=0)
-    return ConvergedLayer(layer, status, rows, table, campaign_text(status, methods, layer.spec), searched,
-                          collapse.collapse_text(searched, rounds))
+    return ConvergedLayer(layer, status, rows, table, campaign_text(status, methods, layer.spec, searched),
+                          searched, collapse.collapse_text(searched, rounds))
 
 
 def gather(spec: str, root: str, *, models: Sequence[str] | None = None, datasets: Sequence[str] | None = None,

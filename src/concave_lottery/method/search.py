@@ -216,6 +216,21 @@ class MagnitudePruning(SearchMethod):
         return masklib.prune_by_fraction_(model, magnitudes, self.prune_fraction)
 
 
+def imp_levels_to_pass(sparsity: float, prune_fraction: float = 0.2) -> int:
+    """The fewest IMP levels ``n`` whose sparsity, 1 − (1 − p)^n after pruning the fraction ``p`` of the
+    survivors ``n`` times, exceeds ``sparsity``: how long an IMP run must be for its curve to pass a soft
+    run's sparsity, so that the two are compared at matched sparsity (Figs. 5-7). Each level removes
+    ``round(p · survivors)`` entries (:func:`concave_lottery.method.masks.prune_by_fraction_`), which can
+    move the sparsity reached by a fraction of an entry per level."""
+    _check_fraction(prune_fraction)
+    if not 0.0 <= sparsity < 1.0:
+        raise ParameterError("sparsity", sparsity, "a sparsity in [0, 1)")
+    n = max(0, math.ceil(math.log1p(-sparsity) / math.log1p(-prune_fraction)))
+    while 1.0 - (1.0 - prune_fraction) ** n <= sparsity:
+        n += 1
+    return n
+
+
 def _masked_modules(model: nn.Module) -> dict[str, nn.Module]:
     modules = dict(model.named_modules())
     return {name: modules[name.removesuffix(".weight")] for name in masklib.get_masks(model)}
