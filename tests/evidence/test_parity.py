@@ -175,6 +175,20 @@ def test_a_zero_spread_is_named_in_the_conclusion():
     assert "Pending" not in text and "native_bf16" not in text
 
 
+def test_native_bf16_is_read_never_assumed():
+    rows = parity.compare(_points())
+    status = pd.DataFrame([{"model": "lenet300", "method": "soft-l1", "seed": s, "precision": "bf16",
+                            "status": "finished", "rounds_done": 2, "rounds_total": 2, "hardware": h,
+                            "native_bf16": n, "run": ""}
+                           for s, h, n in ((0, "Xeon", True), (1, "EPYC", False), (2, "old", None))])
+    text = parity.conclusion(rows, status, "spec.toml")
+    assert "Of the 3 finished bf16 runs, native_bf16 in the provenance is: true 1, false 1, not recorded 1 " \
+           "(EPYC, Xeon, old)." in text
+    text = parity.conclusion(rows, status.iloc[:1], "spec.toml")
+    assert "The finished bf16 run records native_bf16 = true in the provenance (Xeon): bf16 ran on bf16 " \
+           "hardware." in text and "emulated" not in text
+
+
 def test_one_fp32_seed_gives_no_spread_and_two_runs_of_one_seed_are_refused():
     keys = [("soft-l1", 0, "fp32"), ("soft-l1", 0, "bf16")]
     rows = parity.compare(_points(keys))
@@ -211,7 +225,8 @@ def test_gather_reads_old_fp32_and_new_bf16_folders_and_concludes(spec, tmp_path
            "spread of 0.20 pp)" in text
     assert "so recorded runs stay fp32" in text
     assert "one difference, |seed 0 − seed 1|, a rough yardstick" in text
-    assert "native_bf16 = false" in text and "emulated" in text and "Test CPU" in text
+    assert "All 4 finished bf16 runs record native_bf16 = false in the provenance (Test CPU): bf16 was " \
+           "emulated" in text
     assert "Pending" not in text
     assert "<table" in result.table()._repr_html_()
     assert set(shown[shown["ticket"].str.contains("IMP")]["bf16 − fp32 (pp), per seed"]) == {
@@ -231,6 +246,7 @@ def test_unfinished_bf16_runs_are_pending_with_the_command(spec, tmp_path):
     assert set(result.shown()["ticket"]) == {"LeNet-300-100 soft-ℓ1 round 1", "LeNet-300-100 soft-ℓ1 round 2"}
     text = result.text
     assert "(sparsity and ticket accuracy per method and round, 1 paired seed)" in text
+    assert "The finished bf16 run records native_bf16 = false" in text
     assert ("Pending: LeNet-300-100 soft-ℓ1 bf16 (seed 1: in progress, 1 of 2 rounds recorded); "
             "LeNet-300-100 IMP bf16 (seeds 0, 1: not started); the command that records them: "
             f"`lottery sweep {spec}`") in text

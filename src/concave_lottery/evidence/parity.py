@@ -196,12 +196,14 @@ def _native_sentence(status: pd.DataFrame) -> str:
     native = done["native_bf16"].tolist()
     hardware = ", ".join(sorted({str(h) for h in done["hardware"] if h is not None}))
     n = tables.count_noun(len(done), "finished bf16 run")
+    runs = {1: "The finished bf16 run records", 2: "Both finished bf16 runs record"}.get(
+        len(done), f"All {n} record")
     if all(v is False for v in native):
-        return (f"All {n} record native_bf16 = false in their provenance ({hardware}): bf16 was emulated there "
+        return (f"{runs} native_bf16 = false in the provenance ({hardware}): bf16 was emulated there "
                 "(products of bf16-rounded inputs, accumulated in fp32, computed without bf16 hardware), so "
                 "this compares the numerics of bf16, not its speed.")
     if all(v is True for v in native):
-        return f"All {n} record native_bf16 = true in their provenance ({hardware}): bf16 ran on bf16 hardware."
+        return f"{runs} native_bf16 = true in the provenance ({hardware}): bf16 ran on bf16 hardware."
     counts = {"true": sum(v is True for v in native), "false": sum(v is False for v in native),
               "not recorded": sum(v is None for v in native)}
     said = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
