@@ -15,7 +15,7 @@
 # DEVICE (default cuda; cpu only to test this script).
 #
 # On a session with a lent GPU (README, "Carrying runs between machines, and a campaign on a lent GPU"):
-#   here:   mkdir -p .carry/data && cp ../shared/data/cifar10-subset.npz .carry/data/   (.carry/ is git-ignored)
+#   here:   mkdir -p .carry/data && cp "$LOTTERY_DATA_MIRROR/cifar10-subset.npz" .carry/data/   (.carry/ is git-ignored)
 #   device: run(command="bash scripts/gpu_campaign.sh", carry=[".carry"], timeout_s=600)
 #   here:   lottery unpack <files_at>/runs-*.tar.gz.part* --into results   (verifies, keeps the further copy)
 set -uo pipefail
