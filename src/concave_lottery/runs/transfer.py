@@ -166,12 +166,13 @@ def _verify(run_dir: Path) -> str | None:
     from .config import RunConfig
 
     run = RunDir(run_dir)
+    digests = Digests(run)
     try:
         if run.result.exists():
             check_finished_run(run_dir)
         else:
-            Digests(run).verify_all()
-        config = RunConfig.from_dict(Digests(run).read_json(run.config))
+            digests.verify_all()
+        config = RunConfig.from_dict(digests.read_json(run.config))
     except (CorruptFile, TypeError, ValueError) as exc:
         return str(exc)
     if config.run_name() != run.name:
