@@ -401,12 +401,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("extend", help="give a finished run more rounds, reusing the ones it has",
-                       description="Copy a finished Algorithm 1 run to the run directory of the same config with "
-                                   "more rounds (without its result.json); `lottery run`/`lottery sweep` with "
-                                   "that config then trains only the new rounds. Exact: a round never depends "
-                                   "on how many follow (concave_lottery.lottery.extend_rounds).")
+                       description="Copy a finished run to the run directory of the same config with "
+                                   "more rounds (IMP: levels), without its result.json; `lottery run`/`lottery "
+                                   "sweep` with that config then trains only the new rounds. Exact: a round never "
+                                   "depends on how many follow; an IMP run's last level, left unpruned, is pruned "
+                                   "from its kept ticket as the longer run would (concave_lottery.runs.lottery."
+                                   "extend_rounds).")
     p.add_argument("run_dir", help="a finished run directory, e.g. results/<preset>/<run name>")
-    p.add_argument("--rounds", type=int, required=True, help="the longer run's number of rounds")
+    p.add_argument("--rounds", type=int, required=True, help="the longer run's number of rounds (IMP: levels)")
     p.add_argument("--out", default="results", help="results root of the longer run (default: results)")
     p.set_defaults(func=_cmd_extend)
 

@@ -10,7 +10,7 @@ import torch
 from concave_lottery.runs import lottery as lotterylib
 from concave_lottery.runs import training
 from concave_lottery.runs.config import resolve_config
-from concave_lottery.runs.digests import migrate
+from concave_lottery.runs.digests import Digests, migrate
 from concave_lottery.runs.results import load_runs
 
 FAST = {"epochs": 2, "batch_size": 32, "rounds": 2, "lr": 0.05}
@@ -289,12 +289,56 @@ def test_extending_a_run_by_rounds_equals_the_longer_run(tmp_path, monkeypatch, 
         assert a.keys() == b.keys() and all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
 
 
-def test_extending_refuses_imp_fewer_rounds_and_unfinished_runs(tmp_path, run):
+@pytest.mark.parametrize("short_levels", [0, 1])
+def test_extending_an_imp_run_by_levels_equals_the_longer_run(tmp_path, monkeypatch, run, tiny_images,
+                                                             short_levels):
+    """The short run's last level was left unpruned; the copy prunes it from the kept ticket exactly as the
+    longer run did, and only the new levels are trained (level 0, the dense network, included)."""
+    mnist_shaped = tiny_images(size=28, classes=10)  # the copy rebuilds LeNet-300-100 as MNIST's
+    longer = config(method="imp", rounds=2, epochs=1)
+    _, reference = run(tmp_path / "a", longer, mnist_shaped)
+    path, short = run(tmp_path / "b", config(method="imp", rounds=short_levels, epochs=1), mnist_shaped)
+    assert short["rounds"][-1]["pruned_after_level"] == 0
+    target = lotterylib.extend_rounds(path.parent, 2, tmp_path / "b")
+    record = json.loads((target / f"round-{short_levels}" / "record.json").read_text())
+    assert record["pruned_after_level"] == reference["rounds"][short_levels]["pruned_after_level"] > 0
+
+    real_phase, phases = lotterylib.LotteryRun._phase, []
+
+    def counting_phase(self, round_dir, phase, *args, **kwargs):
+        phases.append(round_dir.name)
+        return real_phase(self, round_dir, phase, *args, **kwargs)
+
+    monkeypatch.setattr(lotterylib.LotteryRun, "_phase", counting_phase)
+    extended_path, extended = run(tmp_path / "b", longer, mnist_shaped)
+    assert extended_path.parent == target
+    assert phases == [f"round-{level}" for level in range(short_levels + 1, 3)]  # the others were reused
+    assert strip_timings(extended) == strip_timings(reference)
+    for level in range(3):
+        a = torch.load(tmp_path / "a" / longer.preset / longer.run_name() / f"round-{level}" / "masks.pt")
+        b = torch.load(target / f"round-{level}" / "masks.pt")
+        assert a.keys() == b.keys() and all(torch.equal(a[n]["alive"], b[n]["alive"]) for n in a)
+    Digests(target).verify_all()
+
+
+def test_extending_refuses_an_imp_run_without_its_last_ticket_and_leaves_nothing(tmp_path, run):
     from concave_lottery.errors import ParameterError
 
     path, _ = run(tmp_path, config(method="imp", rounds=1, epochs=1))
-    with pytest.raises(ParameterError, match="IMP"):
+    weights = path.parent / "round-1" / "ticket" / "weights.pt"
+    weights.unlink()  # as in runs recorded before the ticket weights were kept
+    entries = json.loads((path.parent / "digests.json").read_text())
+    entries["files"].pop("round-1/ticket/weights.pt")
+    (path.parent / "digests.json").write_text(json.dumps(entries))
+    before = sorted(p.name for p in path.parent.parent.iterdir())
+    with pytest.raises(ParameterError, match="trained ticket"):
         lotterylib.extend_rounds(path.parent, 2, tmp_path)
+    assert sorted(p.name for p in path.parent.parent.iterdir()) == before
+
+
+def test_extending_refuses_fewer_rounds_and_unfinished_runs(tmp_path, run):
+    from concave_lottery.errors import ParameterError
+
     path, _ = run(tmp_path, config(method="soft", rounds=1, epochs=1))
     with pytest.raises(ParameterError, match="rounds"):
         lotterylib.extend_rounds(path.parent, 1, tmp_path)

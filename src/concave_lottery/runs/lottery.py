@@ -41,7 +41,7 @@ from .digests import Digests
 from .lock import RunLock
 from .paths import RoundDir, RunDir
 from .results import RESULT_FILE, check_finished_run, git_commit, load_result, now, provenance, run_directory, same_run
-from .tickets import ticket_state
+from .tickets import KEPT_SINCE, build_model, check_ticket_state, ticket_state
 from .training import CheckpointStore, Hooks, TrainResult, TrainSettings, train
 
 MASK_STATS_THRESHOLDS = (1e-3, 1e-2, 0.05, 0.1, 0.2, 0.5)
@@ -419,6 +419,29 @@ class LotteryRun:
         return records
 
 
+def _prune_last_imp_level(run: RunDir, config: RunConfig) -> tuple[dict[str, dict[str, torch.Tensor]], int]:
+    """The pruning of level ``L = config.rounds`` of the finished IMP run in ``run``, which the run left
+    unpruned because it was its last: exactly what :meth:`LotteryRun._run_imp` does after every other level.
+
+    :class:`~concave_lottery.method.search.MagnitudePruning` removes ``round(p · survivors)`` survivors
+    with the smallest |θ|; the level's ticket weights hold θ ⊙ a in fp32, equal to θ on every survivor,
+    and only survivors are ranked, so the pruning is the one a longer run makes. Returns the mask state
+    after it (the level's ``masks.pt`` in a longer run) and the count removed (its ``pruned_after_level``)."""
+    digests = Digests(run)
+    rnd = run.round(config.rounds)
+    model = build_model(config)
+    masklib.attach_masks(model, "binary")
+    state = digests.load_torch(rnd.masks)
+    try:
+        masklib.load_mask_state(model, state, scores=False)
+    except (TypeError, KeyError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CorruptFile(f"{rnd.masks} is not a mask state of this model ({exc}): {run.unit_of(rnd.masks)}.") from None
+    advice = run.unit_of(rnd.ticket_weights)
+    load_theta_(model, check_ticket_state(digests.load_torch(rnd.ticket_weights), model, rnd.ticket_weights, advice))
+    removed = build_method(config).prune(model)
+    return masklib.mask_state(model), removed
+
+
 def _missing_ancestors(path: Path) -> list[Path]:
     """``path`` and its ancestors that do not exist yet, deepest first."""
     missing = []
@@ -451,24 +474,30 @@ def run_lottery(config: RunConfig, out: Path | str = "results", *, device: str |
 
 
 def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results") -> Path:
-    """Copy the finished Algorithm 1 run in ``run_dir`` to the run directory of the same config with
-    ``rounds`` rounds, without its ``result.json``: running that config (``lottery sweep``,
+    """Copy the finished run in ``run_dir`` (Algorithm 1, its variants or IMP) to the run directory of the
+    same config with ``rounds`` rounds (IMP: levels), without its ``result.json``: running that config (``lottery sweep``,
     :func:`run_lottery`) then reuses the copied rounds and trains only rounds old+1 .. ``rounds``.
 
     This is exact, not an approximation: round ``t`` of Algorithm 1 depends on rounds ``1..t-1``
     (mask state, θ_0 or θ_k, the round's own seed) and never on how many rounds follow, when every
-    round's ticket is trained (``train_tickets="all"``). IMP is refused (its last level is left
-    unpruned, so a longer run differs there), as is a run that trains only the last ticket.
-    ``started.json`` of the copy names the run it was extended from. Returns the new run directory.
+    round's ticket is trained (``train_tickets="all"``); a run that trains only the last ticket is
+    refused. IMP too: level ``L`` depends on levels ``0..L-1`` only, but a run leaves its last level
+    unpruned, so the copy prunes that level as the longer run would have (:func:`_prune_last_imp_level`:
+    the fraction ``p`` of the survivors with the smallest |θ| of the level's trained ticket, which the
+    run keeps in ``ticket/weights.pt``). ``started.json`` of the copy names the run it was extended
+    from. Returns the new run directory.
     """
     source = RunDir(run_dir)
     if not source.result.exists():
         raise ParameterError("run_dir", str(source.path), f"it must be a finished run directory (with {RESULT_FILE})")
     check_finished_run(source.path)  # every file as written: masks.pt of every round included
     config = RunConfig.from_dict(Digests(source).read_json(source.config))
-    if config.method == "imp":
-        raise ParameterError("run_dir", str(source.path), "it must be an Algorithm 1 run (soft, hard or sigmoid); "
-                             "IMP leaves its last level unpruned, so an IMP run cannot be extended")
+    imp = config.method == "imp"
+    if imp and not source.round(config.rounds).ticket_weights.exists():
+        raise ParameterError("run_dir", str(source.path), f"its last level's trained ticket "
+                             f"({source.round(config.rounds).ticket_weights}) is not here (runs recorded before "
+                             f"{KEPT_SINCE} have none): a longer IMP run prunes it by magnitude to start the next "
+                             "level, so this run cannot be extended; record the longer run instead")
     if config.train_tickets != "all":
         raise ParameterError("run_dir", str(source.path), "it must be a run with train_tickets='all' (its rounds "
                              "then do not depend on how many follow)")
@@ -481,6 +510,7 @@ def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results")
     if config.rewind_step and not source.theta_rewind.exists():
         raise ParameterError("run_dir", str(source.path), f"its θ_k ({source.theta_rewind}) is not here: the new "
                              "rounds rewind to it")
+    pruned = _prune_last_imp_level(source, config) if imp else None
     longer = replace(config, rounds=rounds).validate()
     target = RunDir(run_directory(longer, out))
     if target.path.exists():
@@ -492,6 +522,10 @@ def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results")
         digests = Digests(target)
         digests.delete(*[target.path / key for key in digests.entries() if not (target.path / key).exists()])
         digests.write_json(target.config, longer.to_dict())
+        if pruned is not None:  # IMP: the copied last level, pruned as in the longer run
+            last_level = target.round(config.rounds)
+            digests.save_torch(pruned[0], last_level.masks)
+            digests.write_json(last_level.record, {**digests.read_json(last_level.record), "pruned_after_level": pruned[1]})
         started = digests.read_json(target.started) if target.started.exists() else {}
         digests.write_json(target.started, {**started, "extended_from": source.name})
     except BaseException:
