@@ -96,12 +96,15 @@ def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, 
 
 
 def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
-                  searched: pd.DataFrame | None = None) -> str:
+                  searched: pd.DataFrame | None = None, imp_levels: int | None = None,
+                  prune_fraction: float = 0.2) -> str:
     """How far the campaign is, in one paragraph: runs finished of the spec's, where each run in progress
-    stands, how many are not started, whether IMP is in the spec (if not, how many levels it needs to pass
-    the highest soft sparsity ``searched`` so far, :func:`~concave_lottery.method.search.imp_levels_to_pass`),
-    and whether a converged verdict is given
-    (only with :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds per method)."""
+    stands, how many are not started, whether IMP is in the spec and whether its levels pass the highest
+    soft sparsity ``searched`` so far (if not, how many it needs,
+    :func:`~concave_lottery.method.search.imp_levels_to_pass`, which ``lottery extend`` gives a finished IMP
+    run), and whether a converged verdict is given
+    (only with :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds per method).
+    ``imp_levels`` and ``prune_fraction`` are the spec's IMP levels (the fewest, if its grids differ) and p."""
     need = claims.INTERVAL_SEEDS
     n, counts = len(status), status["status"].value_counts()
     finished, running = int(counts.get("finished", 0)), status[status["status"] == "in progress"]
@@ -113,19 +116,29 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
     if counts.get("not started", 0):
         parts.append(f"{int(counts['not started'])} not started")
     text = "; ".join(parts) + "."
-    if "imp" not in methods:
+    top = searched.loc[searched["sparsity"].idxmax()] if searched is not None and len(searched) else None
+    if top is not None:
+        highest = (f"the highest soft sparsity recorded so far ({top['sparsity']:.1%}, "
+                   f"{_readable(top['method'])} seed {top['seed']} round {top['round']})")
+        n = imp_levels_to_pass(float(top["sparsity"]), prune_fraction)
+        needed = f"{n} levels ({1 - (1 - prune_fraction) ** n:.1%})"
+    if "imp" not in methods or imp_levels is None:
         text += (" The spec has no IMP grid yet (it is added once the soft tickets' sparsity is known), so the "
                  "claims against IMP cannot be tested on this layer.")
-        if searched is not None and len(searched):
-            top = searched.loc[searched["sparsity"].idxmax()]
-            n = imp_levels_to_pass(float(top["sparsity"]))
-            text += (f" To pass the highest soft sparsity recorded so far ({top['sparsity']:.1%}, "
-                     f"{_readable(top['method'])} seed {top['seed']} round {top['round']}), IMP at 20% per level "
-                     f"needs {n} levels ({1 - 0.8 ** n:.1%}).")
+        if top is not None:
+            text += f" To pass {highest}, IMP at {prune_fraction:.0%} per level needs {needed}."
+    elif top is not None:
+        reach = 1 - (1 - prune_fraction) ** imp_levels
+        if reach > float(top["sparsity"]):
+            text += f" IMP's {imp_levels} levels of {prune_fraction:.0%} reach {reach:.1%}, past {highest}."
+        else:
+            text += (f" IMP's {imp_levels} levels of {prune_fraction:.0%} reach only {reach:.1%}, short of {highest}: "
+                     f"it needs {needed}, which `lottery extend RUN --rounds {n}` gives each finished IMP run "
+                     "(only the new levels train).")
     seeds = finished_seeds(status)
     short = {m: k for m, k in seeds.items() if k < need}
     if short or not seeds:
-        have = ", ".join(f"{_readable(m)} {k}" for m, k in seeds.items())
+        have = ", ".join(f"{_readable(m)} {k} of {need}" for m, k in seeds.items())
         text += (f" A converged verdict needs {need} finished seeds per method (finished so far: {have}), "
                  "so no converged verdict is given yet.")
     else:
@@ -205,8 +218,11 @@ def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_a
     table = claims_table(layer.points, methods, finished_seeds(status), accuracy=accuracy)
     searched = collapse.searched_rounds(layer.tasks)
     rounds = max((int(t.config.rounds) for t in layer.tasks if t.config.method == "soft"), default=0)
-    return ConvergedLayer(layer, status, rows, table, campaign_text(status, methods, layer.spec, searched),
-                          searched, collapse.collapse_text(searched, rounds))
+    imp = [t.config for t in layer.tasks if t.config.method == "imp"]
+    levels = min((int(c.rounds) for c in imp), default=None)
+    fraction = float(imp[0].prune_fraction) if imp else 0.2
+    text = campaign_text(status, methods, layer.spec, searched, levels, fraction)
+    return ConvergedLayer(layer, status, rows, table, text, searched, collapse.collapse_text(searched, rounds))
 
 
 def gather(spec: str, root: str, *, models: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
