@@ -104,7 +104,8 @@ def test_two_seeds_are_shown_but_not_judged(repo_root, tmp_path):
     layer = converged.build(_finished_layer(spec, tmp_path, _points(2, {0: -0.002, 1: -0.003}), 2),
                             ["soft-l1", "soft-log", "imp"])
     assert layer.text.startswith("6 of 9 runs of") and "3 not started" in layer.text
-    assert "needs 3 finished seeds per method (finished so far: soft-ℓ1 2 of 3, soft-log 2 of 3, imp 2 of 3)" in layer.text
+    assert ("needs 3 finished seeds per method (finished so far: soft-ℓ1 2 of 3, soft-log 2 of 3, imp 2 of 3)"
+            in layer.text)
     assert "no IMP grid" not in layer.text
     assert (layer.claims["verdict"] == NOT_TESTABLE).all()
     assert layer.claims["evidence"].str.contains("has 2 of 3 finished seeds: no converged verdict yet").all()
@@ -159,7 +160,8 @@ def test_the_paragraph_says_whether_imp_levels_pass_the_soft_sparsity():
                              "sparsity": [0.93, 0.97], "search_accuracy": [0.72, 0.70]})
     highest = "the highest soft sparsity recorded so far (97.0%, soft-ℓ1 seed 0 round 2)"
     missing = converged.campaign_text(status, ["soft-l1"], "spec.toml", searched)
-    assert "no IMP grid yet" in missing and f"To pass {highest}, IMP at 20% per level needs 16 levels (97.2%)." in missing
+    assert "no IMP grid yet" in missing
+    assert f"To pass {highest}, IMP at 20% per level needs 16 levels (97.2%)." in missing
     short = converged.campaign_text(status, ["soft-l1", "imp"], "spec.toml", searched, imp_levels=13)
     assert (f"IMP's 13 levels of 20% reach only 94.5%, short of {highest}: it needs 16 levels (97.2%), which "
             "`lottery extend RUN --rounds 16` gives each finished IMP run" in short)

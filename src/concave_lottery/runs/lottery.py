@@ -475,8 +475,8 @@ def run_lottery(config: RunConfig, out: Path | str = "results", *, device: str |
 
 def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results") -> Path:
     """Copy the finished run in ``run_dir`` (Algorithm 1, its variants or IMP) to the run directory of the
-    same config with ``rounds`` rounds (IMP: levels), without its ``result.json``: running that config (``lottery sweep``,
-    :func:`run_lottery`) then reuses the copied rounds and trains only rounds old+1 .. ``rounds``.
+    same config with ``rounds`` rounds (IMP: levels), without its ``result.json``: running that config
+    (``lottery sweep``, :func:`run_lottery`) then reuses the copied rounds and trains only rounds old+1 .. ``rounds``.
 
     This is exact, not an approximation: round ``t`` of Algorithm 1 depends on rounds ``1..t-1``
     (mask state, θ_0 or θ_k, the round's own seed) and never on how many rounds follow, when every
@@ -525,7 +525,8 @@ def extend_rounds(run_dir: Path | str, rounds: int, out: Path | str = "results")
         if pruned is not None:  # IMP: the copied last level, pruned as in the longer run
             last_level = target.round(config.rounds)
             digests.save_torch(pruned[0], last_level.masks)
-            digests.write_json(last_level.record, {**digests.read_json(last_level.record), "pruned_after_level": pruned[1]})
+            record = {**digests.read_json(last_level.record), "pruned_after_level": pruned[1]}
+            digests.write_json(last_level.record, record)
         started = digests.read_json(target.started) if target.started.exists() else {}
         digests.write_json(target.started, {**started, "extended_from": source.name})
     except BaseException:
