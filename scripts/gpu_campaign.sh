@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A sweep (by default the converged campaign, issue 16 item 7) on a GPU machine, in ONE command, with the
-# run folders brought back as at most 8 archive parts of 15 MiB (`lottery pack`, concave_lottery.runs.transfer).
+# run folders brought back as at most 4 archive parts of 15 MiB (`lottery pack`, concave_lottery.runs.transfer).
 #
 #   bash scripts/gpu_campaign.sh [SPEC] [DURATION]
 #

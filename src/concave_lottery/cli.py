@@ -11,7 +11,7 @@
                                                   λ (or ε) for a target sparsity, by bisection over cached probes
     lottery export RUN_DIR --format F [--round N] [--out PATH]   a run's trained ticket: torch-prune|sparse|compact
     lottery audit RUN_DIR                         check a run's ticket against its record (exit 1 on a mismatch)
-    lottery pack (RUN_DIR ... | --spec SPEC) --to DIR   run folders into archive parts (<= 8 x 15 MiB), to carry
+    lottery pack (RUN_DIR ... | --spec SPEC) --to DIR   run folders into archive parts (<= 4 x 15 MiB), to carry
     lottery unpack PART ... [--into ROOT] [--replace]   verify archive parts and install their runs
     lottery data check | fetch NAME|all           datasets: where they come from, verified or not
     lottery book build|run|publish ...            the book (see ``lottery book --help``)
@@ -469,7 +469,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("pack", help="pack run folders into archive parts to carry them to another machine",
                        description="Pack run folders (finished or not: an unfinished run carries its checkpoints "
                                    "and resumes where it is unpacked) into gzip tar parts of at most 15 MiB, at "
-                                   "most 8 (what a lent GPU machine sends back), named by the archive's sha256. "
+                                   "most 4 (60 MiB: what a lent GPU machine sends back), named by the archive's "
+                                   "sha256. "
                                    "See concave_lottery.runs.transfer.")
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run folders (<root>/<preset>/<run name>)")
     p.add_argument("--spec", default=None, help="pack every started run of this sweep spec instead")

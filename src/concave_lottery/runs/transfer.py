@@ -1,7 +1,7 @@
 """Carry run folders between machines: ``lottery pack`` and ``lottery unpack``.
 
 A campaign trained elsewhere (a lent GPU machine, whose files come back as at most 8 files of 16 MiB
-each; a cluster's scratch disk; a colleague's laptop) comes home as a few archive parts. Finished runs and
+each and 64 MiB together; a cluster's scratch disk; a colleague's laptop) comes home as a few archive parts. Finished runs and
 unfinished ones travel alike: an unfinished run carries its epoch checkpoints and resumes on the machine
 that unpacks it, with nothing lost (:mod:`concave_lottery.runs.lottery`).
 
@@ -51,8 +51,9 @@ __all__ = ["PART_BYTES", "MAX_PARTS", "Packed", "Unpacked", "pack", "unpack", "p
 
 #: Largest part written by :func:`pack`: under the 16 MiB a file a lent GPU machine sends back.
 PART_BYTES = 15 * 2**20
-#: Most parts :func:`pack` writes (a lent GPU machine sends back at most 8 files).
-MAX_PARTS = 8
+#: Most parts :func:`pack` writes: 4 x 15 MiB = 60 MiB, under the 64 MiB together that a lent GPU machine sends
+#: back (at most 8 files of 16 MiB each, 64 MiB in all).
+MAX_PARTS = 4
 MANIFEST = "manifest.json"
 _PART = re.compile(r"^runs-(?P<sha>[0-9a-f]{16})\.tar\.gz\.part(?P<index>\d{2})$")
 _SKIPPED = {".lock"}
