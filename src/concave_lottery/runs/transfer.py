@@ -1,9 +1,9 @@
 """Carry run folders between machines: ``lottery pack`` and ``lottery unpack``.
 
 A campaign trained elsewhere (a lent GPU machine, whose files come back as at most 8 files of 16 MiB
-each and 64 MiB together; a cluster's scratch disk; a colleague's laptop) comes home as a few archive parts. Finished runs and
-unfinished ones travel alike: an unfinished run carries its epoch checkpoints and resumes on the machine
-that unpacks it, with nothing lost (:mod:`concave_lottery.runs.lottery`).
+each and 64 MiB together; a cluster's scratch disk; a colleague's laptop) comes home as a few archive
+parts. Finished runs and unfinished ones travel alike: an unfinished run carries its epoch checkpoints
+and resumes on the machine that unpacks it, with nothing lost (:mod:`concave_lottery.runs.lottery`).
 
 :func:`pack` writes the run folders named (relative to a results root, ``<preset>/<run name>/``, every
 file but the ``.lock``) into one gzip-compressed tar with a ``manifest.json``, split into parts of at most
