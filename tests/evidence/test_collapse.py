@@ -14,7 +14,6 @@ from concave_lottery.evidence import analysis, collapse, converged, tiers
 from concave_lottery.runs.digests import Digests
 from concave_lottery.runs.paths import RunDir
 
-SPEC = "sweeps/resnet20-cifar10-subset-converged.toml"
 fraction = st.floats(0.0, 1.0)
 
 
@@ -36,8 +35,8 @@ def test_an_early_round_that_prunes_little_is_not_called_dense():
     assert collapse.reading(0.03, 0.5, 0.1, final=True).startswith("nearly dense")
 
 
-def _tasks(repo_root, root):
-    tasks = tiers.gather("converged", str(repo_root / SPEC), str(root)).tasks
+def _tasks(spec, root):
+    tasks = tiers.gather("converged", spec, str(root)).tasks
     return {(analysis.method_label(t.config.to_dict()), t.config.seed): t for t in tasks}
 
 
@@ -56,8 +55,8 @@ def _search(run_dir, config, round_index: int, alive: list[int], total: int, acc
     digests.save_torch(state, rnd.masks)
 
 
-def test_searched_rounds_read_sparsity_from_the_masks_and_accuracy_from_the_search(repo_root, tmp_path):
-    tasks = _tasks(repo_root, tmp_path)
+def test_searched_rounds_read_sparsity_from_the_masks_and_accuracy_from_the_search(soft_spec, tmp_path):
+    tasks = _tasks(soft_spec, tmp_path)
     l1, log = tasks[("soft-l1", 0)], tasks[("soft-log", 0)]
     _search(l1.run_dir, l1.config.to_dict(), 1, [7, 1], 100, 0.72)   # 192 of 200 pruned
     _search(l1.run_dir, l1.config.to_dict(), 2, [1, 0], 100, 0.12)   # 199 of 200 pruned: above 99%
@@ -71,8 +70,8 @@ def test_searched_rounds_read_sparsity_from_the_masks_and_accuracy_from_the_sear
     assert rows.loc[("soft-log", 1), "search_accuracy"] == 0.75 and rows.loc[("soft-log", 1), "chance"] == 0.1
 
 
-def test_a_round_being_written_or_damaged_is_left_out(repo_root, tmp_path):
-    tasks = _tasks(repo_root, tmp_path)
+def test_a_round_being_written_or_damaged_is_left_out(soft_spec, tmp_path):
+    tasks = _tasks(soft_spec, tmp_path)
     l1 = tasks[("soft-l1", 0)]
     _search(l1.run_dir, l1.config.to_dict(), 1, [50], 100, 0.7)
     _search(l1.run_dir, l1.config.to_dict(), 2, [10], 100, 0.7)
@@ -86,10 +85,10 @@ def test_a_round_being_written_or_damaged_is_left_out(repo_root, tmp_path):
     assert rows["round"].tolist() == [1]
 
 
-def test_the_paragraph_says_what_is_known_and_what_is_still_to_come(repo_root, tmp_path):
+def test_the_paragraph_says_what_is_known_and_what_is_still_to_come(soft_spec, tmp_path):
     assert "no search phase of the converged campaign is recorded yet" in collapse.collapse_text(
         collapse.searched_rounds([]), 3)
-    tasks = _tasks(repo_root, tmp_path)
+    tasks = _tasks(soft_spec, tmp_path)
     l1 = tasks[("soft-l1", 0)]
     _search(l1.run_dir, l1.config.to_dict(), 1, [68], 1000, 0.72)
     text = collapse.collapse_text(collapse.searched_rounds(list(tasks.values())), 3)
@@ -101,11 +100,11 @@ def test_the_paragraph_says_what_is_known_and_what_is_still_to_come(repo_root, t
     assert "λ is to be chosen again by a short, recorded λ sweep" in text
 
 
-def test_the_converged_layer_carries_the_collapse_check(repo_root, tmp_path):
-    tasks = _tasks(repo_root, tmp_path)
+def test_the_converged_layer_carries_the_collapse_check(soft_spec, tmp_path):
+    tasks = _tasks(soft_spec, tmp_path)
     log = tasks[("soft-log", 0)]
     _search(log.run_dir, log.config.to_dict(), 1, [88], 1000, 0.749)
-    layer = converged.gather(str(repo_root / SPEC), str(tmp_path))
+    layer = converged.gather(soft_spec, str(tmp_path))
     assert layer.searched["method"].tolist() == ["soft-log"]
     assert "soft-log seed 0: round 1 91.2% sparse, search accuracy 74.9%" in layer.collapse
     shown = converged.collapse_rows(layer.searched).iloc[0].to_dict()

@@ -14,7 +14,6 @@ from concave_lottery.evidence.verdicts import HOLDS, NOT_TESTABLE
 from concave_lottery.runs.digests import Digests
 from concave_lottery.runs.paths import RunDir
 
-SPEC = "sweeps/resnet20-cifar10-subset-converged.toml"
 IMP_GRID = """
 [[grid]]
 preset = "resnet20-cifar10-subset"
@@ -26,9 +25,9 @@ seed = [0, 1, 2]
 """
 
 
-def _spec_with_imp(repo_root: Path, tmp_path: Path) -> str:
+def _spec_with_imp(soft_spec: str, tmp_path: Path) -> str:
     path = tmp_path / "converged-with-imp.toml"
-    path.write_text((repo_root / SPEC).read_text() + IMP_GRID)
+    path.write_text(Path(soft_spec).read_text() + IMP_GRID)
     return str(path)
 
 
@@ -45,8 +44,8 @@ def _start(run_dir: Path, config: dict, *, records: int = 0, phase: str = "searc
     Digests(RunDir(run_dir)).save_torch({"history": [{"epoch": e} for e in range(epochs)]}, current / "checkpoint.pt")
 
 
-def test_nothing_started_says_so_and_gives_no_verdict(repo_root, tmp_path):
-    layer = converged.gather(str(repo_root / SPEC), str(tmp_path / "results"))
+def test_nothing_started_says_so_and_gives_no_verdict(soft_spec, tmp_path):
+    layer = converged.gather(soft_spec, str(tmp_path / "results"))
     assert len(layer.status) == 6 and set(layer.status["status"]) == {"not started"}
     assert layer.finished == 0 and layer.rows.empty
     assert layer.text.startswith("0 of 6 runs of ")
@@ -57,14 +56,14 @@ def test_nothing_started_says_so_and_gives_no_verdict(repo_root, tmp_path):
     assert against_imp["evidence"].str.contains("IMP grid not added to the spec yet").all()
 
 
-def test_runs_in_progress_say_their_round_phase_and_epoch(repo_root, tmp_path):
+def test_runs_in_progress_say_their_round_phase_and_epoch(soft_spec, tmp_path):
     root = tmp_path / "results"
-    tasks = tiers.gather("converged", str(repo_root / SPEC), str(root)).tasks
+    tasks = tiers.gather("converged", soft_spec, str(root)).tasks
     by_label = {(analysis.method_label(t.config.to_dict()), t.config.seed): t for t in tasks}
     l1, log = by_label[("soft-l1", 0)], by_label[("soft-log", 1)]
     _start(l1.run_dir, l1.config.to_dict(), epochs=40)
     _start(log.run_dir, log.config.to_dict(), records=1, phase="ticket", epochs=7)
-    layer = converged.gather(str(repo_root / SPEC), str(root))
+    layer = converged.gather(soft_spec, str(root))
     status = layer.status.set_index(["method", "seed"])
     assert status.loc[("soft-l1", 0), "where"] == "round 1 of 3 (search), epoch 40 of 85"
     assert status.loc[("soft-log", 1), "where"] == "round 2 of 3 (ticket), epoch 7 of 85"
@@ -99,8 +98,8 @@ def _finished_layer(spec: str, root: Path, points: pd.DataFrame, seeds: int) -> 
     return tiers.Layer("converged", layer.specs, layer.root, layer.tasks, status, pd.DataFrame(), points)
 
 
-def test_two_seeds_are_shown_but_not_judged(repo_root, tmp_path):
-    spec = _spec_with_imp(repo_root, tmp_path)
+def test_two_seeds_are_shown_but_not_judged(soft_spec, tmp_path):
+    spec = _spec_with_imp(soft_spec, tmp_path)
     layer = converged.build(_finished_layer(spec, tmp_path, _points(2, {0: -0.002, 1: -0.003}), 2),
                             ["soft-l1", "soft-log", "imp"])
     assert layer.text.startswith("6 of 9 runs of") and "3 not started" in layer.text
@@ -113,8 +112,8 @@ def test_two_seeds_are_shown_but_not_judged(repo_root, tmp_path):
     assert imp_dense["seeds"] == 2 and imp_dense["ticket acc % (final)"] == "76.20 ± 0.28"
 
 
-def test_three_seeds_each_give_verdicts_with_their_intervals(repo_root, tmp_path):
-    spec = _spec_with_imp(repo_root, tmp_path)
+def test_three_seeds_each_give_verdicts_with_their_intervals(soft_spec, tmp_path):
+    spec = _spec_with_imp(soft_spec, tmp_path)
     points = _points(3, {0: -0.002, 1: -0.004, 2: -0.003})
     layer = converged.build(_finished_layer(spec, tmp_path, points, 3), ["soft-l1", "soft-log", "imp"])
     assert layer.text.startswith("9 of 9 runs of") and "decided by the 95% t-interval" in layer.text
@@ -130,9 +129,9 @@ def test_three_seeds_each_give_verdicts_with_their_intervals(repo_root, tmp_path
     assert soft["seeds"] == 3 and soft["sparsity %"] == "20.00 ± 0.00"
 
 
-def test_imp_missing_from_the_spec_keeps_its_claims_untested_with_three_seeds(repo_root, tmp_path):
+def test_imp_missing_from_the_spec_keeps_its_claims_untested_with_three_seeds(soft_spec, tmp_path):
     points = _points(3, {0: -0.002, 1: -0.004, 2: -0.003})
-    layer = converged.build(_finished_layer(str(repo_root / SPEC), tmp_path, points, 3), ["soft-l1", "soft-log"])
+    layer = converged.build(_finished_layer(soft_spec, tmp_path, points, 3), ["soft-l1", "soft-log"])
     against_imp = layer.claims[layer.claims["b"] == "imp"]
     assert (against_imp["verdict"] == NOT_TESTABLE).all()
     assert against_imp["evidence"].str.startswith("IMP grid not added to the spec yet").all()
