@@ -3,13 +3,17 @@ CIFAR-10/100 folders in torchvision's on-disk format and of MNIST's raw IDX file
 
 The tests mirror the library's subpackages (``tests/method``, ``tests/runs``, ``tests/section4``,
 ``tests/evidence``, ``tests/data``, ``tests/models``, ``tests/book``, ``tests/cli``); this file, at the top of
-``tests/``, serves them all. No ``__init__.py``: every test file's basename is unique.
+``tests/``, serves them all. No ``__init__.py``: every test file's basename is unique. Keep it the only
+``conftest.py``: tests import its constants with ``from conftest import ...``, and a second ``conftest.py``
+in a subfolder would be imported under the same name and shadow it (their collection then fails).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -247,3 +251,22 @@ def chromium():
             yield b
         finally:
             b.close()
+
+
+#: The converged campaign's spec (``sweeps/``), which gains its IMP grid once the soft tickets' sparsity is known.
+CONVERGED_SPEC = "sweeps/resnet20-cifar10-subset-converged.toml"
+
+
+@pytest.fixture
+def soft_spec(repo_root: Path, tmp_path: Path) -> str:
+    """The converged spec's soft-ℓ1 and soft-log grids (3 seeds each, 6 runs), without an IMP grid whether or
+    not the committed spec has one, written to a file of its own (``out`` kept)."""
+    spec = tomllib.loads((repo_root / CONVERGED_SPEC).read_text())
+    soft = [g for g in spec["grid"] if g["method"] == "soft"]
+    assert [g["regularizer"] for g in soft] == ["l1", "log"] and all(g["seed"] == [0, 1, 2] for g in soft)
+    lines = [f"out = {json.dumps(spec['out'])}"]
+    for grid in soft:
+        lines += ["", "[[grid]]"] + [f"{key} = {json.dumps(value)}" for key, value in grid.items()]
+    path = tmp_path / "converged-soft.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
