@@ -42,6 +42,8 @@ def test_overrides_are_parsed_by_type():
     cfg = resolve_config("lenet300-mnist", {"lam": "2e-6", "rounds": "2", "milestones": "3,5", "bf16": "true",
                                             "regularizer": "l1"})
     assert cfg.lam == 2e-6 and cfg.rounds == 2 and cfg.milestones == (3, 5) and cfg.precision == "bf16"
+    for none in ("none", "None", "[]"):  # no milestones: a constant learning rate (the reproducibility runs)
+        assert resolve_config("resnet20-cifar10-subset", {"milestones": none}).milestones == ()
     name = RunConfig().run_name()  # the default: soft + log at the paper's lambda, seed 0, then the hash
     assert name == f"soft-log-lam1e-06-seed0-{RunConfig().short_hash()}"
     assert len(RunConfig().short_hash()) == 8 and RunConfig(seed=1).short_hash() != RunConfig().short_hash()

@@ -16,10 +16,13 @@ numerics (even by rounding) fails here: record the runs again.
 
 **Another CPU: the documented tolerance.** Kernels for another instruction set (AVX2 against AVX-512) sum in
 another order; the rounding differences grow through training. Measured between the AMD EPYC and the Intel
-Xeon records (``results/repro/README.md``): sparsities within 0.01 pp, accuracies within 1 test image (0.4 pp),
-the pruned sets of every round overlapping with a Jaccard index of at least 0.95. The tolerance below leaves a
-margin over that and still fails a wrong seed, a wrong threshold or a lost mask (a rerun with another seed
-prunes a nearly disjoint set in round 1).
+Xeon records and between every two CPU kinds' records (``results/repro/README.md``): sparsities within 0.01 pp,
+accuracies within 1 test image (0.4 pp), the pruned sets of every round overlapping with a Jaccard index of at
+least 0.854 (ResNet-20's round 1, which prunes about 450 weights). The tolerance below leaves a margin over
+that and still fails a wrong seed, a wrong threshold or a lost mask (a rerun with another seed prunes a nearly
+disjoint set in round 1: Jaccard 0.03-0.07). A CPU kind with no record of its own is compared with a record of
+the same kernels (``cpu_capability``) first, and ``test_the_records_of_every_two_cpu_kinds_agree...`` checks
+that the committed records themselves agree within the tolerance.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ for _run in sorted(p.parent for p in find_results(RECORDED)):
 
 SPARSITY_TOLERANCE = 1e-3      # |Δ sparsity| per round, as a fraction of the prunable weights (0.1 pp)
 ACCURACY_TOLERANCE = 0.02      # |Δ accuracy| per round (2 pp: 5 of the 256 ResNet-20 test images)
-MIN_PRUNED_JACCARD = 0.9       # |pruned ∩ pruned'| / |pruned ∪ pruned'| per round
+MIN_PRUNED_JACCARD = 0.8       # |pruned ∩ pruned'| / |pruned ∪ pruned'| per round (measured ≥ 0.854)
 
 pytestmark = pytest.mark.skipif(not os.environ.get("LOTTERY_DATA_MIRROR") and not Path("data/MNIST").exists(),
                                 reason="needs MNIST and cifar10-subset: set LOTTERY_DATA_MIRROR to the offline mirror")
@@ -107,14 +110,15 @@ def _assert_exact(recorded: Path, reference: dict, path: Path, result: dict) -> 
                 assert torch.equal(ours[name][key], theirs[name][key]), f"{masks.parent.name} {name} {key}"
 
 
-def _assert_within_tolerance(recorded: Path, reference: dict, path: Path, result: dict) -> None:
+def _assert_within_tolerance(recorded: Path, reference: dict, other: Path, result: dict) -> None:
+    """Run folder ``other`` (its ``result``) lies within the documented tolerance of ``recorded``."""
     assert [r["round"] for r in result["rounds"]] == [r["round"] for r in reference["rounds"]]
     for ours, theirs in zip(result["rounds"], reference["rounds"], strict=True):
         assert abs(ours["sparsity"] - theirs["sparsity"]) <= SPARSITY_TOLERANCE, (ours["round"], ours, theirs)
         for key in ("test_accuracy", "best_test_accuracy"):
             assert abs(ours[key] - theirs[key]) <= ACCURACY_TOLERANCE, (ours["round"], key, ours[key], theirs[key])
     for masks in sorted(recorded.glob("round-*/masks.pt")):
-        ours = _pruned(torch.load(path.parent / masks.parent.name / "masks.pt", weights_only=True))
+        ours = _pruned(torch.load(other / masks.parent.name / "masks.pt", weights_only=True))
         theirs = _pruned(torch.load(masks, weights_only=True))
         assert ours.shape == theirs.shape
         union = int((ours | theirs).sum())
@@ -123,11 +127,28 @@ def _assert_within_tolerance(recorded: Path, reference: dict, path: Path, result
             assert jaccard >= MIN_PRUNED_JACCARD, f"{masks.parent.name}: pruned sets overlap {jaccard:.3f}"
 
 
+def _same_kernels_first(records: list[tuple[Path, dict]]) -> list[tuple[Path, dict]]:
+    """``records`` with those whose kernels (``cpu_capability``) are this CPU's first: a CPU kind without a
+    record of its own is compared with the one most likely to round as it does (a Zen 3 reruns the Zen 4
+    records bit for bit, see ``results/repro/README.md``)."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    return sorted(records, key=lambda record: record[1]["provenance"].get("cpu_capability") != capability)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_the_records_of_every_two_cpu_kinds_agree_within_the_tolerance(name):
+    """The documented tolerance covers what the committed records themselves show between CPU kinds."""
+    records = [(run, load_result(run)) for run in REFERENCES[name]]
+    for i, (recorded, reference) in enumerate(records):
+        for other, result in records[i + 1:]:
+            _assert_within_tolerance(recorded, reference, other, result)
+
+
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_recorded_run_reproduces(name, tmp_path):
     records = [(run, load_result(run)) for run in REFERENCES[name]]
     here = [(run, ref) for run, ref in records if _recorded_here(ref)]
-    recorded, reference = (here or records)[0]
+    recorded, reference = (here or _same_kernels_first(records))[0]
     path, result = _rerun(recorded, reference["provenance"]["torch_threads"], tmp_path)
     if here:
         _assert_exact(recorded, reference, path, result)
@@ -135,4 +156,4 @@ def test_recorded_run_reproduces(name, tmp_path):
         warnings.warn(f"{name}: no reference recorded on {device_name(torch.device('cpu'))} "
                       f"({torch.backends.cpu.get_cpu_capability()}); compared with "
                       f"{recorded.relative_to(RECORDED)} within the documented tolerance", stacklevel=1)
-        _assert_within_tolerance(recorded, reference, path, result)
+        _assert_within_tolerance(recorded, reference, path.parent, result)

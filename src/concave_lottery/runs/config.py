@@ -335,6 +335,8 @@ def _parse_value(name: str, raw: str, current: Any, annotation: str) -> Any:
     text = raw.strip()
     try:
         if "tuple" in annotation:
+            if text.lower() in ("none", "[]"):  # milestones=none: a constant learning rate
+                return ()
             return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
         if annotation.startswith("bool"):
             if text.lower() in ("1", "true", "yes", "on"):
@@ -385,8 +387,9 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
         key, value = item.split("=", 1)
         key = key.strip()
         if not value.strip():
+            example = "milestones=none for none, " if key == "milestones" else ""
             raise ParameterError(key, value, f"{key} must have a value after '=', e.g. {key}=... "
-                                 "(leave the override out to keep the preset's value)")
+                                 f"({example}leave the override out to keep the preset's value)")
         if key in out:
             raise ParameterError(key, value, f"{key} must be given once ({key}={out[key]} and "
                                  f"{key}={value} were both given)")
