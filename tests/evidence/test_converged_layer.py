@@ -71,6 +71,31 @@ def test_runs_in_progress_say_their_round_phase_and_epoch(soft_spec, tmp_path):
     assert ("0 of 6 runs of" in layer.text and "2 in progress: soft-ℓ1 seed 0 at round 1 of 3 (search), epoch 40 "
             "of 85; soft-log seed 1 at round 2 of 3 (ticket), epoch 7 of 85; 4 not started." in layer.text)
     assert "no converged verdict is given yet" in layer.text
+    # 6 runs of 3 rounds x (search + ticket) x 85 epochs; trained: 40, and round 1 (2 x 85) + 7 of round 2's ticket
+    assert "4 not started. Training left: 2,843 of the spec's 3,060 epochs (7% trained). The spec" in layer.text
+    assert "median" not in layer.text  # no finished run: no pace to give
+
+
+def test_the_pace_of_the_finished_runs_gives_the_hours_left(soft_spec, tmp_path):
+    root = tmp_path / "results"
+    gathered = tiers.gather("converged", soft_spec, str(root))
+    finished = gathered.tasks[0]
+    run = RunDir(finished.run_dir)
+    run.path.mkdir(parents=True)
+    (run.result).write_text(json.dumps({"provenance": {"device": "Some CPU (2 cores, 1 torch threads)"}}))
+    for t, phase in ((1, "search"), (1, "ticket")):
+        (run.round(t).phase(phase).path).mkdir(parents=True)
+        seconds = [10.0, 30.0, 20.0] if phase == "search" else [20.0]
+        (run.round(t).phase(phase).metrics).write_text(json.dumps({"epochs": [{"seconds": x} for x in seconds]}))
+    status = gathered.status.copy()
+    status.loc[0, "status"] = "finished"
+    layer = tiers.Layer("converged", gathered.specs, gathered.root, gathered.tasks, status, pd.DataFrame(),
+                        pd.DataFrame())
+    text = converged.work_left_text(layer)
+    # 5 of the 6 soft runs left, 510 epochs each; median of 10, 30, 20, 20 s is 20 s: 2,550 x 20 s = 14.2 h
+    assert text.startswith("Training left: 2,550 of the spec's 3,060 epochs (17% trained). The finished runs' "
+                           "epochs took a median of 20 s each (Some CPU (2 cores, 1 torch threads), ")
+    assert "about 14 hours of training at that pace" in text
 
 
 def _points(seeds: int, soft_offset: dict[int, float]) -> pd.DataFrame:

@@ -15,25 +15,29 @@ seeds per method. It takes days on a CPU, so the chapter is written to fill itse
   seeds, and then by the 95% t-interval of the seed-paired matched-sparsity gaps, printed in the evidence;
   before that, and while a method is not in the spec at all (the IMP grid is added once the soft tickets'
   sparsity is known), the claim is ``not testable`` and says why;
-- ``text``: one paragraph saying how far the campaign is and whether a converged verdict is given;
+- ``text``: one paragraph saying how far the campaign is (with the epochs of training left,
+  :func:`work_left_text`) and whether a converged verdict is given;
 - ``searched`` and ``collapse``: the collapse check of the soft runs' recorded search phases, round by
   round, and its paragraph (:mod:`concave_lottery.evidence.collapse`), readable before any run finishes.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
 from ..method.search import imp_levels_to_pass
-from ..runs.progress import progress
+from ..runs.paths import RunDir
+from ..runs.progress import epoch_seconds, epochs_planned, epochs_trained, progress
+from ..runs.results import read_json
 from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
 
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
-           "show_figures"]
+           "show_figures", "work_left_text"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -95,16 +99,40 @@ def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, 
     return table
 
 
+def work_left_text(layer: tiers.Layer) -> str:
+    """The training the layer's spec still needs, in epochs of all its runs' phases together
+    (:func:`~concave_lottery.runs.progress.epochs_planned` less
+    :func:`~concave_lottery.runs.progress.epochs_trained`), and, once a run is finished, the median
+    seconds its recorded epochs took on the hardware its provenance names, with the hours left at that
+    pace. Empty when nothing is left."""
+    planned = sum(epochs_planned(t.config) for t in layer.tasks)
+    trained = sum(epochs_trained(t.run_dir, t.config) for t in layer.tasks)
+    if not planned or trained >= planned:
+        return ""
+    left = planned - trained
+    text = f"Training left: {left:,} of the spec's {planned:,} epochs ({trained / planned:.0%} trained)."
+    finished = [t for t, state in zip(layer.tasks, layer.status["status"], strict=True) if state == "finished"]
+    seconds = [s for t in finished for s in epoch_seconds(t.run_dir)]
+    if seconds:
+        devices = sorted({str(read_json(RunDir(t.run_dir).result)["provenance"]["device"]) for t in finished})
+        median = statistics.median(seconds)
+        text += (f" The finished runs' epochs took a median of {median:.0f} s each ({'; '.join(devices)}, with "
+                 f"whatever else shared the machine), so what is left is about {left * median / 3600:,.0f} hours "
+                 "of training at that pace, shared among the runs trained side by side.")
+    return text
+
+
 def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
                   searched: pd.DataFrame | None = None, imp_levels: int | None = None,
-                  prune_fraction: float = 0.2) -> str:
+                  prune_fraction: float = 0.2, left: str = "") -> str:
     """How far the campaign is, in one paragraph: runs finished of the spec's, where each run in progress
     stands, how many are not started, whether IMP is in the spec and whether its levels pass the highest
     soft sparsity ``searched`` so far (if not, how many it needs,
     :func:`~concave_lottery.method.search.imp_levels_to_pass`, which ``lottery extend`` gives a finished IMP
     run), and whether a converged verdict is given
     (only with :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds per method).
-    ``imp_levels`` and ``prune_fraction`` are the spec's IMP levels (the fewest, if its grids differ) and p."""
+    ``imp_levels`` and ``prune_fraction`` are the spec's IMP levels (the fewest, if its grids differ) and p;
+    ``left`` (:func:`work_left_text`) follows the first sentence."""
     need = claims.INTERVAL_SEEDS
     n, counts = len(status), status["status"].value_counts()
     finished, running = int(counts.get("finished", 0)), status[status["status"] == "in progress"]
@@ -115,7 +143,7 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
         parts.append(f"{len(running)} in progress: {where}")
     if counts.get("not started", 0):
         parts.append(f"{int(counts['not started'])} not started")
-    text = "; ".join(parts) + "."
+    text = "; ".join(parts) + "." + (f" {left}" if left else "")
     top = searched.loc[searched["sparsity"].idxmax()] if searched is not None and len(searched) else None
     if top is not None:
         highest = (f"the highest soft sparsity recorded so far ({top['sparsity']:.1%}, "
@@ -221,7 +249,7 @@ def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_a
     imp = [t.config for t in layer.tasks if t.config.method == "imp"]
     levels = min((int(c.rounds) for c in imp), default=None)
     fraction = float(imp[0].prune_fraction) if imp else 0.2
-    text = campaign_text(status, methods, layer.spec, searched, levels, fraction)
+    text = campaign_text(status, methods, layer.spec, searched, levels, fraction, work_left_text(layer))
     return ConvergedLayer(layer, status, rows, table, text, searched, collapse.collapse_text(searched, rounds))
 
 

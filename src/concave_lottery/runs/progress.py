@@ -5,17 +5,22 @@ complete once its ``record.json`` exists, and a phase in progress has a ``checkp
 ``history`` lists the epochs done (written after every epoch, with its digest). :func:`progress` turns
 this into (round, phase, epochs done); :func:`work_done` into a key that orders two copies of the same
 run by how far they got (:mod:`concave_lottery.runs.transfer` keeps the further one).
+:func:`epochs_planned` and :func:`epochs_trained` count a run's training in epochs, all phases together
+(how much of a campaign is left), and :func:`epoch_seconds` lists how long its recorded epochs took.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .paths import RunDir
 from .results import read_json
 
-__all__ = ["progress", "work_done"]
+if TYPE_CHECKING:
+    from .config import RunConfig
+
+__all__ = ["progress", "work_done", "epochs_planned", "epochs_trained", "epoch_seconds"]
 
 
 def _history_length(run: RunDir, checkpoint: Path) -> int:
@@ -60,3 +65,56 @@ def work_done(run_dir: str | Path) -> tuple[int, int, int, int]:
     recorded = sum(1 for r in run.rounds() if r.record.exists()) if Path(run_dir).is_dir() else 0
     phase = {None: 0, "search": 1, "ticket": 2}[p["phase"]]
     return (0, recorded, phase, int(p["epochs_done"]))
+
+
+def _phases_of_round(config: RunConfig, t: int) -> int:
+    """Trainings in round ``t`` of a run of ``config``: an IMP level trains once (level 0 is the dense
+    network); a round of Algorithm 1 searches, then trains its ticket if ``train_tickets`` asks for it."""
+    if config.method == "imp":
+        return 1
+    ticket = config.train_tickets == "all" or (config.train_tickets == "last" and t == config.rounds)
+    return 1 + int(ticket)
+
+
+def _round_indices(config: RunConfig) -> range:
+    return range(0, config.rounds + 1) if config.method == "imp" else range(1, config.rounds + 1)
+
+
+def epochs_planned(config: RunConfig) -> int:
+    """Epochs of training a run of ``config`` does in all phases together: ``epochs`` for every IMP level
+    0..L, or for every round's search and every ticket trained."""
+    return sum(_phases_of_round(config, t) for t in _round_indices(config)) * int(config.epochs)
+
+
+def epochs_trained(run_dir: str | Path, config: RunConfig) -> int:
+    """Epochs of training the files of ``run_dir`` (a run of ``config``) record: all of them once it is
+    finished; else every phase of each recorded round (a round's ``record.json`` is written after its
+    phases), then, in the round in progress, each complete phase's metrics and the checkpoint of the phase
+    being trained."""
+    run = RunDir(run_dir)
+    if run.result.exists():
+        return epochs_planned(config)
+    if not Path(run_dir).is_dir():
+        return 0
+    done = 0
+    for rnd in run.rounds():
+        if rnd.record.exists():
+            done += _phases_of_round(config, rnd.index) * int(config.epochs)
+            continue
+        for phase in (rnd.search, rnd.ticket):
+            if phase.metrics.exists():
+                done += len(read_json(phase.metrics)["epochs"])
+            elif phase.checkpoint.exists():
+                done += _history_length(run, phase.checkpoint)
+    return done
+
+
+def epoch_seconds(run_dir: str | Path) -> list[float]:
+    """Wall-clock seconds of every epoch the run's complete phases recorded (their ``metrics.json``)."""
+    run = RunDir(run_dir)
+    seconds: list[float] = []
+    for rnd in run.rounds() if Path(run_dir).is_dir() else []:
+        for phase in (rnd.search, rnd.ticket):
+            if phase.metrics.exists():
+                seconds += [float(e["seconds"]) for e in read_json(phase.metrics)["epochs"] if "seconds" in e]
+    return seconds
