@@ -82,15 +82,15 @@ def test_the_pace_of_the_finished_runs_gives_the_hours_left(soft_spec, tmp_path)
     finished = gathered.tasks[0]
     run = RunDir(finished.run_dir)
     run.path.mkdir(parents=True)
-    (run.result).write_text(json.dumps({"provenance": {"device": "Some CPU (2 cores, 1 torch threads)"}}))
+    (run.result).write_text("{}")
     for t, phase in ((1, "search"), (1, "ticket")):
         (run.round(t).phase(phase).path).mkdir(parents=True)
         seconds = [10.0, 30.0, 20.0] if phase == "search" else [20.0]
         (run.round(t).phase(phase).metrics).write_text(json.dumps({"epochs": [{"seconds": x} for x in seconds]}))
     status = gathered.status.copy()
     status.loc[0, "status"] = "finished"
-    layer = tiers.Layer("converged", gathered.specs, gathered.root, gathered.tasks, status, pd.DataFrame(),
-                        pd.DataFrame())
+    runs = pd.DataFrame({"round": [1, 2, 3], "prov_device": "Some CPU (2 cores, 1 torch threads)"})  # load_runs
+    layer = tiers.Layer("converged", gathered.specs, gathered.root, gathered.tasks, status, runs, pd.DataFrame())
     text = converged.work_left_text(layer)
     # 5 of the 6 soft runs left, 510 epochs each; median of 10, 30, 20, 20 s is 20 s: 2,550 x 20 s = 14.2 h
     assert text.startswith("Training left: 2,550 of the spec's 3,060 epochs (17% trained). The finished runs' "

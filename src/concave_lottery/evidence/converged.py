@@ -30,9 +30,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..method.search import imp_levels_to_pass
-from ..runs.paths import RunDir
 from ..runs.progress import epoch_seconds, epochs_planned, epochs_trained, progress
-from ..runs.results import read_json
 from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
 
@@ -103,8 +101,8 @@ def work_left_text(layer: tiers.Layer) -> str:
     """The training the layer's spec still needs, in epochs of all its runs' phases together
     (:func:`~concave_lottery.runs.progress.epochs_planned` less
     :func:`~concave_lottery.runs.progress.epochs_trained`), and, once a run is finished, the median
-    seconds its recorded epochs took on the hardware its provenance names, with the hours left at that
-    pace. Empty when nothing is left."""
+    seconds its recorded epochs took on the hardware their provenance names (``layer.runs``), with the hours
+    left at that pace. Empty when nothing is left."""
     planned = sum(epochs_planned(t.config) for t in layer.tasks)
     trained = sum(epochs_trained(t.run_dir, t.config) for t in layer.tasks)
     if not planned or trained >= planned:
@@ -114,7 +112,7 @@ def work_left_text(layer: tiers.Layer) -> str:
     finished = [t for t, state in zip(layer.tasks, layer.status["status"], strict=True) if state == "finished"]
     seconds = [s for t in finished for s in epoch_seconds(t.run_dir)]
     if seconds:
-        devices = sorted({str(read_json(RunDir(t.run_dir).result)["provenance"]["device"]) for t in finished})
+        devices = sorted(set(layer.runs["prov_device"].astype(str)))
         median = statistics.median(seconds)
         text += (f" The finished runs' epochs took a median of {median:.0f} s each ({'; '.join(devices)}, with "
                  f"whatever else shared the machine), so what is left is about {left * median / 3600:,.0f} hours "

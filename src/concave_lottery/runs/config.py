@@ -155,6 +155,11 @@ class RunConfig:
             head += "-bf16"
         return f"{head}-seed{c.seed}-{self.short_hash()}"
 
+    def trains_ticket(self, t: int) -> bool:
+        """Whether round ``t`` of Algorithm 1 trains its ticket: every round (``train_tickets="all"``), the
+        last one (``"last"``), or none (``"none"``: search only)."""
+        return self.train_tickets == "all" or (self.train_tickets == "last" and t == self.rounds)
+
     def build_regularizer(self, name: str | None = None) -> Any:
         """The regularizer r of eq. (2) called ``name`` (default: this config's), built from this config's
         ε, q, γ and a; its constructor checks the range of its parameter (:mod:`concave_lottery.method.regularizers`).

@@ -387,7 +387,7 @@ class LotteryRun:
                 self.digests.write_json(rnd.search_info, search_info)
                 self.digests.save_torch(mask_state, rnd.masks)
             ticket = None
-            if self.config.train_tickets == "all" or (self.config.train_tickets == "last" and t == self.config.rounds):
+            if self.config.trains_ticket(t):
                 model, ticket = self._phase(rnd, "ticket", "binary", mask_state, self._rewind_state(), search=False)
                 self._save_ticket(rnd, model)
             else:

@@ -70,10 +70,7 @@ def work_done(run_dir: str | Path) -> tuple[int, int, int, int]:
 def _phases_of_round(config: RunConfig, t: int) -> int:
     """Trainings in round ``t`` of a run of ``config``: an IMP level trains once (level 0 is the dense
     network); a round of Algorithm 1 searches, then trains its ticket if ``train_tickets`` asks for it."""
-    if config.method == "imp":
-        return 1
-    ticket = config.train_tickets == "all" or (config.train_tickets == "last" and t == config.rounds)
-    return 1 + int(ticket)
+    return 1 if config.method == "imp" else 1 + int(config.trains_ticket(t))
 
 
 def _round_indices(config: RunConfig) -> range:
