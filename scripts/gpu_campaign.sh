@@ -10,14 +10,22 @@
 #           epoch checkpoints, travel back unfinished and resume wherever they are unpacked, nothing lost.
 #
 # Environment: OUT (where the parts go; set on a lent machine, else _build/gpu-campaign), PY (default python3:
-# the lent machine's python holds torch), LOTTERY_DATA_MIRROR (default .carry/data: copy cifar10-subset.npz
-# there and carry the folder), GPU_WORKERS (runs at once on the GPU, default: every unfinished run, at most 12),
-# DEVICE (default cuda; cpu only to test this script).
+# the lent machine's python holds torch), CARRY (default .carry: what scripts/gpu_stage.sh staged),
+# LOTTERY_DATA_MIRROR (default CARRY/data), RESULTS (the results root there, default results),
+# GPU_WORKERS (runs at once on the GPU, default: every unfinished run, at most 12), DEVICE (default cuda; cpu
+# only to test this script).
+#
+# What CARRY holds is used when present: CARRY/in/runs-*.part* (the unfinished runs, unpacked into RESULTS
+# first, so they resume) and CARRY/todo.txt (the runs to train, `--only`; the finished ones are not sent and
+# not trained again). The parts that come back hold those runs alone (`lottery pack --only … --fit`: should
+# they not fit in 4 x 15 MiB, the least far along are left out and named in the log).
 #
 # On a session with a lent GPU (README, "Carrying runs between machines, and a campaign on a lent GPU"):
-#   here:   mkdir -p .carry/data && cp "$LOTTERY_DATA_MIRROR/cifar10-subset.npz" .carry/data/   (.carry/ is git-ignored)
+#   here:   bash scripts/gpu_stage.sh            (packs the unfinished runs and the data into .carry/, and takes
+#                                                 results/ out of git's index so that the tree fits in 64 MiB)
 #   device: run(command="bash scripts/gpu_campaign.sh", carry=[".carry"], timeout_s=600)
-#   here:   lottery unpack <files_at>/runs-*.tar.gz.part* --into results   (verifies, keeps the further copy)
+#   here:   bash scripts/gpu_stage.sh --restore; lottery unpack <files_at>/runs-*.tar.gz.part* --into results
+#           (unpack verifies every run and keeps the further copy of each)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SPEC=${1:-sweeps/resnet20-cifar10-subset-converged.toml}
@@ -26,9 +34,12 @@ PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-_build/gpu-campaign}
 RESULTS=${RESULTS:-results}
+CARRY=${CARRY:-.carry}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 LOTTERY_PROGRESS=0
-export LOTTERY_DATA_MIRROR=${LOTTERY_DATA_MIRROR:-$PWD/.carry/data}
+export LOTTERY_DATA_MIRROR=${LOTTERY_DATA_MIRROR:-$PWD/$CARRY/data}
 lottery() { "$PY" -m concave_lottery.cli "$@"; }
+ONLY=()
+[ -f "$CARRY/todo.txt" ] && ONLY=(--only "@$CARRY/todo.txt")
 
 mkdir -p "$OUT"
 echo "== $(date -u +%FT%TZ) gpu_campaign: $SPEC for at most $DURATION on $DEVICE"
@@ -37,15 +48,21 @@ if [ "$DEVICE" = cuda ]; then
   "$PY" -c 'import torch, sys; ok = torch.cuda.is_available(); print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name(0) if ok else None); sys.exit(0 if ok else 3)' \
     || { echo "gpu_campaign: CUDA is not available to $PY; nothing trained" >&2; exit 3; }
 fi
-todo=$(lottery sweep "$SPEC" --out "$RESULTS" --dry-run | grep -c '^todo')
+shopt -s nullglob
+carried=("$CARRY"/in/runs-*.tar.gz.part*)
+if [ ${#carried[@]} -gt 0 ]; then
+  lottery unpack "${carried[@]}" --into "$RESULTS" || { echo "gpu_campaign: a carried run was refused; nothing trained" >&2; exit 1; }
+fi
+dry=$(lottery sweep "$SPEC" --out "$RESULTS" "${ONLY[@]}" --dry-run) || exit $?
+todo=$(grep -c '^todo' <<< "$dry")
 workers=${GPU_WORKERS:-$(( todo < 12 ? (todo > 0 ? todo : 1) : 12 ))}
 echo "== $todo unfinished runs; $workers at once"
 timeout --signal=TERM --kill-after=30s "$DURATION" \
-  "$PY" -m concave_lottery.cli sweep "$SPEC" --out "$RESULTS" --device "$DEVICE" --workers "$workers" --threads 1
+  "$PY" -m concave_lottery.cli sweep "$SPEC" --out "$RESULTS" "${ONLY[@]}" --device "$DEVICE" --workers "$workers" --threads 1
 status=$?
 [ $status -eq 124 ] && echo "== stopped after $DURATION: unfinished runs keep their checkpoints"
-lottery sweep "$SPEC" --out "$RESULTS" --dry-run | tail -n 1
-lottery pack --spec "$SPEC" --root "$RESULTS" --to "$OUT" || exit $?
+lottery sweep "$SPEC" --out "$RESULTS" "${ONLY[@]}" --dry-run | tail -n 1
+lottery pack --spec "$SPEC" --root "$RESULTS" "${ONLY[@]}" --fit --to "$OUT" || exit $?
 # 0 when the sweep finished or was stopped on time (its runs resume), else the sweep's own status
 [ $status -eq 124 ] && exit 0
 exit $status

@@ -90,9 +90,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .runs.executors import SlurmOptions, describe_jobs, make_executor, refuse_jobs_of_other_engines, run_key
-    from .runs.sweep import load_spec, run_sweep, run_task, stop_on_sigterm
+    from .runs.sweep import load_spec, run_sweep, run_task, select_tasks, stop_on_sigterm
 
     spec = load_spec(args.spec, out=args.out, device=args.device)
+    if args.only is not None:
+        spec.tasks = select_tasks(spec.tasks, args.only)
     if args.dry_run:
         jobs = describe_jobs([t for t in spec.tasks if not t.finished])
         for task in spec.tasks:
@@ -307,20 +309,27 @@ def _cmd_pack(args: argparse.Namespace) -> int:
     if bool(args.spec) == bool(args.run_dirs):
         raise UserError("lottery pack needs either run folders (RUN_DIR ...) or --spec SPEC, not both and not "
                         "neither.")
+    if not args.spec and (args.only is not None or args.unfinished):
+        raise UserError("lottery pack: --only and --unfinished choose among the runs of a spec; give --spec SPEC.")
     if args.spec:
-        from .runs.sweep import load_spec
+        from .runs.sweep import load_spec, select_tasks
 
         spec = load_spec(args.spec, out=args.root)
         root = Path(spec.out)
-        run_dirs = [t.run_dir for t in spec.tasks if t.run_dir.is_dir()]
+        tasks = spec.tasks if args.only is None else select_tasks(spec.tasks, args.only)
+        run_dirs = [t.run_dir for t in tasks if t.run_dir.is_dir() and not (args.unfinished and t.finished)]
         if not run_dirs:
-            raise UserError(f"lottery pack: no run of {args.spec} has started under {root}: nothing to pack.")
+            which = "unfinished run" if args.unfinished else "run"
+            raise UserError(f"lottery pack: no {which} of {args.spec}{' (--only)' if args.only else ''} has started "
+                            f"under {root}: nothing to pack.")
     else:
         run_dirs = [Path(r) for r in args.run_dirs]
         root = Path(args.root) if args.root else run_dirs[0].resolve().parent.parent
-    packed = pack(root, run_dirs, args.to)
+    packed = pack(root, run_dirs, args.to, fit=args.fit)
     for rel in packed.runs:
         print(f"packed  {rel}")
+    for rel in packed.left_out:
+        print(f"LEFT OUT (did not fit in the parts allowed)  {rel}")
     for part in packed.parts:
         print(part)
     print(f"{len(packed.runs)} runs, {packed.size / 2**20:.1f} MiB in {len(packed.parts)} part(s); on the other "
@@ -386,6 +395,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                         "--detach waits for them, --dry-run shows their state")
     p.add_argument("--dry-run", action="store_true",
                    help="list the runs, whether they are finished, and the state of their submitted jobs")
+    p.add_argument("--only", default=None, metavar="RUNS",
+                   help="only these runs of the spec: run folder names separated by commas, or @FILE with one a "
+                        "line (a machine sent only the unfinished runs, scripts/gpu_stage.sh)")
     g = p.add_argument_group("SLURM (--executor slurm)")
     g.add_argument("--slurm-partition", default=None, metavar="P", help="the partition (default: the cluster's)")
     g.add_argument("--slurm-time", type=int, default=None, metavar="MIN",
@@ -474,6 +486,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                                    "See concave_lottery.runs.transfer.")
     p.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="run folders (<root>/<preset>/<run name>)")
     p.add_argument("--spec", default=None, help="pack every started run of this sweep spec instead")
+    p.add_argument("--only", default=None, metavar="RUNS",
+                   help="with --spec: only these runs (folder names separated by commas, or @FILE, one a line)")
+    p.add_argument("--unfinished", action="store_true", help="with --spec: only the started runs not yet finished")
+    p.add_argument("--fit", action="store_true",
+                   help="leave runs out (the least far first) until the rest fit in the parts allowed, instead of "
+                        "refusing")
     p.add_argument("--root", default=None, help="the results root (default: the spec's out, or the runs' root)")
     p.add_argument("--to", required=True, help="the folder to write the parts to")
     p.set_defaults(func=_cmd_pack)

@@ -19,6 +19,7 @@ from concave_lottery.runs.sweep import (
     TaskOutcome,
     load_spec,
     run_sweep,
+    select_tasks,
     tasks_from_tables,
 )
 
@@ -54,6 +55,25 @@ def test_spec_expands_to_the_cartesian_product(tmp_path):
         {("soft", r, s) for r in ("l1", "log") for s in (0, 1)}
     assert all(c.milestones == (1, 2) for c in configs if c.method == "imp")
     assert len({t.run_dir for t in spec.tasks}) == 6
+
+
+def test_only_selects_runs_by_folder_name_in_spec_order_and_refuses_a_stranger(tmp_path):
+    tasks = load_spec(write_spec(tmp_path)).tasks
+    names = [t.run_dir.name for t in tasks]
+    picked = select_tasks(tasks, f"{names[3]}, lenet300-mnist/{names[1]}")
+    assert [t.run_dir.name for t in picked] == [names[1], names[3]]
+    listed = tmp_path / "todo.txt"
+    listed.write_text(f"# the unfinished runs\n{names[5]}\n\n{names[0]}  # started\n")
+    assert [t.run_dir.name for t in select_tasks(tasks, f"@{listed}")] == [names[0], names[5]]
+    listed.write_text("")
+    assert select_tasks(tasks, f"@{listed}") == []
+    with pytest.raises(ParameterError, match=r"only='soft-l1-lam9-seed7-00000000' is not allowed: only names runs of "
+                                             r"the spec \(6: "):
+        select_tasks(tasks, f"{names[0]},soft-l1-lam9-seed7-00000000")
+    with pytest.raises(ParameterError, match="could not be read"):
+        select_tasks(tasks, f"@{tmp_path / 'missing.txt'}")
+    with pytest.raises(ParameterError, match="separated by commas"):
+        select_tasks(tasks, " , ")
 
 
 def test_duplicate_points_are_run_once(tmp_path):

@@ -91,6 +91,21 @@ def test_too_many_parts_are_refused_and_leave_nothing(home, tmp_path):
     assert not list((tmp_path / "parts").iterdir())
 
 
+def test_fit_leaves_out_the_run_that_got_least_far_until_the_rest_fit(home, tmp_path):
+    soft, imp = _runs(home)[1], _runs(home)[0]
+    _unfinish(soft, keep_rounds=1)
+    alone = transfer.pack(home, [imp], tmp_path / "alone")
+    both = transfer.pack(home, [soft, imp], tmp_path / "both")
+    assert both.size > alone.size and both.left_out == []
+    limit = -(-alone.size // 2)  # two parts hold the finished IMP run, not both runs
+    assert -(-both.size // limit) > 2
+    with pytest.raises(UserError, match="more than the 2 allowed"):
+        transfer.pack(home, [soft, imp], tmp_path / "refused", part_bytes=limit, max_parts=2)
+    packed = transfer.pack(home, [soft, imp], tmp_path / "fit", part_bytes=limit, max_parts=2, fit=True)
+    assert packed.runs == [f"lenet300-mnist/{imp.name}"] and packed.left_out == [f"lenet300-mnist/{soft.name}"]
+    assert [u.run for u in transfer.unpack(packed.parts, tmp_path / "away")] == packed.runs
+
+
 def test_a_run_being_trained_is_not_packed(home, tmp_path):
     run = _runs(home)[0]
     with RunLock(run), pytest.raises(UserError, match="is being run by"):
@@ -147,7 +162,7 @@ def test_the_gpu_campaign_script_trains_packs_and_its_parts_unpack_elsewhere(rep
     spec.write_text('[[grid]]\npreset = "lenet300-mnist"\nmethod = "soft"\nregularizer = "log"\nlam = 3e-4\n'
                     'rounds = 1\nepochs = 1\ntrain_subset = 256\ntest_subset = 128\nseed = 0\n')
     env = {**os.environ, "DEVICE": "cpu", "PY": sys.executable, "OUT": str(tmp_path / "out"),
-           "RESULTS": str(tmp_path / "device-results"), "GPU_WORKERS": "1"}
+           "RESULTS": str(tmp_path / "device-results"), "GPU_WORKERS": "1", "CARRY": str(tmp_path / "no-carry")}
     proc = subprocess.run(["bash", str(repo_root / "scripts" / "gpu_campaign.sh"), str(spec), "300s"], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -156,3 +171,73 @@ def test_the_gpu_campaign_script_trains_packs_and_its_parts_unpack_elsewhere(rep
     assert len(parts) == 1
     outcome = transfer.unpack(parts, tmp_path / "home")
     assert [(u.state, u.action) for u in outcome] == [("finished", "added")]
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def test_a_staged_gpu_campaign_sends_only_the_unfinished_runs_trains_only_them_and_restores_git(repo_root, tmp_path):
+    """The lent-GPU round trip, on the CPU: ``gpu_stage.sh`` packs the started unfinished run, lists every
+    unfinished run and takes results/ out of git's index (so that it does not travel); ``gpu_campaign.sh``,
+    given only that carry, resumes and finishes those runs and never retrains the finished one; the parts
+    unpack at home; ``--restore`` leaves the index as HEAD has it."""
+    checkout = tmp_path / "checkout"
+    (checkout / "sweeps").mkdir(parents=True)
+    spec = checkout / "sweeps" / "tiny.toml"
+    spec.write_text('out = "results"\n[[grid]]\npreset = "lenet300-mnist"\nmethod = "soft"\nregularizer = "log"\n'
+                    'lam = 3e-4\nrounds = 2\nepochs = 1\ntrain_subset = 256\ntest_subset = 128\nseed = [0, 1, 2]\n')
+    (checkout / ".gitignore").write_text(".carry/\n")
+    env = {**os.environ, "PY": sys.executable, "PYTHONPATH": str(repo_root / "src"), "OMP_NUM_THREADS": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run([sys.executable, "-m", "concave_lottery.cli", "sweep", str(spec), "--workers", "1"], cwd=checkout,
+                   env=env, check=True, capture_output=True)
+    home = checkout / "results" / "lenet300-mnist"
+    seed = {int(p.name.split("-seed")[1].split("-")[0]): p for p in home.iterdir()}
+    _unfinish(seed[1], keep_rounds=1)
+    shutil.rmtree(seed[2])  # never started
+    _git(checkout, "init", "-q")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-q", "-m", "runs")
+    tracked = _git(checkout, "ls-files")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "stand-in.npz").write_bytes(b"data")
+    stage_env = {**env, "REPO": str(checkout), "LOTTERY_DATA": str(data), "DATA_FILE": "stand-in.npz"}
+    stage = ["bash", str(repo_root / "scripts" / "gpu_stage.sh"), "sweeps/tiny.toml"]
+
+    over = subprocess.run(stage, env={**stage_env, "LIMIT_MIB": "0"}, capture_output=True, text=True)
+    assert over.returncode == 1 and "over the limit; results/ restored" in over.stderr, over.stdout + over.stderr
+    assert not (checkout / ".carry" / "todo.txt").exists() and not list((checkout / ".carry" / "in").glob("*"))
+    assert _git(checkout, "ls-files") == tracked and _git(checkout, "diff", "--cached", "--name-only") == ""
+
+    proc = subprocess.run(stage, env=stage_env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    carry = checkout / ".carry"
+    assert (carry / "todo.txt").read_text().split() == [seed[1].name, seed[2].name]
+    assert f"packed  lenet300-mnist/{seed[1].name}" in proc.stdout and "what travels" in proc.stdout
+    assert (carry / "data" / "stand-in.npz").read_bytes() == b"data"
+    travels = _git(checkout, "ls-files", "--cached", "--others", "--exclude-standard").split()
+    assert travels and not [p for p in travels if p.startswith(("results/", ".carry/"))]
+    again = subprocess.run(stage, env=stage_env, capture_output=True, text=True)
+    assert again.returncode == 2 and "already hidden" in again.stderr
+
+    device = {**env, "DEVICE": "cpu", "OUT": str(tmp_path / "out"), "RESULTS": str(tmp_path / "device-results"),
+              "CARRY": str(carry), "GPU_WORKERS": "1"}
+    run = subprocess.run(["bash", str(repo_root / "scripts" / "gpu_campaign.sh"), str(spec), "300s"], env=device,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "2 unfinished runs; 1 at once" in run.stdout and "2 runs, 2 finished" in run.stdout
+    assert sorted(p.name for p in (tmp_path / "device-results" / "lenet300-mnist").iterdir()) == \
+        sorted([seed[1].name, seed[2].name])  # the finished seed 0 was neither sent nor trained
+
+    restored = subprocess.run(["bash", str(repo_root / "scripts" / "gpu_stage.sh"), "--restore"], env=stage_env,
+                              capture_output=True, text=True)
+    assert restored.returncode == 0 and "results/ is tracked again" in restored.stdout, restored.stderr
+    assert _git(checkout, "ls-files") == tracked and _git(checkout, "diff", "--cached", "--name-only") == ""
+    assert "gpu_stage" not in (checkout / ".git" / "info" / "exclude").read_text()
+    outcome = transfer.unpack(sorted((tmp_path / "out").glob("runs-*.tar.gz.part*")), checkout / "results")
+    assert sorted((u.run.split("/")[1], u.state, u.action) for u in outcome) == sorted([
+        (seed[1].name, "finished", "replaced the copy here, which was less far"),
+        (seed[2].name, "finished", "added")])
+    assert all((seed[s] / "result.json").exists() for s in (0, 1, 2))

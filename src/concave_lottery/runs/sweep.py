@@ -61,7 +61,7 @@ from .executors import Executor, LocalExecutor, SerialExecutor, stop_on_sigterm
 from .results import RESULT_FILE, run_directory
 
 __all__ = ["Executor", "LocalExecutor", "RunTask", "SerialExecutor", "SweepSpec", "TaskOutcome", "load_spec",
-           "read_spec", "run_sweep", "run_task", "stop_on_sigterm", "tasks_from_tables"]
+           "read_spec", "run_sweep", "run_task", "select_tasks", "stop_on_sigterm", "tasks_from_tables"]
 
 #: The top-level keys of a sweep spec (anything else is a mistake, e.g. a run parameter outside [[grid]]).
 SPEC_KEYS = frozenset({"out", "grid", "extends", "set"})
@@ -217,6 +217,33 @@ def load_spec(path: str | Path, *, out: str | None = None, device: str = "auto")
     data = read_spec(path)
     root = out or data.get("out", "results")
     return SweepSpec(tasks_from_tables(data["grid"], str(root), device), str(root))
+
+
+def select_tasks(tasks: Sequence[RunTask], only: str) -> list[RunTask]:
+    """The tasks whose run folders ``only`` names, in spec order: run folder names (``soft-log-…-seed1-4b4d5f23``,
+    or ``<preset>/<name>``) separated by commas, or ``@FILE`` with one name a line (``#`` starts a comment; an
+    empty file selects none). This is how a machine that holds only some of a spec's runs (a lent GPU, which is
+    sent the unfinished runs alone, ``scripts/gpu_stage.sh``) trains just those and not the finished ones it
+    does not have. A name that is not a run of the spec is a :class:`~concave_lottery.errors.ParameterError`."""
+    if only.startswith("@"):
+        source = Path(only[1:])
+        try:
+            text = source.read_text()
+        except OSError as exc:
+            raise ParameterError("only", only, f"@FILE names a readable file of run names, one a line; {source} "
+                                               f"could not be read ({exc.strerror or exc})") from None
+        names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    else:
+        names = [n.strip() for n in only.split(",")]
+        if not any(names):
+            raise ParameterError("only", only, "run folder names separated by commas, or @FILE")
+    wanted = {n.rstrip("/").rsplit("/", 1)[-1] for n in names if n}
+    known = {t.run_dir.name for t in tasks}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise ParameterError("only", unknown[0], f"only names runs of the spec ({len(known)}: "
+                                                 f"{', '.join(sorted(known))})")
+    return [t for t in tasks if t.run_dir.name in wanted]
 
 
 # ------------------------------------------------------------------------------------ runner

@@ -36,7 +36,7 @@ import shutil
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,13 @@ _SKIPPED = {".lock"}
 
 @dataclass(frozen=True)
 class Packed:
-    """What :func:`pack` wrote: the parts, the runs (relative paths) and the archive's size in bytes."""
+    """What :func:`pack` wrote: the parts, the runs (relative paths), the archive's size in bytes, and the
+    runs left out because they did not fit (``fit=True``)."""
 
     parts: list[Path]
     runs: list[str]
     size: int
+    left_out: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -99,20 +101,8 @@ def _files(run_dir: Path) -> Iterator[Path]:
             yield path
 
 
-def pack(root: Path | str, run_dirs: Sequence[Path | str], dest: Path | str, *, part_bytes: int = PART_BYTES,
-         max_parts: int = MAX_PARTS) -> Packed:
-    """Write the run folders ``run_dirs`` (under the results root ``root``) into archive parts in ``dest``
-    (see the module's docstring). A :class:`~concave_lottery.errors.UserError` when the archive needs more
-    than ``max_parts`` parts (nothing is left in ``dest`` then) or a run is being trained."""
-    root, dest = Path(root), Path(dest)
-    if not isinstance(part_bytes, int) or part_bytes < 1:
-        raise ParameterError("part_bytes", part_bytes, "a size in bytes, an integer >= 1")
-    if not isinstance(max_parts, int) or not 1 <= max_parts <= 100:
-        raise ParameterError("max_parts", max_parts, "an integer from 1 to 100")
-    rels = [_relative(root, Path(r)) for r in run_dirs]
-    if not rels:
-        raise ParameterError("runs", "none", "at least one run folder to pack")
-    dest.mkdir(parents=True, exist_ok=True)
+def _archive(root: Path, rels: Sequence[str]) -> bytes:
+    """One gzip tar of the run folders ``rels`` (each read under its lock) and a manifest."""
     buffer = io.BytesIO()
     manifest: dict[str, Any] = {"created": now().isoformat(timespec="seconds"), "runs": []}
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
@@ -126,7 +116,34 @@ def pack(root: Path | str, run_dirs: Sequence[Path | str], dest: Path | str, *, 
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    archive = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def pack(root: Path | str, run_dirs: Sequence[Path | str], dest: Path | str, *, part_bytes: int = PART_BYTES,
+         max_parts: int = MAX_PARTS, fit: bool = False) -> Packed:
+    """Write the run folders ``run_dirs`` (under the results root ``root``) into archive parts in ``dest``
+    (see the module's docstring). A :class:`~concave_lottery.errors.UserError` when the archive needs more
+    than ``max_parts`` parts (nothing is left in ``dest`` then) or a run is being trained.
+
+    With ``fit``, runs are left out instead, one at a time, the one that got least far first
+    (:func:`~concave_lottery.runs.progress.work_done`), until the rest fit; :attr:`Packed.left_out` names
+    them. A machine that is about to be given back (a lent GPU) brings home what it can rather than nothing."""
+    root, dest = Path(root), Path(dest)
+    if not isinstance(part_bytes, int) or part_bytes < 1:
+        raise ParameterError("part_bytes", part_bytes, "a size in bytes, an integer >= 1")
+    if not isinstance(max_parts, int) or not 1 <= max_parts <= 100:
+        raise ParameterError("max_parts", max_parts, "an integer from 1 to 100")
+    rels = [_relative(root, Path(r)) for r in run_dirs]
+    if not rels:
+        raise ParameterError("runs", "none", "at least one run folder to pack")
+    dest.mkdir(parents=True, exist_ok=True)
+    left_out: list[str] = []
+    archive = _archive(root, rels)
+    while fit and len(rels) > 1 and -(-len(archive) // part_bytes) > max_parts:
+        least = min(rels, key=lambda rel: work_done(root / rel))
+        rels = [r for r in rels if r != least]
+        left_out.append(least)
+        archive = _archive(root, rels)
     count = -(-len(archive) // part_bytes)
     if count > max_parts:
         raise UserError(f"lottery pack: the {len(rels)} runs make a {len(archive) / 2**20:.1f} MiB archive, "
@@ -138,7 +155,7 @@ def pack(root: Path | str, run_dirs: Sequence[Path | str], dest: Path | str, *, 
         part = dest / f"runs-{sha}.tar.gz.part{i:02d}"
         part.write_bytes(archive[i * part_bytes:(i + 1) * part_bytes])
         parts.append(part)
-    return Packed(parts, rels, len(archive))
+    return Packed(parts, rels, len(archive), left_out)
 
 
 def part_sets(parts: Sequence[Path | str]) -> dict[str, list[Path]]:
