@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# A sweep (by default the converged campaign, issue 16 item 7) on a GPU machine, in ONE command, with the
+# A sweep (by default sweeps/gpu-lease.toml: issue 16 items 2 and 7) on a GPU machine, in ONE command, with the
 # run folders brought back as at most 4 archive parts of 15 MiB (`lottery pack`, concave_lottery.runs.transfer).
 #
 #   bash scripts/gpu_campaign.sh [SPEC] [DURATION]
 #
-# SPEC      a sweep spec (default sweeps/resnet20-cifar10-subset-converged.toml)
+# SPEC      a sweep spec (default sweeps/gpu-lease.toml: the ResNet-20 bf16 parity runs, then the converged campaign)
 # DURATION  how long to train, as `timeout` reads it (default 7m: a lent machine runs one command for at most
 #           10 minutes, and the packing and the transfers need the rest). Runs not finished by then keep their
 #           epoch checkpoints, travel back unfinished and resume wherever they are unpacked, nothing lost.
@@ -28,7 +28,7 @@
 #           (unpack verifies every run and keeps the further copy of each)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-SPEC=${1:-sweeps/resnet20-cifar10-subset-converged.toml}
+SPEC=${1:-sweeps/gpu-lease.toml}
 DURATION=${2:-7m}
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}

@@ -3,7 +3,7 @@
 # (tracked files, untracked files that git does not ignore, and the carried paths) only up to 64 MiB: the
 # committed results/ (about 300 MB) cannot travel, and need not.
 #
-#   bash scripts/gpu_stage.sh [SPEC]      stage (default SPEC: sweeps/resnet20-cifar10-subset-converged.toml)
+#   bash scripts/gpu_stage.sh [SPEC]      stage (default SPEC: sweeps/gpu-lease.toml, parity runs and converged campaign)
 #   bash scripts/gpu_stage.sh --restore   undo the git part: right after the device call, before any commit
 #
 # Staging writes into CARRY (default .carry, git-ignored; the device call names it in `carry`):
@@ -43,7 +43,7 @@ restore() {
 }
 if [ "${1:-}" = "--restore" ]; then restore; exit $?; fi
 
-SPEC=${1:-sweeps/resnet20-cifar10-subset-converged.toml}
+SPEC=${1:-sweeps/gpu-lease.toml}
 DATA_FILE=${DATA_FILE:-cifar10-subset.npz}
 LIMIT_MIB=${LIMIT_MIB:-64}
 if [ -z "${PY:-}" ]; then if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi; fi

@@ -189,6 +189,21 @@ def test_native_bf16_is_read_never_assumed():
            "hardware." in text and "emulated" not in text
 
 
+def test_halves_on_different_kinds_of_device_are_said_to_mix_bf16_with_the_device():
+    rows = parity.compare(_points())
+    status = pd.DataFrame([{"model": "lenet300", "method": "soft-l1", "seed": s, "precision": p, "status": "finished",
+                            "rounds_done": 2, "rounds_total": 2, "hardware": h, "device_type": d, "native_bf16": n,
+                            "run": ""}
+                           for s, p, h, d, n in ((0, "fp32", "EPYC", "cpu", None), (1, "fp32", "Xeon", "cpu", None),
+                                                 (0, "bf16", "NVIDIA H200", "cuda", True))])
+    text = parity.conclusion(rows, status, "spec.toml")
+    assert "different kinds of device for LeNet-300-100 (fp32 on cpu, bf16 on cuda)" in text
+    assert "cannot be laid on bf16 alone" in text
+    same = status.assign(device_type="cpu")  # two CPU models are one kind of device: nothing is said
+    assert "different kinds of device" not in parity.conclusion(rows, same, "spec.toml")
+    assert "different kinds of device" not in parity.conclusion(rows, status.drop(columns="device_type"), "spec.toml")
+
+
 def test_one_fp32_seed_gives_no_spread_and_two_runs_of_one_seed_are_refused():
     keys = [("soft-l1", 0, "fp32"), ("soft-l1", 0, "bf16")]
     rows = parity.compare(_points(keys))

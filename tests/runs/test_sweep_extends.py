@@ -47,11 +47,29 @@ def test_set_replaces_keys_in_every_table_and_out_is_inherited_unless_given(tmp_
     assert len(load_spec(child).tasks) == 3
 
 
+def test_a_spec_can_extend_several_and_takes_their_tables_in_turn(tmp_path):
+    _write(tmp_path, "a.toml", 'out = "res"\n[[grid]]\npreset = "lenet300-mnist"\nmethod = "imp"\nseed = [0, 1]\n')
+    _write(tmp_path, "b.toml", 'out = "res"\n[[grid]]\npreset = "lenet300-mnist"\nmethod = "soft"\n'
+                               '[[grid]]\npreset = "lenet300-mnist"\nmethod = "imp"\nseed = 1\n')
+    both = _write(tmp_path, "both.toml", 'extends = ["a.toml", "b.toml"]\n')
+    data = read_spec(both)
+    assert data["out"] == "res" and data["grid"] == read_spec(tmp_path / "a.toml")["grid"] + read_spec(
+        tmp_path / "b.toml")["grid"]
+    tasks = load_spec(both).tasks  # imp seed 1 is in both: run once
+    assert [(t.config.method, t.config.seed) for t in tasks] == [("imp", 0), ("imp", 1), ("soft", 0)]
+    _write(tmp_path, "c.toml", 'out = "other"\n[[grid]]\npreset = "lenet300-mnist"\n')
+    with pytest.raises(ParameterError, match="different results roots"):
+        read_spec(_write(tmp_path, "mixed.toml", 'extends = ["a.toml", "c.toml"]\n'))
+    assert read_spec(_write(tmp_path, "given.toml", 'extends = ["a.toml", "c.toml"]\nout = "mine"\n'))["out"] == "mine"
+
+
 @pytest.mark.parametrize("text, words", [
     ('extends = "base.toml"\n[[grid]]\npreset = "lenet300-mnist"\n', "takes its [[grid]] tables from it"),
     ('extends = "loop.toml"\n', "extends itself"),
     ('extends = "missing.toml"\n', "must be an existing TOML file"),
     ('extends = 3\n', "must name another spec"),
+    ('extends = []\n', "must name another spec"),
+    ('extends = ["base.toml", "loop.toml"]\n', "extends itself"),
     ('extends = "base.toml"\nset = 3\n', "must be a table of run parameters"),
 ])
 def test_bad_extension_is_one_clear_error(tmp_path, text, words):

@@ -137,14 +137,16 @@ def compare(points: pd.DataFrame, quantities: Mapping[str, str] = QUANTITIES) ->
 
 def status_table(layer: tiers.Layer) -> pd.DataFrame:
     """One row per run of the spec: model, method, seed, precision, status (finished / in progress / not
-    started), rounds done of the total, and for a finished run its hardware and ``native_bf16`` (from its
-    provenance; None where not recorded)."""
+    started), rounds done of the total, and for a finished run its hardware, its device type (``cpu``,
+    ``cuda``) and ``native_bf16`` (from its provenance; None where not recorded)."""
     prov: dict[str, dict[str, Any]] = {}
     if len(layer.runs):
         for run_dir, sub in layer.runs.groupby("run_dir", sort=False):
             first = sub.iloc[0]
             native = first.get("prov_native_bf16")
+            kind = first.get("prov_device_type")
             prov[str(run_dir)] = {"hardware": first.get("prov_device"),
+                                  "device_type": None if kind is None or pd.isna(kind) else str(kind),
                                   "native_bf16": None if native is None or pd.isna(native) else bool(native)}
     rows = []
     for task, row in zip(layer.tasks, layer.status.to_dict("records"), strict=True):
@@ -152,9 +154,10 @@ def status_table(layer: tiers.Layer) -> pd.DataFrame:
         rows.append({"model": task.config.model, "method": row["method"], "seed": row["seed"],
                      "precision": task.config.precision, "status": row["status"], "rounds_done": row["rounds_done"],
                      "rounds_total": row["rounds_total"], "hardware": found.get("hardware"),
-                     "native_bf16": found.get("native_bf16"), "run": row["run"]})
+                     "device_type": found.get("device_type"), "native_bf16": found.get("native_bf16"),
+                     "run": row["run"]})
     return pd.DataFrame(rows, columns=["model", "method", "seed", "precision", "status", "rounds_done",
-                                       "rounds_total", "hardware", "native_bf16", "run"])
+                                       "rounds_total", "hardware", "device_type", "native_bf16", "run"])
 
 
 def pending_runs(status: pd.DataFrame) -> str:
@@ -210,6 +213,27 @@ def _native_sentence(status: pd.DataFrame) -> str:
     return f"Of the {n}, native_bf16 in the provenance is: {said} ({hardware})."
 
 
+def _device_sentence(status: pd.DataFrame) -> str:
+    """Where a model's finished bf16 runs ran on another kind of device than its fp32 runs (bf16 on a GPU,
+    fp32 on a CPU), the sentence that says its differences mix bf16's effect with the device's; else ""."""
+    if "device_type" not in status:
+        return ""
+    done = status[status["status"] == "finished"]
+    mixed = []
+    for model, sub in done.groupby("model", sort=False):
+        kinds = {p: sorted({str(k) for k in sub.loc[sub["precision"] == p, "device_type"] if k is not None})
+                 for p in ("fp32", "bf16")}
+        if kinds["fp32"] and kinds["bf16"] and kinds["fp32"] != kinds["bf16"]:
+            mixed.append(f"{_model_name(str(model))} (fp32 on {'/'.join(kinds['fp32'])}, bf16 on "
+                         f"{'/'.join(kinds['bf16'])})")
+    if not mixed:
+        return ""
+    return (f"Its halves ran on different kinds of device for {', '.join(mixed)}, so each difference there mixes "
+            "bf16's effect with the device's (other kernels alone make two trainings drift apart): one within the "
+            "spread still shows bf16 and the device together moved that result no more than the seeds do, one "
+            "beyond it cannot be laid on bf16 alone.")
+
+
 def conclusion(rows: pd.DataFrame, status: pd.DataFrame, spec: str) -> str:
     """One paragraph: how many comparisons (rows of :func:`compare` with both halves, leaving out those
     fixed by the protocol) were made and on what, which are beyond the fp32 seed spread, how sure this is
@@ -254,9 +278,9 @@ def conclusion(rows: pd.DataFrame, status: pd.DataFrame, spec: str) -> str:
     if zero:
         text += (f" {zero} of the rows beyond it {'has' if zero == 1 else 'have'} a spread of 0 (the fp32 seeds "
                  "gave the same value), so any difference at all reads as beyond there.")
-    native = _native_sentence(status)
-    if native:
-        text += " " + native
+    for sentence in (_native_sentence(status), _device_sentence(status)):
+        if sentence:
+            text += " " + sentence
     if pending:
         text += (f" Pending: {pending}; the command that records them: {command}. Until they are recorded, "
                  "recorded runs stay fp32 for the models they concern.")

@@ -19,9 +19,9 @@ table expands to the cartesian product of its swept values::
     seed = [0, 1]
 
 A spec can be another spec, changed: ``extends = "paper.toml"`` (a path relative to this file) takes that
-spec's ``[[grid]]`` tables (and its ``out`` unless this one sets it), and ``[set]`` sets its keys in every
-table, replacing what the table says (``sweeps/paper-rehearsal.toml``: the paper's spec with 1 epoch and 1
-round per run)::
+spec's ``[[grid]]`` tables (and its ``out`` unless this one sets it; ``extends = ["a.toml", "b.toml"]`` takes
+the tables of both, in turn), and ``[set]`` sets its keys in every table, replacing what the table says
+(``sweeps/paper-rehearsal.toml``: the paper's spec with 1 epoch and 1 round per run)::
 
     extends = "paper.toml"
     out = "_build/rehearsal/results"
@@ -195,20 +195,32 @@ def read_spec(path: str | Path, _extending: tuple[Path, ...] = ()) -> dict[str, 
 
 def _extended(path: Path, data: dict[str, Any], extending: tuple[Path, ...]) -> dict[str, Any]:
     """``data`` (a spec with ``extends``) with the grid tables, and the ``out`` unless it has its own, of the
-    spec it extends."""
-    base = data.pop("extends")
-    if not isinstance(base, str) or not base.strip():
-        raise ParameterError("extends", base, f"extends in {path} must name another spec, e.g. \"paper.toml\"")
+    spec it extends, or of the specs it extends in turn (``extends = ["a.toml", "b.toml"]``: their tables one
+    after the other, a run named twice run once)."""
+    bases = data.pop("extends")
+    names = bases if isinstance(bases, list) else [bases]
+    if not names or not all(isinstance(b, str) and b.strip() for b in names):
+        raise ParameterError("extends", bases, f"extends in {path} must name another spec, e.g. \"paper.toml\", "
+                             f"or a list of them")
     if "grid" in data:
         raise ParameterError("spec", str(path), "a spec that extends another takes its [[grid]] tables from it: "
                              "change them with [set], or write a spec of its own without extends")
-    base_path = (path.parent / base).resolve()
-    if base_path in extending or base_path == path.resolve():
-        raise ParameterError("extends", base, f"{path} extends itself (through {', '.join(map(str, extending))})")
-    parent = read_spec(base_path, (*extending, path.resolve()))
-    merged = {**data, "grid": parent["grid"]}
-    if "out" in parent:
-        merged.setdefault("out", parent["out"])
+    grids: list[dict[str, Any]] = []
+    outs: dict[str, str] = {}
+    for base in names:
+        base_path = (path.parent / base).resolve()
+        if base_path in extending or base_path == path.resolve():
+            raise ParameterError("extends", base, f"{path} extends itself (through {', '.join(map(str, extending))})")
+        parent = read_spec(base_path, (*extending, path.resolve()))
+        grids.extend(parent["grid"])
+        if "out" in parent:
+            outs[base] = parent["out"]
+    merged = {**data, "grid": grids}
+    if "out" not in merged and outs:
+        if len(set(outs.values())) > 1:
+            raise ParameterError("out", None, f"{path} extends specs with different results roots "
+                                 f"({', '.join(f'{b}: {o}' for b, o in outs.items())}): give out in {path}")
+        merged["out"] = next(iter(outs.values()))
     return merged
 
 
