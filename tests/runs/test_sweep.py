@@ -18,6 +18,7 @@ from concave_lottery.runs.sweep import (
     SerialExecutor,
     TaskOutcome,
     load_spec,
+    longest_first,
     run_sweep,
     select_tasks,
     tasks_from_tables,
@@ -117,6 +118,33 @@ def test_finished_runs_are_skipped(tmp_path):
     second = run_sweep(tasks, SerialExecutor(), fn=counting, progress=False)
     assert len(calls) == 6
     assert sum(o.skipped for o in second) == 2 and len(second) == 6
+
+
+def test_runs_at_once_start_longest_first_and_a_serial_sweep_keeps_spec_order(tmp_path):
+    tables = [{"preset": "lenet300-mnist", "method": "soft", "rounds": 1, "epochs": 2},   # 2 phases x 2 = 4 epochs
+              {"preset": "lenet300-mnist", "method": "imp", "rounds": 2, "epochs": 2},    # levels 0-2: 6
+              {"preset": "lenet300-mnist", "method": "soft", "rounds": 3, "epochs": 1},   # 3 x 2 x 1 = 6
+              {"preset": "lenet300-mnist", "method": "soft", "rounds": 2, "epochs": 3}]   # 12, 6 of them done
+    tasks = tasks_from_tables(tables, str(tmp_path / "results"))
+    started = tasks[3].run_dir / "round-1"
+    started.mkdir(parents=True)
+    (started / "record.json").write_text("{}")  # round 1 recorded: its search and ticket, 6 epochs
+    assert longest_first(tasks) == [tasks[1], tasks[2], tasks[3], tasks[0]]  # 6, 6 (spec order), 6 left, 4
+
+    class Recording:  # an executor (runs at once) that records the order it is given
+        def __init__(self):
+            self.order = []
+
+        def map(self, fn, todo):
+            self.order = list(todo)
+            return iter([])
+
+    at_once = Recording()
+    run_sweep(tasks, at_once, progress=False)
+    assert at_once.order == longest_first(tasks)
+    calls = []
+    run_sweep(tasks, SerialExecutor(), fn=lambda t: calls.append(t) or fake_run(t), progress=False)
+    assert calls == tasks
 
 
 def test_local_executor_runs_tasks_in_worker_processes(tmp_path):

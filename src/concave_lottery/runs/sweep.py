@@ -37,7 +37,8 @@ many tasks run at once: in this process, in worker processes on this machine, or
 SLURM array job through submitit (requeued after pre-emption). Nothing in the runner changes.
 
 Finished runs are skipped before scheduling (their ``result.json`` exists); interrupted runs
-resume from their checkpoints, because :class:`~concave_lottery.lottery.LotteryRun` does. A sweep
+resume from their checkpoints, because :class:`~concave_lottery.lottery.LotteryRun` does. Where several
+runs go at once, those with the most epochs left start first (:func:`longest_first`). A sweep
 that is stopped (Ctrl-C, ``kill``, even ``kill -9``) takes its worker processes with it: none keeps
 training unseen, and the next ``lottery sweep`` resumes each run from its last checkpoint.
 """
@@ -61,7 +62,8 @@ from .executors import Executor, LocalExecutor, SerialExecutor, stop_on_sigterm
 from .results import RESULT_FILE, run_directory
 
 __all__ = ["Executor", "LocalExecutor", "RunTask", "SerialExecutor", "SweepSpec", "TaskOutcome", "load_spec",
-           "read_spec", "run_sweep", "run_task", "select_tasks", "stop_on_sigterm", "tasks_from_tables"]
+           "longest_first", "read_spec", "run_sweep", "run_task", "select_tasks", "stop_on_sigterm",
+           "tasks_from_tables"]
 
 #: The top-level keys of a sweep spec (anything else is a mistake, e.g. a run parameter outside [[grid]]).
 SPEC_KEYS = frozenset({"out", "grid", "extends", "set"})
@@ -291,12 +293,29 @@ def _finished_outcome(task: RunTask) -> TaskOutcome:
     return TaskOutcome(task, True, str(task.run_dir / RESULT_FILE), skipped=True)
 
 
+def longest_first(tasks: Sequence[RunTask]) -> list[RunTask]:
+    """``tasks`` ordered by the epochs of training each has left, most first; ties keep their order.
+
+    Runs at once (workers, array tasks) start in this order, so the longest start first and no worker is
+    left alone with a long run at the end while the others idle (longest-processing-time scheduling). The
+    converged campaign's IMP runs have 1,785 epochs each and its soft runs 510: in spec order, two workers
+    would end with one IMP run alone, about 510 epochs later than this order's last run."""
+    from .progress import epochs_planned, epochs_trained
+
+    left = [epochs_planned(t.config) - epochs_trained(t.run_dir, t.config) for t in tasks]
+    order = sorted(range(len(tasks)), key=lambda i: -left[i])
+    return [tasks[i] for i in order]
+
+
 def run_sweep(tasks: Sequence[RunTask], executor: Executor | None = None, *, progress: bool | None = None,
               fn: Callable[[RunTask], TaskOutcome] = run_task) -> list[TaskOutcome]:
-    """Run every unfinished task with ``executor``; finished ones are reported as skipped."""
+    """Run every unfinished task with ``executor``, the longest first where several run at once
+    (:func:`longest_first`); finished ones are reported as skipped."""
     executor = executor or SerialExecutor()
     outcomes = [_finished_outcome(t) for t in tasks if t.finished]
     todo = [t for t in tasks if not t.finished]
+    if not isinstance(executor, SerialExecutor):
+        todo = longest_first(todo)
     bar = tqdm(total=len(tasks), initial=len(outcomes), desc="sweep", unit="run", disable=progress is False)
     failed = 0
     for outcome in executor.map(fn, todo):
