@@ -5,15 +5,17 @@
 #   bash scripts/gpu_campaign.sh [SPEC] [DURATION]
 #
 # SPEC      a sweep spec (default sweeps/gpu-lease.toml: the ResNet-20 bf16 parity runs, then the converged campaign)
-# DURATION  how long to train, as `timeout` reads it (default 7m: a lent machine runs one command for at most
-#           10 minutes, and the packing and the transfers need the rest). Runs not finished by then keep their
+# DURATION  how long after the start training stops, in s, m or h (default 7m: a lent machine runs one command
+#           for at most 10 minutes, and the packing and the transfers need the rest; the CPU benchmark below,
+#           when it runs, comes out of this time). Runs not finished by then keep their
 #           epoch checkpoints, travel back unfinished and resume wherever they are unpacked, nothing lost.
 #
 # Environment: OUT (where the parts go; set on a lent machine, else _build/gpu-campaign), PY (default python3:
 # the lent machine's python holds torch), CARRY (default .carry: what scripts/gpu_stage.sh staged),
 # LOTTERY_DATA_MIRROR (default CARRY/data), RESULTS (the results root there, default results),
 # GPU_WORKERS (runs at once on the GPU, default: every unfinished run, at most 12), DEVICE (default cuda; cpu
-# only to test this script).
+# only to test this script), CPU_BENCH (auto: the CPU step benchmark runs first where the machine's CPU has
+# native bf16; yes: always; no: never), BENCH_TIME (its limit, default 150s).
 #
 # What CARRY holds is used when present: CARRY/in/runs-*.part* (the unfinished runs, unpacked into RESULTS
 # first, so they resume) and CARRY/todo.txt (the runs to train, `--only`; the finished ones are not sent and
@@ -42,11 +44,24 @@ ONLY=()
 [ -f "$CARRY/todo.txt" ] && ONLY=(--only "@$CARRY/todo.txt")
 
 mkdir -p "$OUT"
+[[ $DURATION =~ ^[0-9]+[smh]?$ ]] || {
+  echo "gpu_campaign: DURATION=$DURATION is not allowed: a whole number of seconds, or of minutes or hours with m or h (e.g. 7m)" >&2; exit 2; }
+seconds() { case "$1" in *h) echo $(( ${1%h} * 3600 ));; *m) echo $(( ${1%m} * 60 ));; *s) echo "${1%s}";; *) echo "$1";; esac; }
+stop_at=$(( $(date +%s) + $(seconds "$DURATION") ))  # training stops DURATION after the start, the benchmark included
 echo "== $(date -u +%FT%TZ) gpu_campaign: $SPEC for at most $DURATION on $DEVICE"
 if [ "$DEVICE" = cuda ]; then
   nvidia-smi -L || true
   "$PY" -c 'import torch, sys; ok = torch.cuda.is_available(); print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name(0) if ok else None); sys.exit(0 if ok else 3)' \
     || { echo "gpu_campaign: CUDA is not available to $PY; nothing trained" >&2; exit 3; }
+fi
+# The lent machine's own CPU may compute bf16 natively (AMX or AVX512-BF16): then the step benchmark (issue 16,
+# item 1: the ratios on such a CPU) runs first, on quiet cores, into $OUT/step_speed.txt.
+CPU_BENCH=${CPU_BENCH:-auto}
+if [ "$CPU_BENCH" = yes ] || { [ "$CPU_BENCH" = auto ] && grep -q -E -w 'amx_bf16|avx512_bf16' /proc/cpuinfo 2>/dev/null; }; then
+  echo "== CPU step benchmark first (CPU_BENCH=$CPU_BENCH; at most ${BENCH_TIME:-150s})"
+  timeout --signal=TERM "${BENCH_TIME:-150s}" "$PY" benchmarks/step_speed.py --threads 1,2 --models resnet20 \
+    --steps 4 --repeats 2 --overheads > "$OUT/step_speed.txt" 2>&1
+  echo "== step_speed exit status $? (its output: step_speed.txt)"; tail -n 25 "$OUT/step_speed.txt"
 fi
 shopt -s nullglob
 carried=("$CARRY"/in/runs-*.tar.gz.part*)
@@ -57,7 +72,9 @@ dry=$(lottery sweep "$SPEC" --out "$RESULTS" "${ONLY[@]}" --dry-run) || exit $?
 todo=$(grep -c '^todo' <<< "$dry")
 workers=${GPU_WORKERS:-$(( todo < 12 ? (todo > 0 ? todo : 1) : 12 ))}
 echo "== $todo unfinished runs; $workers at once"
-timeout --signal=TERM --kill-after=30s "$DURATION" \
+left=$(( stop_at - $(date +%s) )); [ "$left" -gt 0 ] || left=1
+echo "== training for at most ${left}s"
+timeout --signal=TERM --kill-after=30s "${left}s" \
   "$PY" -m concave_lottery.cli sweep "$SPEC" --out "$RESULTS" "${ONLY[@]}" --device "$DEVICE" --workers "$workers" --threads 1
 status=$?
 [ $status -eq 124 ] && echo "== stopped after $DURATION: unfinished runs keep their checkpoints"

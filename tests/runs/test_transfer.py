@@ -162,10 +162,14 @@ def test_the_gpu_campaign_script_trains_packs_and_its_parts_unpack_elsewhere(rep
     spec.write_text('[[grid]]\npreset = "lenet300-mnist"\nmethod = "soft"\nregularizer = "log"\nlam = 3e-4\n'
                     'rounds = 1\nepochs = 1\ntrain_subset = 256\ntest_subset = 128\nseed = 0\n')
     env = {**os.environ, "DEVICE": "cpu", "PY": sys.executable, "OUT": str(tmp_path / "out"),
-           "RESULTS": str(tmp_path / "device-results"), "GPU_WORKERS": "1", "CARRY": str(tmp_path / "no-carry")}
-    proc = subprocess.run(["bash", str(repo_root / "scripts" / "gpu_campaign.sh"), str(spec), "300s"], env=env,
-                          capture_output=True, text=True, timeout=600)
+           "RESULTS": str(tmp_path / "device-results"), "GPU_WORKERS": "1", "CARRY": str(tmp_path / "no-carry"),
+           "CPU_BENCH": "yes", "BENCH_TIME": "2s"}  # the CPU benchmark's branch runs (cut short) whatever the CPU
+    script = str(repo_root / "scripts" / "gpu_campaign.sh")
+    bad = subprocess.run(["bash", script, str(spec), "7x"], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "DURATION='7x'" not in bad.stderr and "DURATION=7x is not allowed" in bad.stderr
+    proc = subprocess.run(["bash", script, str(spec), "5m"], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "CPU step benchmark first" in proc.stdout and (tmp_path / "out" / "step_speed.txt").is_file()
     assert "1 unfinished runs; 1 at once" in proc.stdout and "1 runs, 1 finished" in proc.stdout
     parts = sorted((tmp_path / "out").glob("runs-*.tar.gz.part*"))
     assert len(parts) == 1
@@ -223,7 +227,7 @@ def test_a_staged_gpu_campaign_sends_only_the_unfinished_runs_trains_only_them_a
     assert again.returncode == 2 and "already hidden" in again.stderr
 
     device = {**env, "DEVICE": "cpu", "OUT": str(tmp_path / "out"), "RESULTS": str(tmp_path / "device-results"),
-              "CARRY": str(carry), "GPU_WORKERS": "1"}
+              "CARRY": str(carry), "GPU_WORKERS": "1", "CPU_BENCH": "no"}
     run = subprocess.run(["bash", str(repo_root / "scripts" / "gpu_campaign.sh"), str(spec), "300s"], env=device,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
