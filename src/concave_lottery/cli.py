@@ -96,11 +96,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.only is not None:
         spec.tasks = select_tasks(spec.tasks, args.only)
     if args.dry_run:
+        from .runs.progress import describe, epochs_planned, epochs_trained
+
         jobs = describe_jobs([t for t in spec.tasks if not t.finished])
         for task in spec.tasks:
             job = jobs.get(run_key(task))
-            print(f"{'done' if task.finished else 'todo'}  {task.run_dir}" + (f"  ({job})" if job else ""))
-        print(f"{len(spec.tasks)} runs, {sum(t.finished for t in spec.tasks)} finished")
+            where = "" if task.finished else f"  [{describe(task.run_dir, task.config)}]"
+            print(f"{'done' if task.finished else 'todo'}  {task.run_dir}" + (f"  ({job})" if job else "") + where)
+        planned = sum(epochs_planned(t.config) for t in spec.tasks)
+        left = planned - sum(epochs_trained(t.run_dir, t.config) for t in spec.tasks)
+        print(f"{len(spec.tasks)} runs, {sum(t.finished for t in spec.tasks)} finished; {left:,} of {planned:,} "
+              "epochs of training left")
         return 0
     slurm = SlurmOptions(partition=args.slurm_partition, time=args.slurm_time, gpus_per_task=args.slurm_gpus_per_task,
                          cpus_per_task=args.slurm_cpus_per_task, array_parallelism=args.slurm_array_parallelism,

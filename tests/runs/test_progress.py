@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from concave_lottery.runs.config import RunConfig
 from concave_lottery.runs.digests import Digests
 from concave_lottery.runs.paths import RunDir
-from concave_lottery.runs.progress import epoch_seconds, epochs_planned, epochs_trained, progress
+from concave_lottery.runs.progress import describe, epoch_seconds, epochs_planned, epochs_trained, progress
 
 
 @given(rounds=st.integers(1, 30), epochs=st.integers(1, 200))
@@ -58,6 +58,19 @@ def test_trained_epochs_are_read_from_records_metrics_and_the_checkpoint(tmp_pat
     assert epochs_trained(tmp_path / "not-started", config) == 0
     (Path(run_dir) / "result.json").write_text("{}")
     assert epochs_trained(run_dir, config) == epochs_planned(config)
+
+
+def test_a_run_is_described_in_a_few_words(tmp_path):
+    run_dir, config = _unfinished_run(tmp_path)
+    assert describe(run_dir, config) == "round 2 of 3, ticket, epoch 4 of 10; 26 of 60 epochs left"
+    imp = RunConfig(method="imp", rounds=20, epochs=85)
+    assert describe(tmp_path / "not-started", imp) == "not started, 1,785 epochs"
+    level = RunDir(tmp_path / "imp")
+    level.round(0).path.mkdir(parents=True)
+    level.round(0).record.write_text("{}")
+    assert describe(level.path, imp) == "level 1 of 20; 1,700 of 1,785 epochs left"  # level 1 not begun
+    (Path(run_dir) / "result.json").write_text("{}")
+    assert describe(run_dir, config) == "finished"
 
 
 def test_a_damaged_checkpoint_counts_for_nothing(tmp_path):

@@ -201,7 +201,8 @@ batch_size = 64
     out = capsys.readouterr().out
     assert "skipped (finished)" in out and "2 runs: 2 ok, 0 failed" in out
     assert main(["sweep", str(spec), "--dry-run"]) == 0
-    assert capsys.readouterr().out.count("done ") == 2
+    out = capsys.readouterr().out
+    assert out.count("done ") == 2 and "2 runs, 2 finished; 0 of " in out and " epochs of training left" in out
 
 
 SLOW_SWEEP = '''

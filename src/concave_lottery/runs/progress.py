@@ -20,7 +20,7 @@ from .results import read_json
 if TYPE_CHECKING:
     from .config import RunConfig
 
-__all__ = ["progress", "work_done", "epochs_planned", "epochs_trained", "epoch_seconds"]
+__all__ = ["progress", "work_done", "epochs_planned", "epochs_trained", "epoch_seconds", "describe"]
 
 
 def _history_length(run: RunDir, checkpoint: Path) -> int:
@@ -115,3 +115,21 @@ def epoch_seconds(run_dir: str | Path) -> list[float]:
             if phase.metrics.exists():
                 seconds += [float(e["seconds"]) for e in read_json(phase.metrics)["epochs"] if "seconds" in e]
     return seconds
+
+
+def describe(run_dir: str | Path, config: RunConfig) -> str:
+    """Where a run of ``config`` stands, in a few words, for ``lottery sweep --dry-run``: "finished", "not
+    started, 510 epochs", or "round 2 of 3, ticket, epoch 12 of 85; 243 of 510 epochs left" (IMP: "level 7
+    of 20")."""
+    planned = epochs_planned(config)
+    if RunDir(run_dir).result.exists():
+        return "finished"
+    if not Path(run_dir).is_dir():
+        return f"not started, {planned:,} epochs"
+    where = progress(run_dir)
+    left = planned - epochs_trained(run_dir, config)
+    unit = "level" if config.method == "imp" else "round"
+    text = f"{unit} {where['round']} of {config.rounds}"
+    if where["phase"] is not None:
+        text += f", {where['phase']}, epoch {where['epochs_done']} of {config.epochs}"
+    return f"{text}; {left:,} of {planned:,} epochs left"
