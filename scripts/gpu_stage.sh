@@ -19,6 +19,11 @@
 # that travels. Above LIMIT_MIB (default 64) it undoes this and exits 1.
 # --restore puts results/ back in the index from HEAD (`git reset -- results`: files untouched) and removes
 # the exclude line. Committing in between would commit results/' removal: restore first.
+# This assumes the transfer counts what git's index tracks (`git ls-files`), as the size printed here does. Should
+# a device call still answer that the tree is over 64 MiB (it would then be reading HEAD's tree), commit the
+# staged index on a detached HEAD (`git checkout --detach && git commit -m "results/ out, for a GPU call"`), make
+# the call, then `git symbolic-ref HEAD refs/heads/main && bash scripts/gpu_stage.sh --restore`: the files are
+# never touched.
 #
 # Environment: CARRY, DATA_FILE, LIMIT_MIB, PY (default .venv/bin/python if present, else python3), REPO (the
 # checkout, default this script's).
