@@ -15,8 +15,8 @@
 #   CARRY/data/DATA_FILE            the data (default cifar10-subset.npz, from $LOTTERY_DATA or data/, else
 #                                   from $LOTTERY_DATA_MIRROR).
 # It then takes results/ out of git's index (`git rm -r --cached`: the files stay, and runs training here
-# go on) and adds `/results/` (after a comment line) to .git/info/exclude, so that results/ does not travel, and prints the size
-# that travels. Above LIMIT_MIB (default 64) it undoes this and exits 1.
+# go on) and adds `/results/` (after a comment line) to .git/info/exclude, so that results/ does not travel,
+# and prints the size that travels. Above LIMIT_MIB (default 64) it undoes this and exits 1.
 # --restore puts results/ back in the index from HEAD (`git reset -- results`: files untouched) and removes
 # the exclude line. Committing in between would commit results/' removal: restore first.
 # This assumes the transfer counts what git's index tracks (`git ls-files`), as the size printed here does. Should
