@@ -76,6 +76,23 @@ def test_runs_in_progress_say_their_round_phase_and_epoch(soft_spec, tmp_path):
     assert "median" not in layer.text  # no finished run: no pace to give
 
 
+def test_an_imp_run_in_progress_says_its_level(soft_spec, tmp_path):
+    spec, root = _spec_with_imp(soft_spec, tmp_path), tmp_path / "results"
+    imp = [t for t in tiers.gather("converged", spec, str(root)).tasks if t.config.method == "imp"]
+    for task, level, epochs in ((imp[0], 0, 3), (imp[1], 1, 5)):
+        task.run_dir.mkdir(parents=True)
+        (task.run_dir / "config.json").write_text(json.dumps(task.config.to_dict()))
+        for done in range(level):
+            (task.run_dir / f"round-{done}").mkdir()
+            (task.run_dir / f"round-{done}" / "record.json").write_text("{}")
+        (task.run_dir / f"round-{level}" / "ticket").mkdir(parents=True)
+        Digests(RunDir(task.run_dir)).save_torch({"history": [{"epoch": e} for e in range(epochs)]},
+                                                  task.run_dir / f"round-{level}" / "ticket" / "checkpoint.pt")
+    status = converged.gather(spec, str(root)).status.set_index(["method", "seed"])
+    assert status.loc[("imp", imp[0].config.seed), "where"] == "level 0 (dense) of 0-4, epoch 3 of 85"
+    assert status.loc[("imp", imp[1].config.seed), "where"] == "level 1 of 0-4, epoch 5 of 85"
+
+
 def test_the_pace_of_the_finished_runs_gives_the_hours_left(soft_spec, tmp_path):
     root = tmp_path / "results"
     gathered = tiers.gather("converged", soft_spec, str(root))

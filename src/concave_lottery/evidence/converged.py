@@ -48,15 +48,21 @@ def status_table(layer: tiers.Layer) -> pd.DataFrame:
     for task, row in zip(layer.tasks, layer.status.to_dict("records"), strict=True):
         epochs = int(task.config.epochs)
         where = ""
+        imp = task.config.method == "imp"  # IMP trains levels 0 (dense) .. L, one training each
         if row["status"] == "in progress":
             p = progress(task.run_dir)
-            of = f" of {row['rounds_total']}"
-            if p["phase"] is None:
-                where = "starting" if p["round"] is None else f"round {p['round']}{of}, starting"
+            if imp:
+                place = f"level {p['round']}" + (" (dense)" if p["round"] == 0 else "") + f" of 0-{task.config.rounds}"
             else:
-                where = f"round {p['round']}{of} ({p['phase']}), epoch {p['epochs_done']} of {epochs}"
+                place = f"round {p['round']} of {row['rounds_total']}"
+            if p["phase"] is None:
+                where = "starting" if p["round"] is None else f"{place}, starting"
+            else:
+                phase = "" if imp else f" ({p['phase']})"
+                where = f"{place}{phase}, epoch {p['epochs_done']} of {epochs}"
         elif row["status"] == "finished":
-            where = f"{row['rounds_done']} rounds of {epochs} epochs"
+            done = f"levels 0-{task.config.rounds}" if imp else f"{row['rounds_done']} rounds"
+            where = f"{done} of {epochs} epochs"
         rows.append({"method": row["method"], "seed": int(row["seed"]), "status": row["status"],
                      "rounds done": f"{row['rounds_done']} of {row['rounds_total']}", "where": where,
                      "run": row["run"]})
