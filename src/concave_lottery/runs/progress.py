@@ -131,5 +131,6 @@ def describe(run_dir: str | Path, config: RunConfig) -> str:
     unit = "level" if config.method == "imp" else "round"
     text = f"{unit} {where['round']} of {config.rounds}"
     if where["phase"] is not None:
-        text += f", {where['phase']}, epoch {where['epochs_done']} of {config.epochs}"
+        phase = "" if config.method == "imp" else f", {where['phase']}"  # an IMP level trains once
+        text += f"{phase}, epoch {where['epochs_done']} of {config.epochs}"
     return f"{text}; {left:,} of {planned:,} epochs left"
