@@ -99,12 +99,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         from .runs.progress import describe, epochs_planned, epochs_trained
 
         jobs = describe_jobs([t for t in spec.tasks if not t.finished])
+        planned = trained = 0
         for task in spec.tasks:
+            config, run_dir, finished = task.config, task.run_dir, task.finished
             job = jobs.get(run_key(task))
-            where = "" if task.finished else f"  [{describe(task.run_dir, task.config)}]"
-            print(f"{'done' if task.finished else 'todo'}  {task.run_dir}" + (f"  ({job})" if job else "") + where)
-        planned = sum(epochs_planned(t.config) for t in spec.tasks)
-        left = planned - sum(epochs_trained(t.run_dir, t.config) for t in spec.tasks)
+            done = epochs_trained(run_dir, config)
+            planned, trained = planned + epochs_planned(config), trained + done
+            where = "" if finished else f"  [{describe(run_dir, config, done)}]"
+            print(f"{'done' if finished else 'todo'}  {run_dir}" + (f"  ({job})" if job else "") + where)
+        left = planned - trained
         print(f"{len(spec.tasks)} runs, {sum(t.finished for t in spec.tasks)} finished; {left:,} of {planned:,} "
               "epochs of training left")
         return 0

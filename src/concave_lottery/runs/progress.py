@@ -117,17 +117,17 @@ def epoch_seconds(run_dir: str | Path) -> list[float]:
     return seconds
 
 
-def describe(run_dir: str | Path, config: RunConfig) -> str:
+def describe(run_dir: str | Path, config: RunConfig, trained: int | None = None) -> str:
     """Where a run of ``config`` stands, in a few words, for ``lottery sweep --dry-run``: "finished", "not
     started, 510 epochs", or "round 2 of 3, ticket, epoch 12 of 85; 243 of 510 epochs left" (IMP: "level 7
-    of 20")."""
+    of 20"). ``trained``: :func:`epochs_trained` of the run, where the caller has it already."""
     planned = epochs_planned(config)
     if RunDir(run_dir).result.exists():
         return "finished"
     if not Path(run_dir).is_dir():
         return f"not started, {planned:,} epochs"
     where = progress(run_dir)
-    left = planned - epochs_trained(run_dir, config)
+    left = planned - (epochs_trained(run_dir, config) if trained is None else trained)
     unit = "level" if config.method == "imp" else "round"
     text = f"{unit} {where['round']} of {config.rounds}"
     if where["phase"] is not None:

@@ -252,12 +252,12 @@ def select_tasks(tasks: Sequence[RunTask], only: str) -> list[RunTask]:
         if not any(names):
             raise ParameterError("only", only, "run folder names separated by commas, or @FILE")
     wanted = {n.rstrip("/").rsplit("/", 1)[-1] for n in names if n}
-    known = {t.run_dir.name for t in tasks}
-    unknown = sorted(wanted - known)
+    known = [t.run_dir.name for t in tasks]
+    unknown = sorted(wanted - set(known))
     if unknown:
         raise ParameterError("only", unknown[0], f"only names runs of the spec ({len(known)}: "
                                                  f"{', '.join(sorted(known))})")
-    return [t for t in tasks if t.run_dir.name in wanted]
+    return [t for t, name in zip(tasks, known, strict=True) if name in wanted]
 
 
 # ------------------------------------------------------------------------------------ runner
