@@ -62,13 +62,13 @@ def test_trained_epochs_are_read_from_records_metrics_and_the_checkpoint(tmp_pat
 
 def test_a_run_is_described_in_a_few_words(tmp_path):
     run_dir, config = _unfinished_run(tmp_path)
-    assert describe(run_dir, config) == "round 2 of 3, ticket, epoch 4 of 10; 26 of 60 epochs left"
+    assert describe(run_dir, config) == "round 2 of 3 (ticket), epoch 4 of 10; 26 of 60 epochs left"
     imp = RunConfig(method="imp", rounds=20, epochs=85)
     assert describe(tmp_path / "not-started", imp) == "not started, 1,785 epochs"
     level = RunDir(tmp_path / "imp")
     level.round(0).path.mkdir(parents=True)
     level.round(0).record.write_text("{}")
-    assert describe(level.path, imp) == "level 1 of 20; 1,700 of 1,785 epochs left"  # level 1 not begun
+    assert describe(level.path, imp) == "level 1 of 0-20, starting; 1,700 of 1,785 epochs left"  # level 1 not begun
     (Path(run_dir) / "result.json").write_text("{}")
     assert describe(run_dir, config) == "finished"
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..method.search import imp_levels_to_pass
-from ..runs.progress import epoch_seconds, epochs_planned, epochs_trained, progress
+from ..runs.progress import epoch_seconds, epochs_planned, epochs_trained, place, progress
 from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
 
@@ -50,16 +50,7 @@ def status_table(layer: tiers.Layer) -> pd.DataFrame:
         where = ""
         imp = task.config.method == "imp"  # IMP trains levels 0 (dense) .. L, one training each
         if row["status"] == "in progress":
-            p = progress(task.run_dir)
-            if imp:
-                place = f"level {p['round']}" + (" (dense)" if p["round"] == 0 else "") + f" of 0-{task.config.rounds}"
-            else:
-                place = f"round {p['round']} of {row['rounds_total']}"
-            if p["phase"] is None:
-                where = "starting" if p["round"] is None else f"{place}, starting"
-            else:
-                phase = "" if imp else f" ({p['phase']})"
-                where = f"{place}{phase}, epoch {p['epochs_done']} of {epochs}"
+            where = place(task.config, progress(task.run_dir))
         elif row["status"] == "finished":
             done = f"levels 0-{task.config.rounds}" if imp else f"{row['rounds_done']} rounds"
             where = f"{done} of {epochs} epochs"

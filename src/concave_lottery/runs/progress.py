@@ -20,7 +20,7 @@ from .results import read_json
 if TYPE_CHECKING:
     from .config import RunConfig
 
-__all__ = ["progress", "work_done", "epochs_planned", "epochs_trained", "epoch_seconds", "describe"]
+__all__ = ["progress", "work_done", "epochs_planned", "epochs_trained", "epoch_seconds", "place", "describe"]
 
 
 def _history_length(run: RunDir, checkpoint: Path) -> int:
@@ -117,20 +117,31 @@ def epoch_seconds(run_dir: str | Path) -> list[float]:
     return seconds
 
 
+def place(config: RunConfig, where: dict[str, Any]) -> str:
+    """A run's place, from its :func:`progress`, in the words both the chapters and ``lottery sweep
+    --dry-run`` use: "round 2 of 3 (ticket), epoch 12 of 85", or for IMP, whose levels train once each,
+    "level 0 (dense) of 0-20, epoch 16 of 85"; ", starting" before a phase's first checkpoint."""
+    if where["round"] is None:
+        return "starting"
+    if config.method == "imp":
+        text = f"level {where['round']}" + (" (dense)" if where["round"] == 0 else "") + f" of 0-{config.rounds}"
+        phase = ""
+    else:
+        text = f"round {where['round']} of {config.rounds}"
+        phase = f" ({where['phase']})"
+    if where["phase"] is None:
+        return f"{text}, starting"
+    return f"{text}{phase}, epoch {where['epochs_done']} of {config.epochs}"
+
+
 def describe(run_dir: str | Path, config: RunConfig, trained: int | None = None) -> str:
-    """Where a run of ``config`` stands, in a few words, for ``lottery sweep --dry-run``: "finished", "not
-    started, 510 epochs", or "round 2 of 3, ticket, epoch 12 of 85; 243 of 510 epochs left" (IMP: "level 7
-    of 20"). ``trained``: :func:`epochs_trained` of the run, where the caller has it already."""
+    """Where a run of ``config`` stands, for ``lottery sweep --dry-run``: "finished", "not started, 510
+    epochs", or its :func:`place` and the epochs left, "round 2 of 3 (ticket), epoch 12 of 85; 243 of 510
+    epochs left". ``trained``: :func:`epochs_trained` of the run, where the caller has it already."""
     planned = epochs_planned(config)
     if RunDir(run_dir).result.exists():
         return "finished"
     if not Path(run_dir).is_dir():
         return f"not started, {planned:,} epochs"
-    where = progress(run_dir)
     left = planned - (epochs_trained(run_dir, config) if trained is None else trained)
-    unit = "level" if config.method == "imp" else "round"
-    text = f"{unit} {where['round']} of {config.rounds}"
-    if where["phase"] is not None:
-        phase = "" if config.method == "imp" else f", {where['phase']}"  # an IMP level trains once
-        text += f"{phase}, epoch {where['epochs_done']} of {config.epochs}"
-    return f"{text}; {left:,} of {planned:,} epochs left"
+    return f"{place(config, progress(run_dir))}; {left:,} of {planned:,} epochs left"
