@@ -20,8 +20,14 @@ bf16 is native here or emulated.
 
 ``--overheads`` adds, for ResNet-20 in fp32 contiguous, the cost of the mask and the penalty: the plain
 network (no mask, no penalty), the binary mask (ticket training), and the relaxed mask without the penalty.
-``--compile`` adds ResNet-20 fp32 contiguous under ``torch.compile`` (mode default, inductor), with its
-compile time (the first step).
+``--compile`` adds ResNet-20 in fp32 under ``torch.compile`` (mode default, inductor) against the same step
+in eager mode, for both phases a long run trains: the search (relaxed mask, log penalty, projection) and the
+ticket (binary mask, as every IMP level trains). For each it prints the steady step, the compile's cost in
+wall seconds (first in this process, then again after ``torch._dynamo.reset()``, as a later phase of the
+same run meets it, with inductor's on-disk cache warm) and the number of steps after which the compile has
+paid for itself, beside the steps of one paper-protocol phase (85 epochs of ``cifar10-subset``).
+``--compile-formats`` picks the memory formats (default ``channels_last``, what ``precision=auto`` and the
+converged campaign use).
 
 Run: ``nice python benchmarks/step_speed.py --threads 1,2`` (``make bench`` runs it with its defaults).
 It prints; it asserts nothing about time.
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import platform
 import time
@@ -40,6 +47,7 @@ import numpy as np
 import torch
 
 from concave_lottery.data import load_dataset
+from concave_lottery.data.batches import num_batches
 from concave_lottery.method import masks as masklib
 from concave_lottery.models import get_model
 from concave_lottery.runs import precision as precisionlib
@@ -83,6 +91,78 @@ def step_seconds(model_name: str, data, precision: str, channels_last: bool, ste
     train(model, data, settings, seed=0, hooks=hooks, progress=False)
     wall, cpu = np.diff(np.array(stamps), axis=0).T
     return float(np.median(wall[WARMUP:])), float(np.median(cpu[WARMUP:])), float(wall[0])
+
+
+PAPER_PHASE_EPOCHS = 85  # Sec. V-D: ResNet-20 is trained 85 epochs per phase
+
+
+def compile_cost(model_name: str, data, channels_last: bool, steps: int, repeats: int, **kw) -> dict[str, float]:
+    """Eager against compiled, one phase kind. The first compiled run is the cold compile; then ``repeats``
+    times, in turn, an eager run and a compiled one after ``torch._dynamo.reset()`` (warm: inductor's on-disk
+    cache holds the kernels, as a run's later phases meet them). Steady steps are the medians over all runs of
+    each kind (wall and CPU seconds); ``spread`` is the range of the eager runs' CPU medians (how much the
+    load of other processes moves one measurement). Compile costs are extra wall seconds of a whole run."""
+    def whole(compile: bool) -> tuple[float, float, float]:
+        if compile:
+            torch._dynamo.reset()
+        started = time.perf_counter()
+        wall, cpu, _first = step_seconds(model_name, data, "fp32", channels_last, steps, compile=compile, **kw)
+        return wall, cpu, time.perf_counter() - started
+
+    cold = whole(True)
+    eager, warm = [], []
+    for _ in range(max(repeats, 1)):
+        eager.append(whole(False))
+        warm.append(whole(True))
+    med = lambda runs, i: float(np.median([r[i] for r in runs]))  # noqa: E731
+    compiled = [cold, *warm]
+    e_wall, e_cpu, e_total = med(eager, 0), med(eager, 1), med(eager, 2)
+    c_wall, c_cpu = med(compiled, 0), med(compiled, 1)
+    saved = e_wall - c_wall
+    n = WARMUP + steps
+    # A run's extra wall time from compiling: the whole compiled run against the whole eager run, with the
+    # steady steps' difference added back (they are what the compile buys).
+    cold_cost = cold[2] - e_total + n * saved
+    warm_cost = med(warm, 2) - e_total + n * saved
+    cpus = [r[1] for r in eager]
+    return {"eager_wall": e_wall, "eager_cpu": e_cpu, "wall": c_wall, "cpu": c_cpu, "cold": cold_cost,
+            "warm": warm_cost, "spread": max(cpus) - min(cpus),
+            "pays_after": cold_cost / saved if saved > 0 else float("inf")}
+
+
+def compile_table(data, threads: list[int], steps: int, repeats: int, formats: str, steps_per_epoch: int) -> None:
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    for f in chosen:
+        if f not in ("contiguous", "channels_last"):
+            raise SystemExit(f"--compile-formats: {f!r} is not one of contiguous, channels_last")
+    phase_steps = PAPER_PHASE_EPOCHS * steps_per_epoch
+    print(f"\nResNet-20, fp32, torch.compile (mode default, inductor) against eager, the same memory format; "
+          f"median wall seconds per step (CPU seconds of this process) over {repeats} eager and {repeats + 1} "
+          f"compiled runs taken in turn; eager spread: the range of the eager runs' CPU medians (the noise of one "
+          f"measurement); the compile's extra wall seconds, cold (first in this process) and warm (after "
+          f"torch._dynamo.reset(), inductor's on-disk cache warm, as a run's later phases meet it); one "
+          f"paper-protocol phase on cifar10-subset is {phase_steps:,} steps ({PAPER_PHASE_EPOCHS} epochs)")
+    phases = {"search (relaxed mask, log penalty)": dict(mask="relaxed", penalty=True),
+              "ticket (binary mask, IMP levels)": dict(mask="binary", penalty=False)}
+    for t in threads:
+        torch.set_num_threads(t)
+        for fmt in chosen:
+            for phase, kw in phases.items():
+                label = f"  {t} thread(s)  {fmt:<13} {phase:<35}"
+                try:
+                    r = compile_cost("resnet20", data, fmt == "channels_last", steps, repeats, **kw)
+                except Exception as exc:  # report, do not hide: compile may not work on every machine
+                    print(f"{label} torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                    continue
+                if abs(r["eager_cpu"] - r["cpu"]) <= r["spread"]:
+                    pays = "within the noise: no gain shown"
+                elif math.isfinite(r["pays_after"]):
+                    pays = f"pays after {r['pays_after']:,.0f} steps"
+                else:
+                    pays = "never pays"
+                print(f"{label} eager {r['eager_wall']:6.3f} s ({r['eager_cpu']:6.3f})   compiled {r['wall']:6.3f} s "
+                      f"({r['cpu']:6.3f}, {r['eager_cpu'] / r['cpu']:4.2f}x CPU)   eager spread {r['spread']:5.3f} s   "
+                      f"compile cold {r['cold']:6.1f} s, warm {r['warm']:6.1f} s   {pays}", flush=True)
 
 
 def cpu_header(threads: list[int]) -> list[str]:
@@ -130,7 +210,10 @@ def main() -> None:
     parser.add_argument("--big-steps", type=int, default=3, help="timed steps for VGG-11 and WRN-20 (slower)")
     parser.add_argument("--repeats", type=int, default=2, help="measurements per variant; the best is kept")
     parser.add_argument("--overheads", action="store_true", help="also: ResNet-20 without mask / penalty")
-    parser.add_argument("--compile", action="store_true", help="also: ResNet-20 under torch.compile")
+    parser.add_argument("--compile", action="store_true",
+                        help="also: ResNet-20 under torch.compile, its compile cost and when it pays back")
+    parser.add_argument("--compile-formats", default="channels_last",
+                        help="memory formats for --compile, comma-separated: contiguous,channels_last")
     parser.add_argument("--all-bf16", action="store_true",
                         help="measure bf16 for every model even where it is emulated (slow)")
     args = parser.parse_args()
@@ -193,20 +276,7 @@ def main() -> None:
                       f"({best[name][1] / plain[1]:4.2f}x the plain network's CPU time)")
 
     if args.compile:
-        print("\nResNet-20, fp32 contiguous, torch.compile (mode default, inductor) of the masked model")
-        for t in threads:
-            torch.set_num_threads(t)
-            eager_wall, eager_cpu, _ = step_seconds("resnet20", data, "fp32", False, args.steps)
-            try:
-                torch._dynamo.reset()
-                started = time.perf_counter()
-                wall, cpu, first = step_seconds("resnet20", data, "fp32", False, args.steps, compile=True)
-                total = time.perf_counter() - started
-                print(f"  {t} thread(s)  eager {eager_wall:7.3f} s (CPU {eager_cpu:7.3f} s)   compiled {wall:7.3f} s "
-                      f"(CPU {cpu:7.3f} s, {eager_cpu / cpu:4.2f}x)   first step (compiling) {first:6.1f} s, "
-                      f"whole run {total:6.1f} s")
-            except Exception as exc:  # report, do not hide: compile may not work on every machine
-                print(f"  {t} thread(s)  torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        compile_table(data, threads, args.steps, args.repeats, args.compile_formats, num_batches(full, 128, train=True))
 
 
 if __name__ == "__main__":
