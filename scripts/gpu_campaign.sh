@@ -54,6 +54,19 @@ if [ "$DEVICE" = cuda ]; then
   "$PY" -c 'import torch, sys; ok = torch.cuda.is_available(); print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name(0) if ok else None); sys.exit(0 if ok else 3)' \
     || { echo "gpu_campaign: CUDA is not available to $PY; nothing trained" >&2; exit 3; }
 fi
+# The machine's own python runs the library (a lent image's torch, not this repository's pin: tried with
+# torch 2.11.0 / torchvision 0.26.0 on the CPU). What a sweep and `lottery pack` import must be there; the
+# notebook packages (papermill, jupytext) and submitit are not needed. Missing ones are named before any work.
+"$PY" -c 'import importlib, sys
+def absent(name):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return True
+    return False
+missing = [m for m in ("torch", "torchvision", "numpy", "pandas", "tqdm", "PIL", "safetensors") if absent(m)]
+sys.exit(f"gpu_campaign: {sys.executable} lacks {missing}: carry them as wheels, installed with pip --target before this script; nothing trained" if missing else 0)' \
+  || exit 3
 # The lent machine's own CPU may compute bf16 natively (AMX or AVX512-BF16): then the step benchmark (issue 16,
 # item 1: the ratios on such a CPU) runs first, on quiet cores, into $OUT/step_speed.txt.
 CPU_BENCH=${CPU_BENCH:-auto}

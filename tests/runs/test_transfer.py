@@ -167,6 +167,17 @@ def test_the_gpu_campaign_script_trains_packs_and_its_parts_unpack_elsewhere(rep
     script = str(repo_root / "scripts" / "gpu_campaign.sh")
     bad = subprocess.run(["bash", script, str(spec), "7x"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "DURATION='7x'" not in bad.stderr and "DURATION=7x is not allowed" in bad.stderr
+    # A machine whose python lacks a package the sweep needs: named before anything is trained (exit 3).
+    blocker = tmp_path / "no-safetensors"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\nclass _Absent:\n    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'safetensors':\n            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Absent())\n")
+    bare = subprocess.run(["bash", script, str(spec), "5m"], capture_output=True, text=True, timeout=120,
+                          env={**env, "PYTHONPATH": str(blocker)})
+    assert bare.returncode == 3 and "lacks ['safetensors']" in bare.stderr, bare.stdout + bare.stderr
+    assert not (tmp_path / "device-results").exists()
     proc = subprocess.run(["bash", script, str(spec), "5m"], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "CPU step benchmark first" in proc.stdout and (tmp_path / "out" / "step_speed.txt").is_file()
