@@ -120,7 +120,7 @@ def test_finished_runs_are_skipped(tmp_path):
     assert sum(o.skipped for o in second) == 2 and len(second) == 6
 
 
-def test_runs_at_once_start_longest_first_and_a_serial_sweep_keeps_spec_order(tmp_path):
+def test_runs_at_once_start_longest_first_and_one_at_a_time_keeps_spec_order(tmp_path):
     tables = [{"preset": "lenet300-mnist", "method": "soft", "rounds": 1, "epochs": 2},   # 2 phases x 2 = 4 epochs
               {"preset": "lenet300-mnist", "method": "imp", "rounds": 2, "epochs": 2},    # levels 0-2: 6
               {"preset": "lenet300-mnist", "method": "soft", "rounds": 3, "epochs": 1},   # 3 x 2 x 1 = 6
@@ -142,6 +142,10 @@ def test_runs_at_once_start_longest_first_and_a_serial_sweep_keeps_spec_order(tm
     at_once = Recording()
     run_sweep(tasks, at_once, progress=False)
     assert at_once.order == longest_first(tasks)
+    one_worker = Recording()
+    one_worker.workers = 1  # a pool of one (``--workers 1``) trains one at a time: spec order
+    run_sweep(tasks, one_worker, progress=False)
+    assert one_worker.order == tasks
     calls = []
     run_sweep(tasks, SerialExecutor(), fn=lambda t: calls.append(t) or fake_run(t), progress=False)
     assert calls == tasks

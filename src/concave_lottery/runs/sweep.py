@@ -310,12 +310,13 @@ def longest_first(tasks: Sequence[RunTask]) -> list[RunTask]:
 def run_sweep(tasks: Sequence[RunTask], executor: Executor | None = None, *, progress: bool | None = None,
               fn: Callable[[RunTask], TaskOutcome] = run_task) -> list[TaskOutcome]:
     """Run every unfinished task with ``executor``, the longest first where several run at once
-    (:func:`longest_first`); finished ones are reported as skipped."""
+    (:func:`longest_first`), else in spec order (one worker: ``--workers 1`` trains the runs as listed, so a
+    lane of ``--only @FILE`` goes in its file's spec order); finished ones are reported as skipped."""
     executor = executor or SerialExecutor()
     outcomes = [_finished_outcome(t) for t in tasks if t.finished]
     todo = [t for t in tasks if not t.finished]
-    if not isinstance(executor, SerialExecutor):
-        todo = longest_first(todo)
+    if not isinstance(executor, SerialExecutor) and getattr(executor, "workers", 2) > 1:
+        todo = longest_first(todo)  # several at once (workers, or jobs of a cluster): the longest first
     bar = tqdm(total=len(tasks), initial=len(outcomes), desc="sweep", unit="run", disable=progress is False)
     failed = 0
     for outcome in executor.map(fn, todo):
