@@ -209,3 +209,26 @@ def test_the_paragraph_says_whether_imp_levels_pass_the_soft_sparsity():
     enough = converged.campaign_text(status, ["soft-l1", "imp"], "spec.toml", searched, imp_levels=16)
     assert f"IMP's 16 levels of 20% reach 97.2%, past {highest}." in enough and "extend" not in enough
     assert "no IMP grid" not in short + enough
+
+
+def test_three_soft_seeds_judge_log_against_l1_while_imp_is_still_training(soft_spec, tmp_path):
+    """The state the campaign's lanes reach first (sweeps/lanes): soft-ℓ1 and soft-log have 3 finished seeds,
+    IMP, in the spec, has none. soft-log against soft-ℓ1 is judged with its interval; the claims against IMP
+    say why they wait."""
+    spec = _spec_with_imp(soft_spec, tmp_path)
+    points = _points(3, {0: -0.002, 1: -0.004, 2: -0.003})
+    points = points[points["method_label"] != "imp"]
+    layer = tiers.gather("converged", spec, str(tmp_path))
+    status = layer.status.copy()
+    soft = status["method"] != "imp"
+    status.loc[soft, "status"] = "finished"
+    status.loc[soft, "rounds_done"] = status.loc[soft, "rounds_total"]
+    layer = converged.build(tiers.Layer("converged", layer.specs, layer.root, layer.tasks, status, pd.DataFrame(),
+                                        points), ["soft-l1", "soft-log", "imp"])
+    claims = layer.claims.set_index(["claim", "a"])
+    log_vs_l1 = claims.loc[("log-vs-l1", "soft-log")]
+    assert log_vs_l1["verdict"] == HOLDS and "95%, 3 seeds" in log_vs_l1["evidence"]
+    against_imp = layer.claims[layer.claims["b"] == "imp"]
+    assert len(against_imp) == 4 and (against_imp["verdict"] == NOT_TESTABLE).all()
+    assert against_imp["evidence"].str.contains("imp has 0 of 3 finished seeds: no converged verdict yet").all()
+    assert "6 of 9 runs of" in layer.text
