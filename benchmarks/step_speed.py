@@ -132,9 +132,6 @@ def compile_cost(model_name: str, data, channels_last: bool, steps: int, repeats
 
 def compile_table(data, threads: list[int], steps: int, repeats: int, formats: str, steps_per_epoch: int) -> None:
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
-    for f in chosen:
-        if f not in ("contiguous", "channels_last"):
-            raise SystemExit(f"--compile-formats: {f!r} is not one of contiguous, channels_last")
     phase_steps = PAPER_PHASE_EPOCHS * steps_per_epoch
     print(f"\nResNet-20, fp32, torch.compile (mode default, inductor) against eager, the same memory format; "
           f"median wall seconds per step (CPU seconds of this process) over {repeats} eager and {repeats + 1} "
@@ -222,6 +219,9 @@ def main() -> None:
     for m in models:
         if m not in MODELS:
             parser.error(f"--models: {m!r} is not one of {', '.join(MODELS)}")
+    for f in (f.strip() for f in args.compile_formats.split(",")):
+        if f not in ("contiguous", "channels_last"):
+            parser.error(f"--compile-formats: {f!r} is not one of contiguous, channels_last (comma-separated)")
 
     for line in cpu_header(threads):
         print(line)
