@@ -96,20 +96,28 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.only is not None:
         spec.tasks = select_tasks(spec.tasks, args.only)
     if args.dry_run:
-        from .runs.progress import describe, epochs_planned, epochs_trained
+        import statistics
+
+        from .runs.progress import describe, epoch_seconds, epochs_planned, epochs_trained
 
         jobs = describe_jobs([t for t in spec.tasks if not t.finished])
         planned = trained = 0
+        seconds: list[float] = []
         for task in spec.tasks:
             config, run_dir, finished = task.config, task.run_dir, task.finished
             job = jobs.get(run_key(task))
             done = epochs_trained(run_dir, config)
             planned, trained = planned + epochs_planned(config), trained + done
+            seconds += epoch_seconds(run_dir)
             where = "" if finished else f"  [{describe(run_dir, config, done)}]"
             print(f"{'done' if finished else 'todo'}  {run_dir}" + (f"  ({job})" if job else "") + where)
         left = planned - trained
         print(f"{len(spec.tasks)} runs, {sum(t.finished for t in spec.tasks)} finished; {left:,} of {planned:,} "
               "epochs of training left")
+        if left and seconds:
+            pace = statistics.median(seconds)
+            print(f"at the median pace of these runs' recorded epochs ({pace:.1f} s, {len(seconds):,} epochs), about "
+                  f"{left * pace / 3600:,.1f} hours of training, shared among the runs trained side by side")
         return 0
     slurm = SlurmOptions(partition=args.slurm_partition, time=args.slurm_time, gpus_per_task=args.slurm_gpus_per_task,
                          cpus_per_task=args.slurm_cpus_per_task, array_parallelism=args.slurm_array_parallelism,

@@ -91,3 +91,30 @@ def test_epoch_seconds_are_those_of_the_complete_phases(tmp_path):
     run_dir, _ = _unfinished_run(tmp_path)
     _metrics(RunDir(run_dir).round(1).search.path, [1.0, 2.0])
     assert sorted(epoch_seconds(run_dir)) == [1.0, 2.0] + [5.0] * 10  # the checkpoint's epochs have no time yet
+
+
+def test_the_dry_run_gives_the_hours_left_at_the_recorded_pace(tmp_path, capsys):
+    """``lottery sweep SPEC --dry-run`` ends with the epochs left and, once some epochs are recorded, the hours
+    they take at the median pace of the spec's recorded epochs."""
+    import shutil
+
+    from concave_lottery.cli import main
+    from concave_lottery.runs.sweep import load_spec
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'out = "{tmp_path / "results"}"\n[[grid]]\npreset = "lenet300-mnist"\nmethod = "soft"\n'
+                    'rounds = 3\nepochs = 10\n')
+    task = load_spec(str(spec)).tasks[0]
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "1 runs, 0 finished; 60 of 60 epochs of training left" in out and "median pace" not in out
+    run_dir, _ = _unfinished_run(tmp_path)
+    task.run_dir.parent.mkdir(parents=True)
+    shutil.move(run_dir, task.run_dir)
+    _metrics(RunDir(task.run_dir).round(2).search.path, [300.0] * 9 + [900.0])  # median 300 s
+    assert main(["sweep", str(spec), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "[round 2 of 3 (ticket), epoch 4 of 10; 26 of 60 epochs left]" in out
+    # 26 epochs x 300 s = 2.2 hours
+    assert ("at the median pace of these runs' recorded epochs (300.0 s, 10 epochs), about 2.2 hours of training, "
+            "shared among the runs trained side by side") in out

@@ -55,7 +55,8 @@ def test_a_snapshot_stages_unfinished_runs_checks_the_staged_copies_and_refuses_
     assert theta0 <= staged  # git-ignored, staged all the same
     assert f"results/lenet300-mnist/{runs[0].name}/result.json" in staged
     assert not [f for f in staged if f.endswith((".lock", ".tmp"))]
-    assert "finished       results/lenet300-mnist/" in proc.stdout and "unfinished     results/lenet300-mnist/" in proc.stdout
+    assert f"finished       results/lenet300-mnist/{runs[0].name}" in proc.stdout
+    assert f"unfinished     results/lenet300-mnist/{runs[1].name}" in proc.stdout
     assert "2 of 2 run folders staged and checked" in proc.stdout
     _git(checkout, "commit", "-q", "-m", "runs")
 
