@@ -113,3 +113,22 @@ def test_a_run_without_ticket_weights_is_audited_and_says_what_is_missing(mnist_
     err = capsys.readouterr().err.replace("\n  ", " ")
     assert "has no ticket weights for rounds [0, 1, 2]" in err and "lottery run lenet300-mnist method=imp" in err
     assert json.loads(run.result.read_text())["rounds"]  # the run itself is left as it was
+
+
+def test_a_run_resumed_with_other_speed_switches_passes_and_says_so(mnist_ticket_runs, tmp_path):
+    """channels_last and compile are speed switches, not part of a run's identity: a run may be resumed with
+    other ones (``same_run``), and result.json then records the last. The audit accepts that and names them;
+    any other difference still fails."""
+    run = _copy(mnist_ticket_runs["soft"], tmp_path)
+    digests = Digests(run)
+    result = digests.read_json(run.result)
+    result["config"]["compile"] = not result["config"]["compile"]
+    result["config"]["channels_last"] = not result["config"]["channels_last"]
+    digests.write_json(run.result, result)
+    report = audit_run(run.path)
+    assert report.ok, report.lines()
+    config = next(f for f in report.findings if f.check == "config")
+    assert "differ only in the speed switches ['channels_last', 'compile']" in config.message
+    result["config"]["lam"] = result["config"]["lam"] * 2
+    digests.write_json(run.result, result)
+    assert "differ in ['channels_last', 'compile', 'lam']" in _failures(run)["config"]

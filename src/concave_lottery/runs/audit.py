@@ -40,7 +40,7 @@ from ..errors import CorruptFile, ParameterError
 from .config import RunConfig
 from .digests import Digests
 from .paths import RunDir
-from .results import check_finished_run, load_result
+from .results import check_finished_run, load_result, same_run
 from .tickets import (
     KEPT_SINCE,
     NoTicketWeights,
@@ -175,15 +175,18 @@ def audit_run(run_dir: Path | str, *, data: Any = None) -> AuditReport:
     result = load_result(run.result)
     stored = digests.read_json(run.config)
     config = RunConfig.from_dict(stored)
-    if stored != result["config"]:
-        keys = sorted(k for k in set(stored) | set(result["config"]) if stored.get(k) != result["config"].get(k))
+    keys = sorted(k for k in set(stored) | set(result["config"]) if stored.get(k) != result["config"].get(k))
+    if keys and not same_run(stored, RunConfig.from_dict(result["config"])):
         report.add("config", False, f"config.json and result.json's config differ in {keys}")
     elif config.run_name() != run.name:
         report.add("config", False, f"the folder is named {run.name}, its config's run name is "
                    f"{config.run_name()} (the config was changed after the run, or the folder renamed)")
     else:
-        report.add("config", True, f"config.json is result.json's config, and its hash names the folder "
-                   f"({config.short_hash()})")
+        # A run may be resumed with other speed switches (channels_last, compile: not part of its identity);
+        # result.json then records the last ones, config.json the first.
+        same = (f"config.json and result.json's config are the same run (they differ only in the speed switches "
+                f"{keys}: it was resumed with other ones)" if keys else "config.json is result.json's config")
+        report.add("config", True, f"{same}, and its hash names the folder ({config.short_hash()})")
     if not _check_records(report, run, config, result):
         return report
     masks = _check_masks(report, run, config, result)
