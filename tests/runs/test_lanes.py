@@ -10,14 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+from conftest import NEEDS_MNIST
 
 from concave_lottery.runs.progress import progress
 from concave_lottery.runs.sweep import load_spec
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("LOTTERY_DATA_MIRROR") and not (Path(__file__).resolve().parents[2] / "data" / "MNIST").exists(),
-    reason="needs MNIST: set LOTTERY_DATA_MIRROR to the offline mirror")
+pytestmark = NEEDS_MNIST
 
 GRID = ('[[grid]]\npreset = "lenet300-mnist"\nmethod = "soft"\nregularizer = "log"\nlam = 3e-4\nrounds = 1\n'
         'train_subset = 256\ntest_subset = 128\n')

@@ -9,15 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from conftest import NEEDS_MNIST
 
 from concave_lottery.runs.digests import Digests
 from concave_lottery.runs.paths import RunDir
 from concave_lottery.runs.sweep import load_spec
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("LOTTERY_DATA_MIRROR") and not (Path(__file__).resolve().parents[2] / "data" / "MNIST").exists(),
-    reason="needs MNIST: set LOTTERY_DATA_MIRROR to the offline mirror")
+pytestmark = NEEDS_MNIST
 
 
 def _git(repo: Path, *args: str) -> str:
