@@ -44,8 +44,10 @@ case "$1" in
         echo "cpu_lanes: lane $name is already running (pid $(cat "$LANES_DIR/$name.pid")); not started twice"
         continue
       fi
-      # setsid: the lane is its own process group, so that stop ends its worker too
-      setsid nohup nice -n 10 "$PY" -m concave_lottery.cli sweep "$spec" "${out[@]}" --only "@$lane" \
+      # setsid: the lane is its own process group, so that stop ends its worker too (where there is no setsid,
+      # as on macOS, stop signals the sweep alone, which stops its worker as it unwinds)
+      group=(); command -v setsid > /dev/null && group=(setsid)
+      "${group[@]}" nohup nice -n 10 "$PY" -m concave_lottery.cli sweep "$spec" "${out[@]}" --only "@$lane" \
         --workers 1 --threads 1 > "$LANES_DIR/$name.log" 2>&1 < /dev/null &
       echo $! > "$LANES_DIR/$name.pid"
       echo "started lane $name (pid $!): log $LANES_DIR/$name.log"
