@@ -69,6 +69,8 @@ def test_lanes_train_side_by_side_a_bad_lane_is_refused_and_stop_ends_a_lane(rep
     assert "lane a: not running" in status.stdout and "lane b: running" in status.stdout
     assert "2 runs, 1 finished" in status.stdout
 
+    group = int((lanes / "b.pid").read_text())  # the lane's sweep leads its own process group (setsid)
+    assert len(_members(group)) >= 2  # the sweep and its worker
     stopped = _lanes(repo_root, tmp_path, "stop")
     assert stopped.returncode == 0 and "stopped lane b" in stopped.stdout
     assert not list(lanes.glob("*.pid"))
@@ -76,4 +78,18 @@ def test_lanes_train_side_by_side_a_bad_lane_is_refused_and_stop_ends_a_lane(rep
     time.sleep(2)
     assert progress(long.run_dir)["epochs_done"] == done >= 1  # nothing trains on: the worker ended too
     assert not (long.run_dir / "result.json").exists()  # stopped mid-run; its checkpoint resumes it
-    assert not subprocess.run(["pgrep", "-f", str(spec)], capture_output=True, text=True).stdout.split()
+    assert not _members(group)  # the sweep and its worker process are gone
+
+
+def _members(group: int) -> list[int]:
+    """The live processes of process group ``group`` (a zombie, ended but not yet reaped, is not live)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if os.getpgid(int(entry.name)) == group and state != "Z":
+                    found.append(int(entry.name))
+            except (ProcessLookupError, FileNotFoundError):
+                pass
+    return found
