@@ -176,7 +176,11 @@ def audit_run(run_dir: Path | str, *, data: Any = None) -> AuditReport:
     stored = digests.read_json(run.config)
     config = RunConfig.from_dict(stored)
     keys = sorted(k for k in set(stored) | set(result["config"]) if stored.get(k) != result["config"].get(k))
-    if keys and not same_run(stored, RunConfig.from_dict(result["config"])):
+    try:
+        one_run = not keys or same_run(stored, RunConfig.from_dict(result["config"]))
+    except (TypeError, ValueError):  # result.json's config is not a config at all
+        one_run = False
+    if not one_run:
         report.add("config", False, f"config.json and result.json's config differ in {keys}")
     elif config.run_name() != run.name:
         report.add("config", False, f"the folder is named {run.name}, its config's run name is "

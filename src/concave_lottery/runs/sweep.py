@@ -310,8 +310,8 @@ def longest_first(tasks: Sequence[RunTask]) -> list[RunTask]:
 def run_sweep(tasks: Sequence[RunTask], executor: Executor | None = None, *, progress: bool | None = None,
               fn: Callable[[RunTask], TaskOutcome] = run_task) -> list[TaskOutcome]:
     """Run every unfinished task with ``executor``, the longest first where several run at once
-    (:func:`longest_first`), else in spec order (one worker: ``--workers 1`` trains the runs as listed, so a
-    lane of ``--only @FILE`` goes in its file's spec order); finished ones are reported as skipped."""
+    (:func:`longest_first`), else in spec order (one worker: ``--workers 1``, as each lane of
+    ``scripts/cpu_lanes.sh`` trains its ``--only @FILE`` runs); finished ones are reported as skipped."""
     executor = executor or SerialExecutor()
     outcomes = [_finished_outcome(t) for t in tasks if t.finished]
     todo = [t for t in tasks if not t.finished]
