@@ -145,7 +145,8 @@ def test_two_seeds_are_shown_but_not_judged(soft_spec, tmp_path):
     layer = converged.build(_finished_layer(spec, tmp_path, _points(2, {0: -0.002, 1: -0.003}), 2),
                             ["soft-l1", "soft-log", "imp"])
     assert layer.text.startswith("6 of 9 runs of") and "3 not started" in layer.text
-    assert ("needs 3 finished seeds per method (finished so far: soft-ℓ1 2 of 3, soft-log 2 of 3, imp 2 of 3)"
+    assert ("needs 3 finished seeds of both methods it compares (finished so far: soft-ℓ1 2 of 3, soft-log 2 of 3, "
+            "imp 2 of 3), so no converged verdict is given yet"
             in layer.text)
     assert "no IMP grid" not in layer.text
     assert (layer.claims["verdict"] == NOT_TESTABLE).all()
@@ -232,3 +233,5 @@ def test_three_soft_seeds_judge_log_against_l1_while_imp_is_still_training(soft_
     assert len(against_imp) == 4 and (against_imp["verdict"] == NOT_TESTABLE).all()
     assert against_imp["evidence"].str.contains("imp has 0 of 3 finished seeds: no converged verdict yet").all()
     assert "6 of 9 runs of" in layer.text
+    assert ("(finished so far: soft-ℓ1 3 of 3, soft-log 3 of 3, imp 0 of 3): log-vs-l1 (soft-log against soft-ℓ1) is "
+            "judged below by the 95% t-interval") in layer.text and "the other claims wait." in layer.text

@@ -124,8 +124,8 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
     stands, how many are not started, whether IMP is in the spec and whether its levels pass the highest
     soft sparsity ``searched`` so far (if not, how many it needs,
     :func:`~concave_lottery.method.search.imp_levels_to_pass`, which ``lottery extend`` gives a finished IMP
-    run), and whether a converged verdict is given
-    (only with :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds per method).
+    run), and which claims get a converged verdict (those whose two methods both have
+    :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds).
     ``imp_levels`` and ``prune_fraction`` are the spec's IMP levels (the fewest, if its grids differ) and p;
     ``left`` (:func:`work_left_text`) follows the first sentence."""
     need = claims.INTERVAL_SEEDS
@@ -162,8 +162,13 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
     short = {m: k for m, k in seeds.items() if k < need}
     if short or not seeds:
         have = ", ".join(f"{_readable(m)} {k} of {need}" for m, k in seeds.items())
-        text += (f" A converged verdict needs {need} finished seeds per method (finished so far: {have}), "
-                 "so no converged verdict is given yet.")
+        ready = [f"{claim} ({_readable(a)} against {_readable(b)})" for claim, a, b, _, _ in claims.LOTTERY_CLAIMS
+                 if seeds.get(a, 0) >= need and seeds.get(b, 0) >= need]
+        text += (f" A converged verdict needs {need} finished seeds of both methods it compares (finished so far: "
+                 f"{have})")
+        text += (f": {', '.join(ready)} is judged below by the 95% t-interval of the seed-paired gaps at matched "
+                 "sparsity, printed in its evidence; the other claims wait." if ready
+                 else ", so no converged verdict is given yet.")
     else:
         text += (f" Every method has {need} or more finished seeds: each verdict below is decided by the 95% "
                  "t-interval of the seed-paired gaps at matched sparsity, printed in its evidence.")
