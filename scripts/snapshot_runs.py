@@ -37,16 +37,16 @@ from concave_lottery.runs.paths import RunDir
 from concave_lottery.runs.results import check_finished_run
 from concave_lottery.runs.sweep import load_spec
 
-SKIPPED = (".lock",)
-
 
 def _git(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], check=check, capture_output=True, text=True)
 
 
 def run_files(run_dir: Path) -> list[Path]:
-    """The files of a run folder that a commit keeps: all but its lock and ``*.tmp`` (half-written) files."""
-    return sorted(p for p in run_dir.rglob("*") if p.is_file() and p.name not in SKIPPED and p.suffix != ".tmp")
+    """The files of a run folder that a commit keeps: :meth:`RunDir.files` (all but the lock and half-written
+    ``*.tmp`` files) and the digests that vouch for them."""
+    run = RunDir(run_dir)
+    return [*run.files(), *([run.digests] if run.digests.exists() else [])]
 
 
 def check_staged(root: Path, run_dirs: list[Path]) -> dict[Path, str]:
@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--out: the run folder {task.run_dir} is outside this git checkout ({root})")
         run_dirs.append(path.relative_to(root))
     present = [d for d in run_dirs if (root / d).is_dir()]
-    tracked = [d for d in run_dirs if _git("-C", str(root), "ls-files", "--", str(d)).stdout.strip()]
+    # the run folders git already tracks (one call): only those can have deletions to stage
+    listed = _git("-C", str(root), "ls-files", "-z", "--", *map(str, run_dirs)).stdout.split("\0")
+    known = {Path(f) for f in listed if f}
+    tracked = [d for d in run_dirs if any(d in f.parents for f in known)]
     files = [str(f.relative_to(root)) for d in present for f in run_files(root / d)]
     if files:
         subprocess.run(["git", "-C", str(root), "add", "--force", "--", *files], check=True)
