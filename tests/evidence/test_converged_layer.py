@@ -235,3 +235,42 @@ def test_three_soft_seeds_judge_log_against_l1_while_imp_is_still_training(soft_
     assert "6 of 9 runs of" in layer.text
     assert ("(finished so far: soft-ℓ1 3 of 3, soft-log 3 of 3, imp 0 of 3): log-vs-l1 (soft-log against soft-ℓ1) is "
             "judged below by the 95% t-interval") in layer.text and "the other claims wait." in layer.text
+
+
+def test_the_scorecard_takes_a_converged_verdict_in_place_of_the_short_round_one(soft_spec, tmp_path, monkeypatch):
+    """The scorecard (and report) prefer the converged layer for a claim once it judges every pair the claim
+    compares: log-vs-l1 with 3 soft seeds finished; the claims against IMP keep the short-round row, which
+    says what the converged layer waits for."""
+    from types import SimpleNamespace
+
+    from concave_lottery.evidence import scorecard
+
+    monkeypatch.setattr(scorecard, "theory_rows", lambda **_: [])
+    spec = _spec_with_imp(soft_spec, tmp_path)
+    # as the recorded runs give them: the paper's 85 epochs per round on the 5,170-image subset, so the
+    # training state is "trained on a reduced data set", which does not cap the verdicts
+    points = _points(3, {0: -0.002, 1: -0.004, 2: -0.003}).assign(dataset="cifar10-subset", epochs=85,
+                                                                  train_subset=5170, classes=0)
+    layer = tiers.gather("converged", spec, str(tmp_path))
+    status = layer.status.copy()
+    soft = status["method"] != "imp"
+    status.loc[soft, ["status", "rounds_done"]] = ["finished", 3]
+    conv = converged.build(tiers.Layer("converged", layer.specs, layer.root, layer.tasks, status, pd.DataFrame(),
+                                       points[points["method_label"] != "imp"]), ["soft-l1", "soft-log", "imp"])
+    short = _points(2, {0: -0.002, 1: -0.003}).assign(dataset="cifar10-subset", epochs=8, train_subset=5170,
+                                                      classes=0)
+    recorded = SimpleNamespace(name="recorded", by_model_and_dataset=lambda: list(
+        short.groupby(["model", "dataset_label"], sort=False)))
+    card = scorecard.scorecard([recorded], converged_layers=[conv]).set_index("id")
+    log_vs_l1 = card.loc["log-vs-l1"]
+    assert log_vs_l1["evidence"] == "converged" and log_vs_l1["verdict"] == "confirmed"
+    assert "6 of 9 runs of" in log_vs_l1["scale"] and "seeds 0, 1, 2" in log_vs_l1["scale"]
+    assert "; the recorded layer (cifar10-subset, 5,170 training images, 8 epochs per round" in log_vs_l1["why"]
+    assert "(untrained)" not in log_vs_l1["scale"] and "(untrained)" in card.loc["comparable", "scale"]
+    assert "reduced data set" in conv.claims.set_index("claim").loc["log-vs-l1", "note"]
+    comparable = card.loc["comparable"]
+    assert comparable["evidence"] == "recorded" and "8 epochs per round" in comparable["scale"]
+    assert comparable["why"].endswith("the converged layer (6 of 9 runs of `" + spec + "` finished) does not judge "
+                                      "it yet: imp has 0 of 3 finished seeds")
+    # one row per claim, model and dataset: the converged rows replace or annotate, never add
+    assert len(card.loc[["comparable", "higher-sparsity", "log-vs-l1"]]) == 3

@@ -67,6 +67,18 @@ def test_training_state_and_cap():
     assert "dense 52.0% vs 93.26% in the paper (Table II) after 4" in quoted.note
     full = verdicts.training_state(0.98, epochs=40, paper_epochs=40, train_images=60_000, full_images=60_000)
     assert full.trained and full.note == ""
+    # the paper's epochs on a subset (the converged campaign): trained, its verdicts about the subset only,
+    # and its dense accuracy never held against the paper's full-data figure
+    subset = verdicts.training_state(0.76, epochs=85, paper_epochs=85, train_images=5_170, full_images=50_000,
+                                     paper_dense=0.9326, paper_source="Table II")
+    assert subset.trained and subset.note == (
+        "trained for 85 epochs per round (the paper's: 85), but on 5,170 of 50,000 training images: the verdict "
+        "holds for this reduced data set, not the paper's")
+    assert verdicts.cap("holds", subset) == "holds"
+    nodense = verdicts.training_state(math.nan, epochs=85, paper_epochs=85, train_images=5_170, full_images=50_000)
+    assert nodense.trained  # soft runs judged against each other need no dense network
+    assert not verdicts.training_state(0.76, epochs=84, paper_epochs=85, train_images=5_170,
+                                       full_images=50_000).trained
     assert verdicts.cap("holds", reduced) == "inconclusive"
     assert verdicts.cap("fails", reduced) == "inconclusive"
     assert verdicts.cap("not testable", reduced) == "not testable"

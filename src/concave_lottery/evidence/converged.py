@@ -40,6 +40,9 @@ __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
 
+#: How :func:`claims_table` ends the evidence of a pair of methods it does not judge yet.
+WAITING = ": no converged verdict yet"
+
 
 def status_table(layer: tiers.Layer) -> pd.DataFrame:
     """One row per run of the layer's spec: method, seed, status, rounds done of the total, and for a run
@@ -90,7 +93,7 @@ def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, 
                 why.append(f"{m} has {seeds.get(m, 0)} of {need} finished seeds")
         if why:
             table.loc[i, ["verdict", "reading", "matched sparsities"]] = [NOT_TESTABLE, NOT_TESTABLE, 0]
-            table.loc[i, "evidence"] = "; ".join(why) + ": no converged verdict yet"
+            table.loc[i, "evidence"] = "; ".join(why) + WAITING
     return table
 
 

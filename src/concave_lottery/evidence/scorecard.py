@@ -7,7 +7,10 @@ run records (the recorded layer only: nothing is trained here), with the verdict
 - Figs. 5-7 (per model and dataset: comparable to IMP, better than IMP at high sparsity, log at least
   as good as ℓ1) from :func:`concave_lottery.evidence.claims.lottery_claims`, the two regularizers
   combined (any contradicted → contradicted; both confirmed → confirmed; both not tested → not
-  tested; else inconclusive);
+  tested; else inconclusive). Where the converged layer (:mod:`concave_lottery.evidence.converged`,
+  the paper's epochs per round, 3 seeds) judges a claim for a model and dataset, its verdict replaces
+  the short-round layer's, which its why still quotes (:func:`prefer_converged`); where it does not
+  judge it yet, the short-round row stays and its why says what the converged layer still waits for;
 - Table II from :func:`concave_lottery.evidence.claims.table_ii_claim`;
 - Figs. 8-9 from :func:`concave_lottery.evidence.claims.ablation_claims`;
 - Theorems 1-2 and Lemma 1 from a small live check with the theory chapter's code
@@ -27,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import analysis, claims, verdicts
+from . import analysis, claims, converged, verdicts
 from .verdicts import SCORECARD
 
 COLUMNS = ["claim", "paper", "verdict", "evidence", "scale", "chapter", "why"]
@@ -108,12 +111,68 @@ def lottery_rows(layers: Sequence[Any], accuracy: str = "test_accuracy") -> list
             table = claims.lottery_claims(sub, accuracy=accuracy).to_dict("records")
             state = claims.training_state_of(sub, accuracy)
             scale = scale_brief(sub, accuracy) + ("" if state.trained else " (untrained)")
-            for claim_id in ("comparable", "higher-sparsity", "log-vs-l1"):
-                rows = [r for r in table if r["claim"] == claim_id]
-                why = "; ".join(f"{r['a']}: {r['verdict']}, {_why(r)}" for r in rows)
-                out.append(_row(claim_id, f"{FIGURE_OF_MODEL.get(model, 'Figs. 5-7')}, {model} on {dataset}: "
-                                f"{claims.CLAIM_NAMES[claim_id]}", SCORECARD[_combined(rows)], layer.name, scale, why))
+            out += _lottery_claim_rows(table, model, dataset, layer.name, scale)
     return out
+
+
+def _lottery_claim_rows(table: Sequence[dict[str, Any]], model: str, dataset: str, evidence: str,
+                        scale: str) -> list[dict[str, Any]]:
+    out = []
+    for claim_id in ("comparable", "higher-sparsity", "log-vs-l1"):
+        rows = [r for r in table if r["claim"] == claim_id]
+        why = "; ".join(f"{r['a']}: {r['verdict']}, {_why(r)}" for r in rows)
+        row = _row(claim_id, f"{FIGURE_OF_MODEL.get(model, 'Figs. 5-7')}, {model} on {dataset}: "
+                   f"{claims.CLAIM_NAMES[claim_id]}", SCORECARD[_combined(rows)], evidence, scale, why)
+        out.append(row | {"key": (claim_id, model, dataset)})
+    return out
+
+
+def converged_rows(layer: Any, accuracy: str = "test_accuracy") -> list[dict[str, Any]]:
+    """Figs. 5-7 from a converged layer (:class:`concave_lottery.evidence.converged.ConvergedLayer`): the three
+    claims of its model and dataset, from its claims table, where a pair of methods is judged (by the 95%
+    t-interval of its seed-paired gaps) only once both have
+    :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds, and is ``not tested`` with the
+    reason before that. The scale says how many of the spec's runs are finished."""
+    from . import tiers
+
+    if not layer.layer.tasks:
+        return []
+    config = layer.layer.tasks[0].config.to_dict()
+    model, dataset = str(config["model"]), tiers.dataset_label(config)
+    points = layer.layer.points
+    if len(points):
+        scale = scale_brief(points, accuracy)
+    else:
+        scale = f"{dataset}, {tiers.train_images(config):,} training images, {int(config['epochs'])} epochs per round"
+    done = f"{layer.finished} of {len(layer.status)} runs of `{layer.layer.spec}` finished"
+    table = layer.claims.to_dict("records")
+    rows = _lottery_claim_rows(table, model, dataset, converged.LAYER, f"{scale}; {done}")
+    for row in rows:
+        waits = [why for r in table if r["claim"] == row["id"] and str(r["evidence"]).endswith(converged.WAITING)
+                 for why in str(r["evidence"]).removesuffix(converged.WAITING).split("; ")]
+        if waits:
+            row["wait"] = (f"the {converged.LAYER} layer ({done}) does not judge it yet: "
+                           + "; ".join(dict.fromkeys(waits)))
+    return rows
+
+
+def prefer_converged(recorded: Sequence[dict[str, Any]], converged_: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per claim, model and dataset: the converged row once its layer has judged every pair of
+    methods the claim compares (its why then ends with what the short-round row read), else the short-round
+    row, its why ending with what the converged layer still waits for (finished seeds, IMP's grid). A
+    converged row with no short-round row of its key is added as it is."""
+    by_key = {r["key"]: r for r in converged_}
+    out = []
+    for row in recorded:
+        conv = by_key.pop(row.get("key"), None)
+        if conv is None:
+            out.append(row)
+        elif "wait" not in conv:
+            out.append(conv | {"why": f"{conv['why']}; the {row['evidence']} layer ({row['scale']}) read "
+                                      f"{row['verdict']}"})
+        else:
+            out.append(row | {"why": f"{row['why']}; {conv['wait']}"})
+    return out + list(by_key.values())
 
 
 def table_ii_rows(layers: Sequence[Any], accuracy: str = "test_accuracy") -> list[dict[str, str]]:
@@ -206,13 +265,17 @@ def figs34_rows() -> list[dict[str, str]]:
 
 def scorecard(lottery_layers: Sequence[Any] = (), table_ii_layers: Sequence[Any] = (),
               ablation_layers: Sequence[Any] = (), *, accuracy: str = "test_accuracy",
-              theory: dict[str, Any] | None = None) -> pd.DataFrame:
+              theory: dict[str, Any] | None = None, converged_layers: Sequence[Any] = ()) -> pd.DataFrame:
     """Every claim of :data:`concave_lottery.evidence.claims.PAPER_CLAIMS`, in the paper's order:
     one row per claim (and per model and dataset for the lottery claims). A claim without runs in
     the given layers gets a ``not tested`` row that says so. ``theory``: keyword arguments of
-    :func:`theory_rows` (``None``: its defaults)."""
+    :func:`theory_rows` (``None``: its defaults). ``converged_layers``
+    (:class:`~concave_lottery.evidence.converged.ConvergedLayer`): their verdicts of Figs. 5-7 take the
+    place of the ``lottery_layers``' where they give one (:func:`prefer_converged`)."""
     rows = figs34_rows() + theory_rows(**(theory or {}))
-    rows += lottery_rows(lottery_layers, accuracy) + table_ii_rows(table_ii_layers, accuracy)
+    rows += prefer_converged(lottery_rows(lottery_layers, accuracy),
+                             [r for layer in converged_layers for r in converged_rows(layer, accuracy)])
+    rows += table_ii_rows(table_ii_layers, accuracy)
     rows += ablation_rows(ablation_layers, accuracy)
     seen = {r["id"] for r in rows}
     for c in claims.PAPER_CLAIMS:
@@ -263,8 +326,8 @@ def tally(card: pd.DataFrame) -> str:
     return ", ".join(f"{int(counts.get(w, 0))} {w}" for w in SCORECARD.values()) + f" ({len(card)} rows)."
 
 
-__all__ = ["COLUMNS", "scale_brief", "recorded_layers", "lottery_rows", "table_ii_rows", "ablation_rows", "theory_rows",
-           "figs34_rows",
+__all__ = ["COLUMNS", "scale_brief", "recorded_layers", "lottery_rows", "converged_rows", "prefer_converged",
+           "table_ii_rows", "ablation_rows", "theory_rows", "figs34_rows",
            "scorecard", "as_markdown", "paper_statements", "tally"]
 
 
