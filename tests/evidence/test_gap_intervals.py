@@ -109,3 +109,29 @@ def test_three_seeds_are_judged_by_the_paired_interval():
     two = two[two["seed"] < 2]
     old = claims.check_comparable(two, "soft-log", near_dense=0.0, state=trained)
     assert "seeds" not in old["evidence"] and old["verdict"] == HOLDS
+
+
+def test_each_seed_is_paired_at_its_own_tickets_sparsity():
+    """Converged soft runs prune a slightly different fraction on each seed, in big steps (remaining weights
+    more than halve between rounds). At the mean sparsity of a round, a seed whose own ticket lies just past
+    it has no value there (no point within 5% in log remaining fraction, no interpolation across a jump
+    wider than ln 2), so pairing at the mean would lose it. Each seed is paired at its own ticket instead."""
+    from concave_lottery.evidence import claims
+
+    l1 = {1: (0.9322, 0.9297, 0.9300), 2: (0.9728, 0.9693, 0.9695), 3: (0.9840, 0.9803, 0.9810)}
+    log = {1: (0.9121, 0.9077, 0.9080), 2: (0.9572, 0.9536, 0.9538), 3: (0.9723, 0.9694, 0.9696)}
+    rows = [("soft", reg, seed, r, sparsity[seed], base + 0.004 * seed)
+            for reg, rounds, base in (("l1", l1, 0.745), ("log", log, 0.75))
+            for r, sparsity in rounds.items() for seed in range(3)]
+    gaps = claims.matched_gaps(_points(rows), "soft-log", "soft-l1")
+    at_l1_round_2 = gaps.loc[(gaps["sparsity"] - sum(l1[2]) / 3).abs().idxmin()]
+    assert math.isclose(at_l1_round_2["sparsity"], 0.970533, abs_tol=1e-6)
+    # at the mean (97.05%) soft-l1's seed 0 (97.28%, after 92.97%) is missing: only 2 of its seeds count there
+    assert at_l1_round_2["n_b"] == 2
+    # paired at each seed's own ticket, all 3 seeds count, and each is +0.5 pp
+    assert at_l1_round_2["pairs"] == 3
+    assert math.isclose(at_l1_round_2["gap_mean"], 0.005, abs_tol=1e-9)
+    assert math.isclose(at_l1_round_2["gap_low"], 0.005, abs_tol=1e-9)
+    verdict = claims.check_comparable(_points(rows), "soft-log", "soft-l1", near_dense=0.0,
+                                      state=verdicts.TrainingState(True), claim="log-vs-l1")
+    assert "95%, 3 seeds" in verdict["evidence"]

@@ -138,16 +138,27 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
     columns sparsity, a_mean, a_std, b_mean, b_std, n_a, n_b (seeds), gap = a − b, spread =
     sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side), a_round, b_round: the
     round of each curve nearest that sparsity (in log remaining fraction), and the seed-paired
-    interval of the gap (:func:`concave_lottery.evidence.verdicts.gap_interval` of
-    :math:`\\text{acc}_a(s) - \\text{acc}_b(s)` over the seeds ``s`` both have there): pairs, gap_low,
-    gap_high (NaN with fewer than 2 pairs). Runs of one seed share the initialization θ0 and the data
-    order across methods, so pairing by seed removes that part of the noise."""
+    interval of the gap (:func:`concave_lottery.evidence.verdicts.gap_interval`): pairs, gap_mean (the
+    mean of the paired gaps), gap_low, gap_high (NaN with fewer than 2 pairs). Runs of one seed share the
+    initialization θ0 and the data order across methods, so pairing by seed removes that part of the noise.
+
+    A target is the mean sparsity of one method's round over its seeds, and each seed's pair is taken at
+    *that seed's own* ticket: :math:`g_s = \\text{acc}_a(s) - \\text{acc}_b(s)` at the sparsity
+    :math:`x_s` of seed ``s``'s ticket of that round, the other method's curve of seed ``s`` read at
+    :math:`x_s` (:func:`concave_lottery.evidence.analysis.accuracy_at_sparsity`). Soft rounds prune a
+    slightly different fraction on each seed, and reading every seed at the mean would drop the seeds whose
+    own ticket lies just outside the other curve's reach; IMP prunes the same fraction on every seed, so
+    its rounds pair exactly as at the mean."""
     columns = ["sparsity", "a_mean", "a_std", "b_mean", "b_std", "n_a", "n_b", "gap", "spread", "a_round",
-               "b_round", "pairs", "gap_low", "gap_high"]
+               "b_round", "pairs", "gap_mean", "gap_low", "gap_high"]
     if points.empty or a not in set(points["method_label"]) or b not in set(points["method_label"]):
         return pd.DataFrame(columns=columns)
     pruned = points[points["method_label"].isin([a, b]) & (points["sparsity"] > 0)]
-    targets = sorted(set(pruned.groupby(["method_label", "round"])["sparsity"].mean().round(6).tolist()))
+    means = pruned.groupby(["method_label", "round"])["sparsity"].mean().round(6)
+    targets = sorted(set(means.tolist()))
+    source = {}  # target -> the (method, round) whose mean it is (the first, should two coincide)
+    for (label, rnd), target in means.items():
+        source.setdefault(float(target), (label, rnd))
     at = analysis.accuracy_at_sparsity(points[points["method_label"].isin([a, b])], targets, accuracy=accuracy)
     where = pruned.groupby(["method_label", "round"])["sparsity"].mean().reset_index()
     where = pd.concat([where, points[points["method_label"].isin([a, b]) & (points["sparsity"] == 0)]
@@ -165,14 +176,31 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
             continue
         sa, sb = stats.loc[a], stats.loc[b]
         spread = math.hypot(sa["std"], sb["std"]) if min(sa["count"], sb["count"]) >= 2 else math.nan
-        by_seed = sub.pivot_table(index="seed", columns="method", values="accuracy", aggfunc="mean")
-        paired = verdicts.gap_interval((by_seed[a] - by_seed[b]).dropna().tolist())
+        paired = verdicts.gap_interval(_own_sparsity_gaps(points, a, b, *source[float(target)], accuracy))
         rows.append({"sparsity": float(target), "a_mean": sa["mean"], "a_std": sa["std"], "b_mean": sb["mean"],
                      "b_std": sb["std"], "n_a": int(sa["count"]), "n_b": int(sb["count"]),
                      "gap": float(sa["mean"] - sb["mean"]), "spread": spread,
                      "a_round": nearest_round(a, float(target)), "b_round": nearest_round(b, float(target)),
-                     "pairs": paired.n, "gap_low": paired.low, "gap_high": paired.high})
+                     "pairs": paired.n, "gap_mean": paired.mean, "gap_low": paired.low, "gap_high": paired.high})
     return pd.DataFrame(rows, columns=columns)
+
+
+def _own_sparsity_gaps(points: pd.DataFrame, a: str, b: str, label: str, rnd: int, accuracy: str) -> list[float]:
+    """Seed by seed, ``a``'s accuracy minus ``b``'s at the sparsity of that seed's own ticket of ``label``'s
+    round ``rnd`` (``label`` is ``a`` or ``b``; the other method's curve of the same seed read there, or the
+    seed left out where it does not reach it)."""
+    other = b if label == a else a
+    own = points[(points["method_label"] == label) & (points["round"] == rnd)]
+    gaps = []
+    for seed, ticket in own.groupby("seed", sort=True):
+        x = float(ticket["sparsity"].mean())
+        at = analysis.accuracy_at_sparsity(points[(points["method_label"] == other) & (points["seed"] == seed)], [x],
+                                           accuracy=accuracy)
+        if at.empty:
+            continue
+        mine, theirs = float(ticket[accuracy].mean()), float(at["accuracy"].iloc[0])
+        gaps.append(mine - theirs if label == a else theirs - mine)
+    return gaps
 
 
 def _pp(x: float) -> str:
@@ -183,7 +211,10 @@ def _interval(g: Any) -> str:
     """The gap's paired interval, where it decides the verdict (:data:`INTERVAL_SEEDS` pairs or more)."""
     if getattr(g, "pairs", 0) < INTERVAL_SEEDS:
         return ""
-    return f" [{100 * g.gap_low:+.2f}, {100 * g.gap_high:+.2f}] 95%, {g.pairs} seeds"
+    text = f" [{100 * g.gap_low:+.2f}, {100 * g.gap_high:+.2f}] 95%, {g.pairs} seeds"
+    if f"{100 * g.gap_mean:+.2f}" != f"{100 * g.gap:+.2f}":  # pairs at each seed's own ticket, not at the mean
+        text += f" paired at their own tickets, mean {_pp(g.gap_mean)}"
+    return text
 
 
 def _evidence(gaps: pd.DataFrame, a: str, b: str) -> str:
@@ -231,7 +262,7 @@ def _judge(g: Any, near_dense: float, min_gap: float, want: str) -> str:
     more (:func:`concave_lottery.evidence.verdicts.judge_interval`), else by the gap against the noise
     floor (:func:`concave_lottery.evidence.verdicts.judge`)."""
     if getattr(g, "pairs", 0) >= INTERVAL_SEEDS:
-        interval = verdicts.GapInterval(g.gap, g.gap_low, g.gap_high, int(g.pairs))
+        interval = verdicts.GapInterval(g.gap_mean, g.gap_low, g.gap_high, int(g.pairs))
         return verdicts.judge_interval(interval, want=want, min_gap=min_gap)
     return verdicts.judge(g.gap, _floor(g.spread, near_dense), want=want, min_gap=min_gap)
 
