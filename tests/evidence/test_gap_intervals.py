@@ -135,3 +135,25 @@ def test_each_seed_is_paired_at_its_own_tickets_sparsity():
     verdict = claims.check_comparable(_points(rows), "soft-log", "soft-l1", near_dense=0.0,
                                       state=verdicts.TrainingState(True), claim="log-vs-l1")
     assert "95%, 3 seeds" in verdict["evidence"]
+
+
+def test_with_min_pairs_a_sparsity_where_fewer_seeds_pair_is_listed_but_not_judged():
+    """The converged layer judges only by intervals: a matched sparsity where 2 of 3 seeds pair is shown,
+    marked, and left out of the verdict, instead of being judged by its point gap against the noise floor."""
+    from concave_lottery.evidence import claims
+
+    l1 = {1: (0.9322, 0.9297, 0.9300), 2: (0.9728, 0.9693, 0.9695)}
+    log = {1: (0.9121, 0.9077, 0.9080), 2: (0.9572, 0.9536, 0.9538), 3: (0.9723, 0.9694, 0.9696)}
+    rows = [("soft", "l1", seed, r, sparsity[seed], 0.745) for r, sparsity in l1.items() for seed in range(3)]
+    # soft-log's first round is 5 pp down, so at soft-l1's first ticket (where soft-log's seed 0 cannot be
+    # read: its rounds 1-2 jump more than ln 2) soft-log is behind
+    rows += [("soft", "log", seed, r, sparsity[seed], 0.70 if r == 1 else 0.75)
+             for r, sparsity in log.items() for seed in range(3)]
+    pts = _points(rows)
+    kw = dict(near_dense=0.0, state=verdicts.TrainingState(True), claim="log-vs-l1")
+    point_rule = claims.check_comparable(pts, "soft-log", "soft-l1", **kw)
+    assert point_rule["verdict"] == FAILS  # the 2-seed row, judged by its point gap
+    intervals = claims.check_comparable(pts, "soft-log", "soft-l1", min_pairs=3, **kw)
+    assert intervals["verdict"] == HOLDS  # only the rows where 3 seeds pair, each +0.5 pp
+    assert "93.1%: soft-log" in intervals["evidence"] and "2 seeds paired: not judged" in intervals["evidence"]
+    assert intervals["evidence"].count("95%, 3 seeds") == 2

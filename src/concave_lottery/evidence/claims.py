@@ -138,8 +138,9 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
     columns sparsity, a_mean, a_std, b_mean, b_std, n_a, n_b (seeds), gap = a − b, spread =
     sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side), a_round, b_round: the
     round of each curve nearest that sparsity (in log remaining fraction), and the seed-paired
-    interval of the gap (:func:`concave_lottery.evidence.verdicts.gap_interval`): pairs, gap_mean (the
-    mean of the paired gaps), gap_low, gap_high (NaN with fewer than 2 pairs). Runs of one seed share the
+    interval of the gap (:func:`concave_lottery.evidence.verdicts.gap_interval`): pairs, a_paired and
+    b_paired (each method's mean over the paired seeds), gap_mean (the mean of the paired gaps), gap_low,
+    gap_high (NaN with fewer than 2 pairs). Runs of one seed share the
     initialization θ0 and the data order across methods, so pairing by seed removes that part of the noise.
 
     A target is the mean sparsity of one method's round over its seeds, and each seed's pair is taken at
@@ -150,7 +151,7 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
     own ticket lies just outside the other curve's reach; IMP prunes the same fraction on every seed, so
     its rounds pair exactly as at the mean."""
     columns = ["sparsity", "a_mean", "a_std", "b_mean", "b_std", "n_a", "n_b", "gap", "spread", "a_round",
-               "b_round", "pairs", "gap_mean", "gap_low", "gap_high"]
+               "b_round", "pairs", "a_paired", "b_paired", "gap_mean", "gap_low", "gap_high"]
     if points.empty or a not in set(points["method_label"]) or b not in set(points["method_label"]):
         return pd.DataFrame(columns=columns)
     pruned = points[points["method_label"].isin([a, b]) & (points["sparsity"] > 0)]
@@ -176,17 +177,21 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
             continue
         sa, sb = stats.loc[a], stats.loc[b]
         spread = math.hypot(sa["std"], sb["std"]) if min(sa["count"], sb["count"]) >= 2 else math.nan
-        paired = verdicts.gap_interval(_own_sparsity_gaps(points, a, b, *source[float(target)], accuracy))
+        pairs = _own_sparsity_pairs(points, a, b, *source[float(target)], accuracy)
+        paired = verdicts.gap_interval([pa - pb for pa, pb in pairs])
         rows.append({"sparsity": float(target), "a_mean": sa["mean"], "a_std": sa["std"], "b_mean": sb["mean"],
                      "b_std": sb["std"], "n_a": int(sa["count"]), "n_b": int(sb["count"]),
                      "gap": float(sa["mean"] - sb["mean"]), "spread": spread,
                      "a_round": nearest_round(a, float(target)), "b_round": nearest_round(b, float(target)),
-                     "pairs": paired.n, "gap_mean": paired.mean, "gap_low": paired.low, "gap_high": paired.high})
+                     "pairs": paired.n, "a_paired": float(np.mean([p[0] for p in pairs])) if pairs else math.nan,
+                     "b_paired": float(np.mean([p[1] for p in pairs])) if pairs else math.nan,
+                     "gap_mean": paired.mean, "gap_low": paired.low, "gap_high": paired.high})
     return pd.DataFrame(rows, columns=columns)
 
 
-def _own_sparsity_gaps(points: pd.DataFrame, a: str, b: str, label: str, rnd: int, accuracy: str) -> list[float]:
-    """Seed by seed, ``a``'s accuracy minus ``b``'s at the sparsity of that seed's own ticket of ``label``'s
+def _own_sparsity_pairs(points: pd.DataFrame, a: str, b: str, label: str, rnd: int,
+                        accuracy: str) -> list[tuple[float, float]]:
+    """Seed by seed, ``a``'s and ``b``'s accuracy at the sparsity of that seed's own ticket of ``label``'s
     round ``rnd`` (``label`` is ``a`` or ``b``; the other method's curve of the same seed read there, or the
     seed left out where it does not reach it)."""
     other = b if label == a else a
@@ -199,7 +204,7 @@ def _own_sparsity_gaps(points: pd.DataFrame, a: str, b: str, label: str, rnd: in
         if at.empty:
             continue
         mine, theirs = float(ticket[accuracy].mean()), float(at["accuracy"].iloc[0])
-        gaps.append(mine - theirs if label == a else theirs - mine)
+        gaps.append((mine, theirs) if label == a else (theirs, mine))
     return gaps
 
 
@@ -207,21 +212,27 @@ def _pp(x: float) -> str:
     return f"{100 * x:+.2f} pp"
 
 
-def _interval(g: Any) -> str:
-    """The gap's paired interval, where it decides the verdict (:data:`INTERVAL_SEEDS` pairs or more)."""
-    if getattr(g, "pairs", 0) < INTERVAL_SEEDS:
-        return ""
-    text = f" [{100 * g.gap_low:+.2f}, {100 * g.gap_high:+.2f}] 95%, {g.pairs} seeds"
-    if f"{100 * g.gap_mean:+.2f}" != f"{100 * g.gap:+.2f}":  # pairs at each seed's own ticket, not at the mean
-        text += f" paired at their own tickets, mean {_pp(g.gap_mean)}"
-    return text
+def _decided_by_interval(g: Any) -> bool:
+    return getattr(g, "pairs", 0) >= INTERVAL_SEEDS
 
 
-def _evidence(gaps: pd.DataFrame, a: str, b: str) -> str:
-    return "; ".join(f"{100 * g.sparsity:.1f}%: {a} {100 * g.a_mean:.2f} vs {b} {100 * g.b_mean:.2f} "
-                     f"({_pp(g.gap)}{_interval(g)}" + ("" if g.a_round == g.b_round else
-                                         f"; {a} round {g.a_round}, {b} round {g.b_round}") + ")"
-                     for g in gaps.itertuples())
+def _evidence(gaps: pd.DataFrame, a: str, b: str, min_pairs: int = 0) -> str:
+    """One matched sparsity each. Where the paired interval decides (:data:`INTERVAL_SEEDS` pairs or more),
+    the accuracies are the means over the paired seeds, each at its own ticket, the gap their mean
+    difference and the interval around it; else the means over the seeds at the target and their gap,
+    marked *not judged* when fewer than ``min_pairs`` seeds pair there."""
+    def one(g: Any) -> str:
+        if _decided_by_interval(g):
+            numbers = (f"{a} {100 * g.a_paired:.2f} vs {b} {100 * g.b_paired:.2f} ({_pp(g.gap_mean)} "
+                       f"[{100 * g.gap_low:+.2f}, {100 * g.gap_high:+.2f}] 95%, {g.pairs} seeds")
+        else:
+            numbers = f"{a} {100 * g.a_mean:.2f} vs {b} {100 * g.b_mean:.2f} ({_pp(g.gap)}"
+        rounds = "" if g.a_round == g.b_round else f"; {a} round {g.a_round}, {b} round {g.b_round}"
+        if g.pairs < min_pairs:
+            rounds += f"; {g.pairs} seed{'' if g.pairs == 1 else 's'} paired: not judged"
+        return f"{100 * g.sparsity:.1f}%: {numbers}{rounds})"
+
+    return "; ".join(one(g) for g in gaps.itertuples())
 
 
 def _rounds(points: pd.DataFrame, a: str, b: str) -> str:
@@ -243,7 +254,8 @@ def _floor(gap_spread: float, near_dense: float) -> float:
 
 
 def _row(claim: str, a: str, b: str, gaps: pd.DataFrame, verdict: str, note: str = "", reading: str | None = None,
-         *, points: pd.DataFrame | None = None, floor: float = math.nan, state: TrainingState | None = None) -> dict:
+         *, points: pd.DataFrame | None = None, floor: float = math.nan, state: TrainingState | None = None,
+         min_pairs: int = 0) -> dict:
     """One claim's outcome: the verdict (capped at inconclusive for an untrained layer), the noise
     floor it was judged against (in pp, blank when none was measured), the rounds behind each curve
     and the 1 pp ``reading``."""
@@ -251,26 +263,32 @@ def _row(claim: str, a: str, b: str, gaps: pd.DataFrame, verdict: str, note: str
     capped = verdicts.cap(verdict, state)
     notes = [n for n in (note if len(gaps) else "", state.note) if n]
     return {"claim": claim, "a": a, "b": b, "matched sparsities": len(gaps),
-            "evidence": _evidence(gaps, a, b) if len(gaps) else note, "verdict": capped,
+            "evidence": _evidence(gaps, a, b, min_pairs) if len(gaps) else note, "verdict": capped,
             "reading": reading if reading is not None else verdict,
             "noise floor": "" if math.isnan(floor) else f"{100 * floor:.2f} pp",
             "rounds": _rounds(points if points is not None else pd.DataFrame(), a, b), "note": "; ".join(notes)}
 
 
-def _judge(g: Any, near_dense: float, min_gap: float, want: str) -> str:
+def _judge(g: Any, near_dense: float, min_gap: float, want: str, min_pairs: int = 0) -> str | None:
     """One matched sparsity's verdict: by the seed-paired interval with :data:`INTERVAL_SEEDS` pairs or
     more (:func:`concave_lottery.evidence.verdicts.judge_interval`), else by the gap against the noise
-    floor (:func:`concave_lottery.evidence.verdicts.judge`)."""
-    if getattr(g, "pairs", 0) >= INTERVAL_SEEDS:
+    floor (:func:`concave_lottery.evidence.verdicts.judge`); ``None`` (not judged) with fewer than
+    ``min_pairs`` pairs."""
+    if g.pairs < min_pairs:
+        return None
+    if _decided_by_interval(g):
         interval = verdicts.GapInterval(g.gap_mean, g.gap_low, g.gap_high, int(g.pairs))
         return verdicts.judge_interval(interval, want=want, min_gap=min_gap)
     return verdicts.judge(g.gap, _floor(g.spread, near_dense), want=want, min_gap=min_gap)
 
 
-def _verdicts(gaps: pd.DataFrame, near_dense: float, min_gap: float, want: str) -> tuple[list[str], list[str]]:
-    judged = [_judge(g, near_dense, min_gap, want) for g in gaps.itertuples()]
-    read = [verdicts.reading(g.gap, want=want, min_gap=min_gap) for g in gaps.itertuples()]
-    return judged, read
+def _verdicts(gaps: pd.DataFrame, near_dense: float, min_gap: float, want: str,
+              min_pairs: int = 0) -> tuple[list[str], list[str]]:
+    """The verdicts and 1 pp readings of the matched sparsities that are judged (see :func:`_judge`)."""
+    judged = [g for g in gaps.itertuples() if g.pairs >= min_pairs]
+    return ([_judge(g, near_dense, min_gap, want) for g in judged],
+            [verdicts.reading(g.gap_mean if _decided_by_interval(g) else g.gap, want=want, min_gap=min_gap)
+             for g in judged])
 
 
 def _gaps_floor(gaps: pd.DataFrame, near_dense: float) -> float:
@@ -285,31 +303,32 @@ def _near_dense(points: pd.DataFrame, accuracy: str) -> float:
 
 def check_comparable(points: pd.DataFrame, a: str, b: str = "imp", *, accuracy: str = "test_accuracy",
                      min_gap: float = MIN_GAP, claim: str = "comparable", near_dense: float | None = None,
-                     state: TrainingState | None = None) -> dict:
+                     state: TrainingState | None = None, min_pairs: int = 0) -> dict:
     """``a`` is comparable to ``b`` (not worse) at every matched sparsity: ``holds`` when comparable
     everywhere (:func:`concave_lottery.evidence.verdicts.judge`), ``fails`` when worse beyond the
     noise floor somewhere, else ``inconclusive``. ``near_dense`` defaults to the near-dense spread of
     ``points``."""
     near_dense = _near_dense(points, accuracy) if near_dense is None else near_dense
     gaps = matched_gaps(points, a, b, accuracy=accuracy)
-    judged, read = _verdicts(gaps, near_dense, min_gap, "comparable")
+    judged, read = _verdicts(gaps, near_dense, min_gap, "comparable", min_pairs)
     note = "" if len(gaps) else f"{a} and {b} reach no common sparsity"
     return _row(claim, a, b, gaps, verdicts.combine(judged), note, verdicts.combine(read), points=points,
-                floor=_gaps_floor(gaps, near_dense), state=state)
+                floor=_gaps_floor(gaps, near_dense), state=state, min_pairs=min_pairs)
 
 
 def check_better_at_highest(points: pd.DataFrame, a: str, b: str = "imp", *, accuracy: str = "test_accuracy",
                             min_gap: float = MIN_GAP, claim: str = "higher-sparsity",
                             min_sparsity: float = HIGH_SPARSITY, near_dense: float | None = None,
-                            state: TrainingState | None = None) -> dict:
-    """``a`` beats ``b`` at ``a``'s sparsest round, where ``b``'s curve reaches it. Where it does not,
+                            state: TrainingState | None = None, min_pairs: int = 0) -> dict:
+    """``a`` beats ``b`` at ``a``'s sparsest round, where ``b``'s curve reaches it (whether or not ``b``'s
+    levels go further: IMP's grid is made to pass the soft tickets' sparsity). Where it does not,
     only dominance counts, between the two methods' sparsest points: the sparser one wins when it is
     also at least as accurate (``a`` sparser and as accurate: holds; ``b`` sparser and as accurate:
     fails), and only with 2 seeds or more per method (else inconclusive); otherwise the claim is not
     testable on these runs. It is not testable either when ``a``'s sparsest round (mean over seeds)
     prunes less than ``min_sparsity`` of the weights."""
     near_dense = _near_dense(points, accuracy) if near_dense is None else near_dense
-    kw = dict(points=points, state=state)
+    kw = dict(points=points, state=state, min_pairs=min_pairs)
     own = points[(points["method_label"] == a) & (points["sparsity"] > 0)] if len(points) else points
     if own.empty or b not in set(points["method_label"]):
         return _row(claim, a, b, points.iloc[0:0], NOT_TESTABLE, f"{a} or {b} has no recorded ticket", **kw)
@@ -319,10 +338,13 @@ def check_better_at_highest(points: pd.DataFrame, a: str, b: str = "imp", *, acc
                     f"{a}'s sparsest ticket prunes {100 * sparsest['sparsity']:.1f}% of the weights, "
                     f"below the {100 * min_sparsity:.0f}% this claim needs", **kw)
     gaps = matched_gaps(points, a, b, accuracy=accuracy)  # only once the claim is testable
-    if len(gaps) and math.isclose(gaps["sparsity"].iloc[-1], sparsest["sparsity"], abs_tol=1e-6):
-        g = gaps.iloc[[-1]]
-        judged, read = _verdicts(g, near_dense, min_gap, "better")
-        return _row(claim, a, b, g, judged[0], reading=read[0], floor=_gaps_floor(g, near_dense), **kw)
+    # a's sparsest round among the matched sparsities (not always the last: b's levels may go further)
+    at_sparsest = gaps[np.isclose(gaps["sparsity"].astype(float), sparsest["sparsity"], rtol=0, atol=1e-6)]
+    if len(at_sparsest):
+        g = at_sparsest.iloc[[-1]]
+        judged, read = _verdicts(g, near_dense, min_gap, "better", min_pairs)
+        return _row(claim, a, b, g, judged[0] if judged else NOT_TESTABLE, reading=read[0] if read else None,
+                    floor=_gaps_floor(g, near_dense), **kw)
     theirs = points[points["method_label"] == b].groupby("round")[["sparsity", accuracy]].mean()
     top = theirs.sort_values("sparsity").iloc[-1]
     n = int(points[points["method_label"].isin([a, b])].groupby("method_label")["seed"].nunique().min())
@@ -341,9 +363,12 @@ def check_better_at_highest(points: pd.DataFrame, a: str, b: str = "imp", *, acc
 
 
 def lottery_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP,
-                   state: TrainingState | None = None) -> pd.DataFrame:
+                   state: TrainingState | None = None, min_pairs: int = 0) -> pd.DataFrame:
     """The claims of Sec. V-E (Figs. 5-7) on one set of runs (one model, one dataset), judged against
-    the noise floor of these runs; ``state`` defaults to :func:`training_state_of` the runs."""
+    the noise floor of these runs, or by the paired interval where :data:`INTERVAL_SEEDS` seeds pair;
+    ``state`` defaults to :func:`training_state_of` the runs. With ``min_pairs`` (the converged layer:
+    :data:`INTERVAL_SEEDS`), a matched sparsity where fewer seeds pair is listed, marked *not judged*, and
+    left out of the verdict, so that no verdict rests on a point gap."""
     state = training_state_of(points, accuracy) if state is None else state
     near_dense = _near_dense(points, accuracy)
     rows = []
@@ -351,7 +376,7 @@ def lottery_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min
         check = check_better_at_highest if claim == "higher-sparsity" else check_comparable
         kw = {} if claim == "higher-sparsity" else {"claim": claim}
         rows.append(check(points, a, b, accuracy=accuracy, min_gap=min_gap, near_dense=near_dense, state=state,
-                          **kw))
+                          min_pairs=min_pairs, **kw))
     return pd.DataFrame(rows)
 
 

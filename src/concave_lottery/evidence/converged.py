@@ -78,9 +78,10 @@ def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, 
     """:func:`concave_lottery.evidence.claims.lottery_claims` on the converged points, with every claim
     whose two methods do not both have :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished
     seeds set to ``not testable`` and the reason in its evidence: a method not in the spec (IMP's grid is
-    added later), or too few seeds so far. Judged rows keep the evidence with its 95% interval."""
+    added later), or too few seeds so far. Judged rows keep the evidence with its 95% interval; a matched
+    sparsity where fewer than that many seeds pair is listed, marked *not judged*, and does not count."""
     need = claims.INTERVAL_SEEDS
-    table = claims.lottery_claims(points, accuracy=accuracy) if len(points) else pd.DataFrame(
+    table = claims.lottery_claims(points, accuracy=accuracy, min_pairs=need) if len(points) else pd.DataFrame(
         [{"claim": c, "a": a, "b": b, "matched sparsities": 0, "evidence": "", "verdict": NOT_TESTABLE,
           "reading": NOT_TESTABLE, "noise floor": "", "rounds": "", "note": ""}
          for c, a, b, _, _ in claims.LOTTERY_CLAIMS])
