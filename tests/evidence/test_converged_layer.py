@@ -212,12 +212,13 @@ def test_the_paragraph_says_whether_imp_levels_pass_the_soft_sparsity():
     assert "no IMP grid" not in short + enough
 
 
-def test_three_soft_seeds_judge_log_against_l1_while_imp_is_still_training(soft_spec, tmp_path):
+def test_three_soft_seeds_judge_log_against_l1_while_imp_is_still_training(soft_spec, tmp_path, monkeypatch):
     """The state the campaign's lanes reach first (sweeps/lanes): soft-ℓ1 and soft-log have 3 finished seeds,
     IMP, in the spec, has none. soft-log against soft-ℓ1 is judged with its interval; the claims against IMP
     say why they wait."""
     spec = _spec_with_imp(soft_spec, tmp_path)
-    points = _points(3, {0: -0.002, 1: -0.004, 2: -0.003})
+    points = _points(3, {0: -0.002, 1: -0.004, 2: -0.003}).assign(dataset="cifar10-subset", epochs=85,
+                                                                  train_subset=5170, classes=0)
     points = points[points["method_label"] != "imp"]
     layer = tiers.gather("converged", spec, str(tmp_path))
     status = layer.status.copy()
@@ -233,6 +234,17 @@ def test_three_soft_seeds_judge_log_against_l1_while_imp_is_still_training(soft_
     assert len(against_imp) == 4 and (against_imp["verdict"] == NOT_TESTABLE).all()
     assert against_imp["evidence"].str.contains("imp has 0 of 3 finished seeds: no converged verdict yet").all()
     assert "6 of 9 runs of" in layer.text
+    # the interval figure draws the judged pair only, at the sparsities where 3 seeds pair
+    gaps = layer.interval_gaps()
+    assert list(gaps) == [("soft-log", "soft-l1")] and (gaps[("soft-log", "soft-l1")]["pairs"] == 3).all()
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    monkeypatch.setattr(converged, "show_figures", lambda layers, accuracy: drawn.append("tickets"))
+    monkeypatch.setattr(converged.plotting, "gap_intervals", lambda g, **kw: drawn.append(sorted(g)))
+    monkeypatch.setattr(plt, "show", lambda: None)
+    layer.show()  # the chapter's section: paragraph, tables, the ticket figure, then the interval figure
+    assert drawn == ["tickets", [("soft-log", "soft-l1")]]
     assert ("(finished so far: soft-ℓ1 3 of 3, soft-log 3 of 3, imp 0 of 3): log-vs-l1 (soft-log against soft-ℓ1) is "
             "judged below by the 95% t-interval") in layer.text and "the other claims wait." in layer.text
 

@@ -150,3 +150,22 @@ def test_figures_without_variation_are_left_out():
     assert plotting.shows_variation([1.0, 0.8])
     h2h = pd.DataFrame({"win_rate": [0.5, 1.0], "ties": [1, 0], "n": [4, 4]}, index=[0.5, 1.0])
     assert len(plotting.win_rate_bars(h2h, winner="log", title="t").axes[0].patches) == 4
+
+
+def test_gap_intervals_draw_each_pairs_interval_and_the_two_thresholds():
+    rows = pd.DataFrame({"sparsity": [0.93, 0.97], "gap_mean": [0.004, -0.012], "gap_low": [-0.001, -0.02],
+                         "gap_high": [0.009, -0.004], "pairs": [3, 3]})
+    fig = plotting.gap_intervals({("soft-log", "imp"): rows, ("soft-log", "soft-l1"): rows.iloc[:1]})
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, matplotlib.container.ErrorbarContainer)]
+    assert [len(c.lines[0].get_xdata()) for c in bars] == [2, 1]
+    # the interval of the second point of the first pair runs from -2.0 to -0.4 pp
+    segments = bars[0].lines[2][0].get_segments()
+    assert np.allclose(sorted(segments[1][:, 1]), [-2.0, -0.4])
+    levels = sorted(line.get_ydata()[0] for line in ax.lines if len(set(line.get_ydata())) == 1
+                    and len(line.get_xdata()) == 2)
+    assert np.allclose(levels[:2], [-1.0, 0.0])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[:2] == ["soft-log − imp (3 seeds)", "soft-log − soft-l1 (3 seeds)"]
+    assert ax.get_xlim()[0] > ax.get_xlim()[1]  # dense side on the left
+    plt.close(fig)

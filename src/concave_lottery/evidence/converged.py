@@ -225,9 +225,27 @@ class ConvergedLayer:
     def finished(self) -> int:
         return int((self.status["status"] == "finished").sum())
 
+    def interval_gaps(self, accuracy: str = "test_accuracy") -> dict[tuple[str, str], pd.DataFrame]:
+        """For every pair of methods a claim judges (not waiting for seeds), the matched sparsities where
+        :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` seeds pair
+        (:func:`~concave_lottery.evidence.claims.matched_gaps` rows): what
+        :func:`concave_lottery.evidence.plotting.gap_intervals` draws. Keyed by (a, b)."""
+        out: dict[tuple[str, str], pd.DataFrame] = {}
+        for row in self.claims.to_dict("records"):
+            key = (str(row["a"]), str(row["b"]))
+            if str(row["evidence"]).endswith(WAITING) or key in out:
+                continue
+            gaps = claims.matched_gaps(self.layer.points, row["a"], row["b"], accuracy=accuracy)
+            gaps = gaps[gaps["pairs"] >= claims.INTERVAL_SEEDS]
+            if len(gaps):
+                out[key] = gaps
+        return out
+
     def show(self, accuracy: str = "test_accuracy") -> None:
         """Display the paragraph, the status table, the collapse check, and (with finished runs) the
-        figure, the mean ± std table and the claims with their intervals."""
+        figure, the seed-paired gaps with their intervals (:meth:`interval_gaps`), the mean ± std table and
+        the claims with their intervals."""
+        import matplotlib.pyplot as plt
         from IPython.display import Markdown, display
 
         display(Markdown(self.text))
@@ -238,6 +256,12 @@ class ConvergedLayer:
         if not self.finished:
             return
         show_figures([self.layer], accuracy)
+        gaps = self.interval_gaps(accuracy)
+        if gaps:
+            display(Markdown(f"The seed-paired gaps that decide the verdicts below, each at a matched sparsity "
+                             f"where {claims.INTERVAL_SEEDS} seeds pair, with its 95% t-interval ({LAYER} layer):"))
+            plotting.gap_intervals(gaps, min_gap=claims.MIN_GAP)
+            plt.show()
         display(tables.fit_table(self.rows, ["method", "round", "seeds", "sparsity %", "ticket acc % (final)"]))
         display(tables.fit_table(self.claims.drop(columns="note"), ["claim", "a", "b", "verdict", "evidence"]))
 

@@ -712,3 +712,49 @@ def find_time_bars(by: pd.DataFrame, paper_find_minutes: Mapping[str, float], *,
 
 
 __all__ += ["find_time_bars"]
+
+
+def gap_intervals(gaps: Mapping[tuple[str, str], pd.DataFrame], *, min_gap: float = 0.01) -> plt.Figure:
+    """The seed-paired gaps that decide the converged verdicts: for each pair of methods ``(a, b)``, the
+    mean gap :math:`\\text{acc}_a - \\text{acc}_b` at every matched sparsity (rows of
+    :func:`concave_lottery.evidence.claims.matched_gaps` with columns sparsity, gap_mean, gap_low, gap_high,
+    pairs) with its 95% t-interval as an error bar, against the remaining weights (log axis, dense on the
+    left, as :func:`ticket_accuracy_vs_remaining`). A solid line at 0 (``better`` needs the whole interval
+    above it) and a dotted one at ``−min_gap`` (``comparable`` needs the whole interval above it). Pairs
+    measured at the same sparsity are set a little apart so their bars stay readable."""
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(9.0, 3.6))
+    handles: list[Line2D] = []
+    lowest, highest, others = 1.0, 1e-6, 0
+    for i, ((a, b), rows) in enumerate(gaps.items()):
+        rows = rows.sort_values("sparsity")
+        remaining = np.clip(1.0 - rows["sparsity"].to_numpy(dtype=float), 1e-6, None) * 1.025 ** (i - 1)
+        lowest, highest = min(lowest, float(remaining.min())), max(highest, float(remaining.max()))
+        mean = 100 * rows["gap_mean"].to_numpy(dtype=float)
+        below = mean - 100 * rows["gap_low"].to_numpy(dtype=float)
+        above = 100 * rows["gap_high"].to_numpy(dtype=float) - mean
+        others += b != "imp"  # against IMP: a's own colour; between two other methods: purple, pink, ...
+        colour = color_for(a) if b == "imp" else _PALETTE[(4, 6, 9)[(others - 1) % 3]]
+        marker = METHOD_MARKERS.get(a, "o")
+        ax.errorbar(remaining, mean, yerr=[below, above], linestyle="none", marker=marker, markersize=5.5,
+                    capsize=3, color=colour)
+        seeds = sorted(set(rows["pairs"].astype(int)))
+        handles.append(Line2D([], [], color=colour, linestyle="none", marker=marker, markersize=5.5,
+                              label=f"{a} − {b} ({'/'.join(map(str, seeds))} seeds)"))
+    ax.axhline(0.0, color="0.3", linewidth=1.0)
+    ax.axhline(-100 * min_gap, color="0.3", linewidth=1.0, linestyle=":")
+    handles.append(Line2D([], [], color="0.3", linewidth=1.0, label="0: better needs the interval above"))
+    handles.append(Line2D([], [], color="0.3", linewidth=1.0, linestyle=":",
+                          label=f"−{100 * min_gap:g} pp: comparable needs the interval above"))
+    ax.set_xscale("log")
+    lo, hi = min(max(lowest, 1e-4) / 1.4, 0.5), min(max(highest, lowest) * 1.4, 1.08)
+    ax.set_xlim(hi, lo)  # dense side on the left, sparser to the right
+    ticks = spaced_ticks(REMAINING_TICKS, lo, hi)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([_percent(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.set(xlabel="remaining prunable weights (log scale)", ylabel="paired gap (pp), 95% t-interval")
+    ensure_span(ax, 2.0)
+    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
