@@ -277,6 +277,8 @@ def test_the_scorecard_takes_a_converged_verdict_in_place_of_the_short_round_one
     log_vs_l1 = card.loc["log-vs-l1"]
     assert log_vs_l1["evidence"] == "converged" and log_vs_l1["verdict"] == "confirmed"
     assert "6 of 9 runs of" in log_vs_l1["scale"] and "seeds 0, 1, 2" in log_vs_l1["scale"]
+    assert log_vs_l1["why"].startswith("soft-log: holds, 2 matched sparsities, 2 decided by the 95% t-interval of "
+                                       "their seed-paired gaps; the recorded layer (")
     assert "; the recorded layer (cifar10-subset, 5,170 training images, 8 epochs per round" in log_vs_l1["why"]
     assert "(untrained)" not in log_vs_l1["scale"] and "(untrained)" in card.loc["comparable", "scale"]
     assert "reduced data set" in conv.claims.set_index("claim").loc["log-vs-l1", "note"]

@@ -78,14 +78,17 @@ def _why(row: dict[str, Any]) -> str:
         return str(row["evidence"])
     untrained = [n for n in str(row.get("note", "")).split("; ") if n.startswith("untrained")]
     floor = row.get("noise floor") or "unmeasured"
-    base = (f"{row['matched sparsities']} matched sparsit{'y' if row['matched sparsities'] == 1 else 'ies'}, "
-            f"noise floor {floor}")
+    matched = f"{row['matched sparsities']} matched sparsit{'y' if row['matched sparsities'] == 1 else 'ies'}"
+    base = f"{matched}, noise floor {floor}"
+    judged = str(row["evidence"]).count("] 95%, ")  # matched sparsities decided by a seed-paired interval
+    if judged:
+        base = f"{matched}, {judged} decided by the 95% t-interval of their seed-paired gaps"
     if row["matched sparsities"] == 0:
         base = str(row["evidence"])
     if untrained:
         return f"{base}; the numbers read '{row['reading']}', but the dense network is untrained"
     if v == verdicts.INCONCLUSIVE:
-        return f"{base}; the gaps do not clear it (reading: {row['reading']})"
+        return f"{base}; the {'intervals' if judged else 'gaps'} do not clear it (reading: {row['reading']})"
     return base
 
 
