@@ -8,8 +8,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from conftest import CONVERGED_SPEC
 
-from concave_lottery.evidence import analysis, converged, tiers
+from concave_lottery.evidence import analysis, claims, converged, tiers
 from concave_lottery.evidence.verdicts import HOLDS, NOT_TESTABLE
 from concave_lottery.runs.digests import Digests
 from concave_lottery.runs.paths import RunDir
@@ -288,3 +289,14 @@ def test_the_scorecard_takes_a_converged_verdict_in_place_of_the_short_round_one
                                       "it yet: imp has 0 of 3 finished seeds")
     # one row per claim, model and dataset: the converged rows replace or annotate, never add
     assert len(card.loc[["comparable", "higher-sparsity", "log-vs-l1"]]) == 3
+
+
+def test_the_recorded_converged_runs_count_as_trained_on_a_reduced_data_set(repo_root):
+    """On the committed runs, not synthetic points: the converged soft runs (the paper's 85 epochs per round on
+    5,170 images) are trained on a reduced data set, so their verdicts are not capped as untrained."""
+    layer = tiers.gather("converged", str(repo_root / CONVERGED_SPEC), str(repo_root / "results"),
+                         methods=["soft-l1", "soft-log"])
+    points = layer.points
+    assert points["seed"].nunique() >= 2 and set(points["epochs"]) == {85}  # seeds 0 and 1 finished, more later
+    state = claims.training_state_of(points)
+    assert state.trained and "on 5,170 of 50,000 training images" in state.note
