@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import hypothesis.strategies as st
-from hypothesis import given
+from hypothesis import given, settings
 from scipy import stats
 
 from concave_lottery.evidence import verdicts
@@ -157,3 +157,26 @@ def test_with_min_pairs_a_sparsity_where_fewer_seeds_pair_is_listed_but_not_judg
     assert intervals["verdict"] == HOLDS  # only the rows where 3 seeds pair, each +0.5 pp
     assert "93.1%: soft-log" in intervals["evidence"] and "2 seeds paired: not judged" in intervals["evidence"]
     assert intervals["evidence"].count("95%, 3 seeds") == 2
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.5, 0.9, allow_nan=False), min_size=18, max_size=18))
+def test_pairing_at_own_tickets_is_pairing_at_the_mean_when_every_seed_prunes_alike(accs):
+    """IMP prunes the same fraction on every seed; so do these soft rounds. Then each seed's own ticket is at the
+    mean sparsity, and the paired gaps are those read seed by seed at the mean."""
+    from concave_lottery.evidence import analysis, claims
+
+    rows, k = [], iter(accs)
+    for seed in range(3):
+        rows += [("imp", "log", seed, t, 1 - 0.8 ** t, next(k)) for t in range(4)]
+        rows += [("soft", "log", seed, r, 1 - 0.8 ** (2 * r - 1), next(k)) for r in (1, 2)]
+    pts = _points(rows)
+    gaps = claims.matched_gaps(pts, "soft-log", "imp")
+    assert len(gaps) == 3 and (gaps["pairs"] == 3).all()  # 20%, 36% (IMP's; soft-log interpolated), 48.8%
+    at = analysis.accuracy_at_sparsity(pts, gaps["sparsity"].tolist())
+    for g in gaps.itertuples():
+        by_seed = at[at["target"] == g.sparsity].pivot_table(index="seed", columns="method", values="accuracy")
+        expected = gap_interval((by_seed["soft-log"] - by_seed["imp"]).dropna().tolist())
+        assert g.pairs == expected.n
+        assert math.isclose(g.gap_mean, expected.mean, abs_tol=1e-12) or (math.isnan(g.gap_mean)
+                                                                          and math.isnan(expected.mean))
