@@ -12,13 +12,16 @@ no gap can clear it.
   more than the floor, or when the floor itself is at most ``min_gap`` and ``a`` is not behind by
   more: within a noise of several points, "comparable" cannot be told from "worse".
 - A layer whose dense network is far from trained (:func:`training_state`) says so, and its claims
-  can be at most ``inconclusive`` (:func:`cap`).
+  can be at most ``inconclusive`` (:func:`cap`). A layer trained for the paper's epochs per round on fewer
+  images is *trained on a reduced data set*: not capped, its verdicts about that data set only.
 - ``not testable``: the runs do not reach the sparsities the claim is about.
 
 For a layer with three seeds or more per method (the converged layer), the gap is judged by its
 **confidence interval** instead of a point value (:func:`gap_interval`, :func:`judge_interval`): the
 per-seed paired gaps give a Student-t interval, and "comparable" holds only when the whole interval
-lies above ``-min_gap``.
+lies above ``-min_gap``. Each seed is paired at the sparsity of its own ticket, and the converged layer
+leaves out of its verdicts a matched sparsity where fewer than three seeds pair
+(:func:`concave_lottery.evidence.claims.matched_gaps`, ``min_pairs``).
 
 The scorecard reads the same words as confirmed / contradicted / inconclusive / not tested
 (:data:`SCORECARD`).
