@@ -32,6 +32,15 @@ def test_matched_gaps_interpolate_the_other_curve():
     assert gaps["n_a"].iloc[0] == 2 and gaps["spread"].iloc[0] == pytest.approx(0.001, abs=1e-9)
 
 
+def test_a_round_of_each_method_at_the_same_sparsity_is_compared_once():
+    # soft-l1's rounds at 36.1% and 48.8%: IMP's levels 2 (36%) and 3 (48.8%) lie within 1% of the remaining
+    # weights, so each pair is one comparison, at soft-l1's sparsity; IMP's 20% and 59% have no soft-l1 next to them
+    pts = _points(_imp() + _soft("l1", [0.361, 0.488], lambda t, s: 0.88 + 0.001 * s))
+    gaps = claims.matched_gaps(pts, "soft-l1", "imp")
+    assert list(gaps["sparsity"]) == pytest.approx([0.361, 0.488])
+    assert list(gaps["a_round"]) == [1, 2] and list(gaps["b_round"]) == [2, 3]
+
+
 def test_comparable_and_better_with_two_seeds():
     # soft-log: 2 pp above IMP at IMP's own sparsities (levels 3 and 4: 48.8% and 59.0%); soft-l1 5 pp below
     pts = _points(_imp() + _soft("log", [0.488, 0.5904], lambda t, s: 0.90 - 0.02 * (t + 2) + 0.02 + 0.001 * s)

@@ -124,9 +124,13 @@ def test_each_seed_is_paired_at_its_own_tickets_sparsity():
             for reg, rounds, base in (("l1", l1, 0.745), ("log", log, 0.75))
             for r, sparsity in rounds.items() for seed in range(3)]
     gaps = claims.matched_gaps(_points(rows), "soft-log", "soft-l1")
-    at_l1_round_2 = gaps.loc[(gaps["sparsity"] - sum(l1[2]) / 3).abs().idxmin()]
-    assert math.isclose(at_l1_round_2["sparsity"], 0.970533, abs_tol=1e-6)
-    # at the mean (97.05%) soft-l1's seed 0 (97.28%, after 92.97%) is missing: only 2 of its seeds count there
+    # soft-log's round 3 (97.04% on average) and soft-l1's round 2 (97.05%) are at the same sparsity: one row
+    near_97 = gaps[(gaps["sparsity"] - 0.97).abs() < 0.005]
+    assert len(near_97) == 1
+    at_l1_round_2 = near_97.iloc[0]
+    assert math.isclose(at_l1_round_2["sparsity"], sum(log[3]) / 3, abs_tol=1e-6)
+    assert (at_l1_round_2["a_round"], at_l1_round_2["b_round"]) == (3, 2)
+    # at the mean soft-l1's seed 0 (97.28%, after 93.22%) is missing: only 2 of its seeds count there
     assert at_l1_round_2["n_b"] == 2
     # paired at each seed's own ticket, all 3 seeds count, and each is +0.5 pp
     assert at_l1_round_2["pairs"] == 3
@@ -156,7 +160,7 @@ def test_with_min_pairs_a_sparsity_where_fewer_seeds_pair_is_listed_but_not_judg
     intervals = claims.check_comparable(pts, "soft-log", "soft-l1", min_pairs=3, **kw)
     assert intervals["verdict"] == HOLDS  # only the rows where 3 seeds pair, each +0.5 pp
     assert "93.1%: soft-log" in intervals["evidence"] and "2 seeds paired: not judged" in intervals["evidence"]
-    assert intervals["evidence"].count("95%, 3 seeds") == 2
+    assert intervals["evidence"].count("95%, 3 seeds") == 1  # at 97%, where soft-log's round 3 meets soft-l1's 2
 
 
 @settings(max_examples=30, deadline=None)

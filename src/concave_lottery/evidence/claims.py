@@ -131,10 +131,16 @@ def training_state_of(points: pd.DataFrame, accuracy: str = "test_accuracy") -> 
         paper_source="" if paper is None else paper[1])
 
 
+#: Two rounds whose remaining weights differ by at most 1% (in log remaining fraction) are at the same
+#: sparsity: :func:`matched_gaps` compares the two methods there once, not twice.
+SAME_SPARSITY = 0.01
+
+
 def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_accuracy") -> pd.DataFrame:
     """``a`` against ``b`` at every sparsity where either has a pruned round (mean over seeds) and both
     curves reach (each interpolated between its own nearby rounds, never extrapolated, see
-    :func:`concave_lottery.analysis.accuracy_at_sparsity`):
+    :func:`concave_lottery.analysis.accuracy_at_sparsity`); a round of ``b`` within :data:`SAME_SPARSITY` of
+    a round of ``a`` is the same sparsity, compared once, at ``a``'s:
     columns sparsity, a_mean, a_std, b_mean, b_std, n_a, n_b (seeds), gap = a − b, spread =
     sqrt(std_a² + std_b²) (NaN with fewer than 2 seeds on either side), a_round, b_round: the
     round of each curve nearest that sparsity (in log remaining fraction), and the seed-paired
@@ -156,10 +162,17 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
         return pd.DataFrame(columns=columns)
     pruned = points[points["method_label"].isin([a, b]) & (points["sparsity"] > 0)]
     means = pruned.groupby(["method_label", "round"])["sparsity"].mean().round(6)
-    targets = sorted(set(means.tolist()))
-    source = {}  # target -> the (method, round) whose mean it is (the first, should two coincide)
+    # target -> the (method, round) whose mean it is. Where a round of b lies at the same sparsity as a round
+    # of a (remaining weights within SAME_SPARSITY), a's stands for both; rounds of one method at one
+    # sparsity (rounds that pruned almost nothing) are different tickets and all stay.
+    source: dict[float, tuple[str, int]] = {}
+    a_x = [analysis._log_removed(float(t)) for (label, _), t in means.items() if label == a]
     for (label, rnd), target in means.items():
+        x = analysis._log_removed(float(target))
+        if label == b and any(abs(x - ax) <= SAME_SPARSITY for ax in a_x):
+            continue
         source.setdefault(float(target), (label, rnd))
+    targets = sorted(source)
     at = analysis.accuracy_at_sparsity(points[points["method_label"].isin([a, b])], targets, accuracy=accuracy)
     where = pruned.groupby(["method_label", "round"])["sparsity"].mean().reset_index()
     where = pd.concat([where, points[points["method_label"].isin([a, b]) & (points["sparsity"] == 0)]
@@ -460,7 +473,7 @@ def _better_anywhere(points: pd.DataFrame, a: str, b: str, claim: str, accuracy:
                 floor=_gaps_floor(gaps, near_dense), state=state)
 
 
-__all__ = ["HIGH_SPARSITY", "MIN_GAP", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES", "PAPER_CLAIMS",
+__all__ = ["HIGH_SPARSITY", "MIN_GAP", "SAME_SPARSITY", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES", "PAPER_CLAIMS",
            "table_ii_claim", "layer_claims",
            "training_state_of", "matched_gaps", "check_comparable", "check_better_at_highest", "lottery_claims",
            "ablation_claims", "INCONCLUSIVE"]
