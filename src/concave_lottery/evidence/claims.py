@@ -209,7 +209,7 @@ def _own_sparsity_pairs(points: pd.DataFrame, a: str, b: str, label: str, rnd: i
     seed left out where it does not reach it)."""
     other = b if label == a else a
     own = points[(points["method_label"] == label) & (points["round"] == rnd)]
-    gaps = []
+    pairs = []
     for seed, ticket in own.groupby("seed", sort=True):
         x = float(ticket["sparsity"].mean())
         at = analysis.accuracy_at_sparsity(points[(points["method_label"] == other) & (points["seed"] == seed)], [x],
@@ -217,8 +217,8 @@ def _own_sparsity_pairs(points: pd.DataFrame, a: str, b: str, label: str, rnd: i
         if at.empty:
             continue
         mine, theirs = float(ticket[accuracy].mean()), float(at["accuracy"].iloc[0])
-        gaps.append((mine, theirs) if label == a else (theirs, mine))
-    return gaps
+        pairs.append((mine, theirs) if label == a else (theirs, mine))
+    return pairs
 
 
 def _pp(x: float) -> str:
@@ -473,7 +473,8 @@ def _better_anywhere(points: pd.DataFrame, a: str, b: str, claim: str, accuracy:
                 floor=_gaps_floor(gaps, near_dense), state=state)
 
 
-__all__ = ["HIGH_SPARSITY", "MIN_GAP", "SAME_SPARSITY", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES", "PAPER_CLAIMS",
+__all__ = ["HIGH_SPARSITY", "MIN_GAP", "SAME_SPARSITY", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES",
+           "PAPER_CLAIMS",
            "table_ii_claim", "layer_claims",
            "training_state_of", "matched_gaps", "check_comparable", "check_better_at_highest", "lottery_claims",
            "ablation_claims", "INCONCLUSIVE"]

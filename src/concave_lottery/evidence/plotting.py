@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from .verdicts import MIN_GAP
+
 __all__ = [
     "REGULARIZER_COLORS",
     "METHOD_COLORS",
@@ -714,7 +716,7 @@ def find_time_bars(by: pd.DataFrame, paper_find_minutes: Mapping[str, float], *,
 __all__ += ["find_time_bars"]
 
 
-def gap_intervals(gaps: Mapping[tuple[str, str], pd.DataFrame], *, min_gap: float = 0.01) -> plt.Figure:
+def gap_intervals(gaps: Mapping[tuple[str, str], pd.DataFrame], *, min_gap: float = MIN_GAP) -> plt.Figure:
     """The seed-paired gaps that decide the converged verdicts: for each pair of methods ``(a, b)``, the
     mean gap :math:`\\text{acc}_a - \\text{acc}_b` at every matched sparsity (rows of
     :func:`concave_lottery.evidence.claims.matched_gaps` with columns sparsity, gap_mean, gap_low, gap_high,
