@@ -12,7 +12,9 @@
 # Before committing its runs: stop, then python scripts/snapshot_runs.py SPEC (README, the converged campaign).
 #
 # Environment: PY (default .venv/bin/python, else python3), OUT (the results root, default: the spec's),
-# LANES_DIR (the logs and process ids, default _build/lanes), LOTTERY_DATA_MIRROR as usual.
+# LANES_DIR (the logs and process ids, default _build/lanes), THREADS (torch threads per lane, default 1: one
+# core each; a lane left alone on a 2-core machine trains faster restarted with THREADS=2), LOTTERY_DATA_MIRROR
+# as usual.
 set -uo pipefail
 here=$PWD
 abs() { case "$1" in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }  # paths given are the caller's
@@ -21,7 +23,13 @@ usage() { echo "usage: bash scripts/cpu_lanes.sh start SPEC LANE_FILE... | statu
 [ $# -ge 1 ] || usage
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 LANES_DIR=$( [ -n "${LANES_DIR:-}" ] && abs "$LANES_DIR" || echo "$PWD/_build/lanes" )
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 LOTTERY_PROGRESS=0
+THREADS=${THREADS:-1}
+case "$THREADS" in
+  ''|*[!0-9]*|0*) echo "cpu_lanes: THREADS=$THREADS is not usable: give the torch threads per lane, a whole number" \
+                       "of at least 1 (default 1, one core each)" >&2; exit 2 ;;
+esac
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
+export LOTTERY_PROGRESS=0
 out=(); [ -n "${OUT:-}" ] && out=(--out "$(abs "$OUT")")
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -48,7 +56,7 @@ case "$1" in
       # as on macOS, stop signals the sweep alone, which stops its worker as it unwinds)
       group=(); command -v setsid > /dev/null && group=(setsid)
       "${group[@]}" nohup nice -n 10 "$PY" -m concave_lottery.cli sweep "$spec" "${out[@]}" --only "@$lane" \
-        --workers 1 --threads 1 > "$LANES_DIR/$name.log" 2>&1 < /dev/null &
+        --workers 1 --threads "$THREADS" > "$LANES_DIR/$name.log" 2>&1 < /dev/null &
       echo $! > "$LANES_DIR/$name.pid"
       echo "started lane $name (pid $!): log $LANES_DIR/$name.log"
     done

@@ -93,3 +93,15 @@ def _members(group: int) -> list[int]:
             except (ProcessLookupError, FileNotFoundError):
                 pass
     return found
+
+
+def test_a_lane_thread_count_that_is_not_a_whole_number_of_at_least_one_is_refused(repo_root, tmp_path):
+    for bad in ("0", "two", "-1", ""):
+        env = {**os.environ, "PY": sys.executable, "LANES_DIR": str(tmp_path / "lanes"), "THREADS": bad}
+        done = subprocess.run(["bash", str(repo_root / "scripts" / "cpu_lanes.sh"), "stop"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        if bad == "":  # unset or empty: the default, one thread per lane
+            assert done.returncode == 0, done.stderr
+            continue
+        assert done.returncode == 2 and f"THREADS={bad} is not usable" in done.stderr
+        assert "a whole number of at least 1" in done.stderr and not (tmp_path / "lanes").exists()
