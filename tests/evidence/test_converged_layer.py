@@ -228,8 +228,8 @@ def test_three_soft_seeds_judge_log_against_l1_while_imp_is_still_training(soft_
     status.loc[soft, "rounds_done"] = status.loc[soft, "rounds_total"]
     layer = converged.build(tiers.Layer("converged", layer.specs, layer.root, layer.tasks, status, pd.DataFrame(),
                                         points), ["soft-l1", "soft-log", "imp"])
-    claims = layer.claims.set_index(["claim", "a"])
-    log_vs_l1 = claims.loc[("log-vs-l1", "soft-log")]
+    judged = layer.claims.set_index(["claim", "a"])
+    log_vs_l1 = judged.loc[("log-vs-l1", "soft-log")]
     assert log_vs_l1["verdict"] == HOLDS and "95%, 3 seeds" in log_vs_l1["evidence"]
     against_imp = layer.claims[layer.claims["b"] == "imp"]
     assert len(against_imp) == 4 and (against_imp["verdict"] == NOT_TESTABLE).all()
@@ -238,12 +238,10 @@ def test_three_soft_seeds_judge_log_against_l1_while_imp_is_still_training(soft_
     # the interval figure draws the judged pair only, at the sparsities where 3 seeds pair
     gaps = layer.interval_gaps()
     assert list(gaps) == [("soft-log", "soft-l1")] and (gaps[("soft-log", "soft-l1")]["pairs"] == 3).all()
-    import matplotlib.pyplot as plt
-
     drawn = []
     monkeypatch.setattr(converged, "show_figures", lambda layers, accuracy: drawn.append("tickets"))
     monkeypatch.setattr(converged.plotting, "gap_intervals", lambda g, **kw: drawn.append(sorted(g)))
-    monkeypatch.setattr(plt, "show", lambda: None)
+    monkeypatch.setattr("matplotlib.pyplot.show", lambda: None)
     layer.show()  # the chapter's section: paragraph, tables, the ticket figure, then the interval figure
     assert drawn == ["tickets", [("soft-log", "soft-l1")]]
     assert ("(finished so far: soft-ℓ1 3 of 3, soft-log 3 of 3, imp 0 of 3): log-vs-l1 (soft-log against soft-ℓ1) is "
