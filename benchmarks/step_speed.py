@@ -20,7 +20,8 @@ bf16 is native here or emulated.
 
 ``--overheads`` adds, for ResNet-20 in fp32 contiguous, the cost of the mask and the penalty: the plain
 network (no mask, no penalty), the binary mask (ticket training), and the relaxed mask without the penalty.
-``--compile`` adds ResNet-20 in fp32 under ``torch.compile`` (mode default, inductor) against the same step
+``--compile`` adds ResNet-20 (in fp32; ``--compile-precisions fp32,bf16`` adds bf16 autocast where it is
+native) under ``torch.compile`` (mode default, inductor) against the same step
 in eager mode, for both phases a long run trains: the search (relaxed mask, log penalty, projection) and the
 ticket (binary mask, as every IMP level trains). For each it prints the steady step, the compile's cost in
 wall seconds (first in this process, then again after ``torch._dynamo.reset()``, as a later phase of the
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import math
 import os
 import platform
@@ -96,7 +98,8 @@ def step_seconds(model_name: str, data, precision: str, channels_last: bool, ste
 PAPER_PHASE_EPOCHS = 85  # Sec. V-D: ResNet-20 is trained 85 epochs per phase
 
 
-def compile_cost(model_name: str, data, channels_last: bool, steps: int, repeats: int, **kw) -> dict[str, float]:
+def compile_cost(model_name: str, data, precision: str, channels_last: bool, steps: int, repeats: int,
+                 **kw) -> dict[str, float]:
     """Eager against compiled, one phase kind. The first compiled run is the cold compile; then ``repeats``
     times, in turn, an eager run and a compiled one after ``torch._dynamo.reset()`` (warm: inductor's on-disk
     cache holds the kernels, as a run's later phases meet them). Steady steps are the medians over all runs of
@@ -106,7 +109,7 @@ def compile_cost(model_name: str, data, channels_last: bool, steps: int, repeats
         if compile:
             torch._dynamo.reset()
         started = time.perf_counter()
-        wall, cpu, _first = step_seconds(model_name, data, "fp32", channels_last, steps, compile=compile, **kw)
+        wall, cpu, _first = step_seconds(model_name, data, precision, channels_last, steps, compile=compile, **kw)
         return wall, cpu, time.perf_counter() - started
 
     cold = whole(True)
@@ -130,36 +133,37 @@ def compile_cost(model_name: str, data, channels_last: bool, steps: int, repeats
             "pays_after": cold_cost / saved if saved > 0 else float("inf")}
 
 
-def compile_table(data, threads: list[int], steps: int, repeats: int, formats: str, steps_per_epoch: int) -> None:
+def compile_table(data, threads: list[int], steps: int, repeats: int, formats: str, precisions: list[str],
+                  steps_per_epoch: int) -> None:
     chosen = [f.strip() for f in formats.split(",") if f.strip()]
     phase_steps = PAPER_PHASE_EPOCHS * steps_per_epoch
-    print(f"\nResNet-20, fp32, torch.compile (mode default, inductor) against eager, the same memory format; "
-          f"median wall seconds per step (CPU seconds of this process) over {repeats} eager and {repeats + 1} "
-          f"compiled runs taken in turn; eager spread: the range of the eager runs' CPU medians (the noise of one "
-          f"measurement); the compile's extra wall seconds, cold (first in this process) and warm (after "
-          f"torch._dynamo.reset(), inductor's on-disk cache warm, as a run's later phases meet it); one "
-          f"paper-protocol phase on cifar10-subset is {phase_steps:,} steps ({PAPER_PHASE_EPOCHS} epochs)")
+    print(f"\nResNet-20, {' and '.join(precisions)}, torch.compile (mode default, inductor) against eager, the "
+          f"same precision and memory format; median wall seconds per step (CPU seconds of this process) over "
+          f"{repeats} eager and {repeats + 1} compiled runs taken in turn; eager spread: the range of the eager "
+          f"runs' CPU medians (the noise of one measurement); the compile's extra wall seconds, cold (first in "
+          f"this process) and warm (after torch._dynamo.reset(), inductor's on-disk cache warm, as a run's later "
+          f"phases meet it); one paper-protocol phase on cifar10-subset is {phase_steps:,} steps "
+          f"({PAPER_PHASE_EPOCHS} epochs)")
     phases = {"search (relaxed mask, log penalty)": dict(mask="relaxed", penalty=True),
               "ticket (binary mask, IMP levels)": dict(mask="binary", penalty=False)}
     for t in threads:
         torch.set_num_threads(t)
-        for fmt in chosen:
-            for phase, kw in phases.items():
-                label = f"  {t} thread(s)  {fmt:<13} {phase:<35}"
-                try:
-                    r = compile_cost("resnet20", data, fmt == "channels_last", steps, repeats, **kw)
-                except Exception as exc:  # report, do not hide: compile may not work on every machine
-                    print(f"{label} torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-                    continue
-                if abs(r["eager_cpu"] - r["cpu"]) <= r["spread"]:
-                    pays = "within the noise: no gain shown"
-                elif math.isfinite(r["pays_after"]):
-                    pays = f"pays after {r['pays_after']:,.0f} steps"
-                else:
-                    pays = "never pays"
-                print(f"{label} eager {r['eager_wall']:6.3f} s ({r['eager_cpu']:6.3f})   compiled {r['wall']:6.3f} s "
-                      f"({r['cpu']:6.3f}, {r['eager_cpu'] / r['cpu']:4.2f}x CPU)   eager spread {r['spread']:5.3f} s   "
-                      f"compile cold {r['cold']:6.1f} s, warm {r['warm']:6.1f} s   {pays}", flush=True)
+        for precision, fmt, (phase, kw) in itertools.product(precisions, chosen, phases.items()):
+            label = f"  {t} thread(s)  {precision} {fmt:<13} {phase:<35}"
+            try:
+                r = compile_cost("resnet20", data, precision, fmt == "channels_last", steps, repeats, **kw)
+            except Exception as exc:  # report, do not hide: compile may not work on every machine
+                print(f"{label} torch.compile failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                continue
+            if abs(r["eager_cpu"] - r["cpu"]) <= r["spread"]:
+                pays = "within the noise: no gain shown"
+            elif math.isfinite(r["pays_after"]):
+                pays = f"pays after {r['pays_after']:,.0f} steps"
+            else:
+                pays = "never pays"
+            print(f"{label} eager {r['eager_wall']:6.3f} s ({r['eager_cpu']:6.3f})   compiled {r['wall']:6.3f} s "
+                  f"({r['cpu']:6.3f}, {r['eager_cpu'] / r['cpu']:4.2f}x CPU)   eager spread {r['spread']:5.3f} s   "
+                  f"compile cold {r['cold']:6.1f} s, warm {r['warm']:6.1f} s   {pays}", flush=True)
 
 
 def cpu_header(threads: list[int]) -> list[str]:
@@ -211,6 +215,9 @@ def main() -> None:
                         help="also: ResNet-20 under torch.compile, its compile cost and when it pays back")
     parser.add_argument("--compile-formats", default="channels_last",
                         help="memory formats for --compile, comma-separated: contiguous,channels_last")
+    parser.add_argument("--compile-precisions", default="fp32",
+                        help="precisions for --compile, comma-separated: fp32,bf16 (bf16: only where native, "
+                             "unless --all-bf16)")
     parser.add_argument("--all-bf16", action="store_true",
                         help="measure bf16 for every model even where it is emulated (slow)")
     args = parser.parse_args()
@@ -222,6 +229,10 @@ def main() -> None:
     for f in (f.strip() for f in args.compile_formats.split(",")):
         if f not in ("contiguous", "channels_last"):
             parser.error(f"--compile-formats: {f!r} is not one of contiguous, channels_last (comma-separated)")
+    compile_precisions = [p.strip() for p in args.compile_precisions.split(",") if p.strip()]
+    for p in compile_precisions:
+        if p not in ("fp32", "bf16"):
+            parser.error(f"--compile-precisions: {p!r} is not one of fp32, bf16 (comma-separated)")
 
     for line in cpu_header(threads):
         print(line)
@@ -276,7 +287,12 @@ def main() -> None:
                       f"({best[name][1] / plain[1]:4.2f}x the plain network's CPU time)")
 
     if args.compile:
-        compile_table(data, threads, args.steps, args.repeats, args.compile_formats, num_batches(full, 128, train=True))
+        if "bf16" in compile_precisions and not native and not args.all_bf16:
+            print("\n(--compile-precisions bf16 left out: bf16 is emulated here; --all-bf16 to measure it anyway)")
+            compile_precisions = [p for p in compile_precisions if p != "bf16"]
+        if compile_precisions:
+            compile_table(data, threads, args.steps, args.repeats, args.compile_formats, compile_precisions,
+                          num_batches(full, 128, train=True))
 
 
 if __name__ == "__main__":

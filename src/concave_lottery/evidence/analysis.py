@@ -39,6 +39,7 @@ from ..runs.results import RESULT_FILE, load_result
 from ..runs.sweep import RunTask
 
 __all__ = [
+    "log_removed",
     "METHOD_ORDER",
     "method_label",
     "spec_tables",
@@ -213,7 +214,10 @@ def default_targets(points: pd.DataFrame, *, min_gap: float = 0.01) -> list[floa
     return targets
 
 
-def _log_removed(sparsity: Any) -> Any:
+def log_removed(sparsity: Any) -> Any:
+    """:math:`-\\ln(1 - s)`, minus the log of the fraction of weights that remain: the axis on which
+    sparsities are matched and interpolated (equal steps are equal ratios of remaining weights; IMP's 20%
+    levels are ln 1.25 apart)."""
     return -np.log(np.clip(1.0 - np.asarray(sparsity, dtype=float), 1e-12, None))
 
 
@@ -261,10 +265,10 @@ def accuracy_at_sparsity(points: pd.DataFrame, targets: Sequence[float], *, accu
         return pd.DataFrame(rows, columns=["target", "method", "seed", "accuracy"])
     for (method, seed), sub in points.groupby([label, "seed"], sort=False):
         sub = sub.sort_values("sparsity")
-        x = _log_removed(sub["sparsity"])
+        x = log_removed(sub["sparsity"])
         y = sub[accuracy].to_numpy(dtype=float)
         for target in targets:
-            value = _accuracy_at(x, y, float(_log_removed(target)), tolerance, max_gap)
+            value = _accuracy_at(x, y, float(log_removed(target)), tolerance, max_gap)
             if value is not None:
                 rows.append({"target": float(target), "method": method, "seed": seed, "accuracy": value})
     return pd.DataFrame(rows, columns=["target", "method", "seed", "accuracy"])

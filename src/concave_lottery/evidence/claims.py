@@ -166,9 +166,9 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
     # of a (remaining weights within SAME_SPARSITY), a's stands for both; rounds of one method at one
     # sparsity (rounds that pruned almost nothing) are different tickets and all stay.
     source: dict[float, tuple[str, int]] = {}
-    a_x = [analysis._log_removed(float(t)) for (label, _), t in means.items() if label == a]
+    a_x = [analysis.log_removed(float(t)) for (label, _), t in means.items() if label == a]
     for (label, rnd), target in means.items():
-        x = analysis._log_removed(float(target))
+        x = analysis.log_removed(float(target))
         if label == b and any(abs(x - ax) <= SAME_SPARSITY for ax in a_x):
             continue
         source.setdefault(float(target), (label, rnd))
@@ -180,7 +180,7 @@ def matched_gaps(points: pd.DataFrame, a: str, b: str, *, accuracy: str = "test_
 
     def nearest_round(label: str, target: float) -> int:
         own = where[where["method_label"] == label]
-        distance = np.abs(analysis._log_removed(own["sparsity"]) - analysis._log_removed(target))
+        distance = np.abs(analysis.log_removed(own["sparsity"]) - analysis.log_removed(target))
         return int(own["round"].to_numpy()[int(np.argmin(distance))])
 
     rows = []
