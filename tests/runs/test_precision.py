@@ -131,3 +131,16 @@ def test_pruned_weights_stay_exactly_zero_under_bf16_autocast_on_the_cpu(tmp_pat
     state = load_checked(checkpoint, weights_only=False)["optimizer"]["state"]
     assert state and all(v.dtype == torch.float32 for s in state.values() for v in s.values()
                          if isinstance(v, torch.Tensor) and v.is_floating_point())
+
+
+def test_step_speed_benchmark_refuses_an_unknown_compile_precision():
+    """``benchmarks/step_speed.py --compile-precisions`` takes fp32 and bf16 only, and says so before any work."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "step_speed.py"
+    proc = subprocess.run([sys.executable, str(script), "--compile", "--compile-precisions", "fp32,fp16"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--compile-precisions: 'fp16' is not one of fp32, bf16" in proc.stderr
