@@ -281,3 +281,28 @@ def test_no_bf16_half_yet_compares_nothing(spec, tmp_path):
 def test_dataset_label_of_a_result_file_older_than_classes():
     assert tiers.dataset_label({"dataset": "mnist", "classes": math.nan}) == "mnist"
     assert tiers.dataset_label({"dataset": "tinyimagenet", "classes": 10.0}) == "tinyimagenet (10 classes)"
+
+
+def test_halves_with_other_or_unrecorded_cpu_kernels_are_said_to_mix_bf16_with_the_kernels():
+    rows = parity.compare(_points())
+
+    def status(fp32_kernels, bf16_kernels="AVX512"):
+        return pd.DataFrame([{"model": "lenet300", "method": "soft-l1", "seed": s, "precision": p,
+                              "status": "finished", "rounds_done": 2, "rounds_total": 2, "hardware": "AMD EPYC",
+                              "device_type": "cpu", "cpu_capability": k, "native_bf16": p == "bf16", "run": ""}
+                             for s, p, k in ((0, "fp32", fp32_kernels[0]), (1, "fp32", fp32_kernels[1]),
+                                             (0, "bf16", bf16_kernels))])
+
+    said = "did not provably run with the same CPU kernels for LeNet-300-100"
+    text = parity.conclusion(rows, status((None, None)), "spec.toml")
+    assert f"{said} (bf16 with AVX512 kernels; the fp32 runs' provenance does not record theirs)" in text
+    text = parity.conclusion(rows, status(("AVX2", None)), "spec.toml")
+    assert "(bf16 with AVX512 kernels; fp32 with AVX2, and 1 of 2 fp32 runs do not record theirs)" in text
+    text = parity.conclusion(rows, status(("AVX2", "AVX2")), "spec.toml")
+    assert "(bf16 with AVX512 kernels; fp32 with AVX2)" in text and "mixes bf16's effect with the kernels'" in text
+    for same in (status(("AVX512", "AVX512")), status((None, None), bf16_kernels=None),
+                 status(("AVX2", "AVX2")).drop(columns="cpu_capability")):
+        assert "CPU kernels" not in parity.conclusion(rows, same, "spec.toml")
+    # a GPU half is the device sentence's, not this one's
+    gpu = status((None, None)).assign(device_type=["cpu", "cpu", "cuda"])
+    assert "CPU kernels" not in parity.conclusion(rows, gpu, "spec.toml")

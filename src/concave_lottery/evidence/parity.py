@@ -138,15 +138,18 @@ def compare(points: pd.DataFrame, quantities: Mapping[str, str] = QUANTITIES) ->
 def status_table(layer: tiers.Layer) -> pd.DataFrame:
     """One row per run of the spec: model, method, seed, precision, status (finished / in progress / not
     started), rounds done of the total, and for a finished run its hardware, its device type (``cpu``,
-    ``cuda``) and ``native_bf16`` (from its provenance; None where not recorded)."""
+    ``cuda``), its CPU kernels (``cpu_capability``: torch's ``AVX2``, ``AVX512``, ...) and ``native_bf16``
+    (from its provenance; None where not recorded)."""
     prov: dict[str, dict[str, Any]] = {}
     if len(layer.runs):
         for run_dir, sub in layer.runs.groupby("run_dir", sort=False):
             first = sub.iloc[0]
             native = first.get("prov_native_bf16")
             kind = first.get("prov_device_type")
+            kernels = first.get("prov_cpu_capability")
             prov[str(run_dir)] = {"hardware": first.get("prov_device"),
                                   "device_type": None if kind is None or pd.isna(kind) else str(kind),
+                                  "cpu_capability": None if kernels is None or pd.isna(kernels) else str(kernels),
                                   "native_bf16": None if native is None or pd.isna(native) else bool(native)}
     rows = []
     for task, row in zip(layer.tasks, layer.status.to_dict("records"), strict=True):
@@ -154,10 +157,11 @@ def status_table(layer: tiers.Layer) -> pd.DataFrame:
         rows.append({"model": task.config.model, "method": row["method"], "seed": row["seed"],
                      "precision": task.config.precision, "status": row["status"], "rounds_done": row["rounds_done"],
                      "rounds_total": row["rounds_total"], "hardware": found.get("hardware"),
-                     "device_type": found.get("device_type"), "native_bf16": found.get("native_bf16"),
-                     "run": row["run"]})
+                     "device_type": found.get("device_type"), "cpu_capability": found.get("cpu_capability"),
+                     "native_bf16": found.get("native_bf16"), "run": row["run"]})
     return pd.DataFrame(rows, columns=["model", "method", "seed", "precision", "status", "rounds_done",
-                                       "rounds_total", "hardware", "device_type", "native_bf16", "run"])
+                                       "rounds_total", "hardware", "device_type", "cpu_capability", "native_bf16",
+                                       "run"])
 
 
 def pending_runs(status: pd.DataFrame) -> str:
@@ -234,6 +238,40 @@ def _device_sentence(status: pd.DataFrame) -> str:
             "beyond it cannot be laid on bf16 alone.")
 
 
+def _kernel_sentence(status: pd.DataFrame) -> str:
+    """Where a model's finished fp32 and bf16 runs all ran on CPUs but not with the same CPU kernels (torch's
+    ``cpu_capability`` in the provenance, e.g. fp32 with AVX2, bf16 with AVX512), or the fp32 runs do not
+    record theirs, the sentence that says so: the differences then mix bf16's effect with the kernels'; else
+    "". A difference of device kind is :func:`_device_sentence`'s."""
+    if "cpu_capability" not in status or "device_type" not in status:
+        return ""
+    done = status[status["status"] == "finished"]
+    parts = []
+    for model, sub in done.groupby("model", sort=False):
+        if set(sub["device_type"].dropna()) != {"cpu"} or sub["device_type"].isna().any():
+            continue
+        kernels = {p: sub.loc[sub["precision"] == p, "cpu_capability"] for p in ("fp32", "bf16")}
+        if not len(kernels["fp32"]) or not len(kernels["bf16"]) or kernels["bf16"].isna().any():
+            continue
+        bf16 = sorted({str(k) for k in kernels["bf16"]})
+        fp32 = sorted({str(k) for k in kernels["fp32"].dropna()})
+        unrecorded = int(kernels["fp32"].isna().sum())
+        if not unrecorded and fp32 == bf16:
+            continue
+        if not fp32:
+            said = "the fp32 runs' provenance does not record theirs"
+        else:
+            said = f"fp32 with {'/'.join(fp32)}" + (
+                f", and {unrecorded} of {len(kernels['fp32'])} fp32 runs do not record theirs" if unrecorded else "")
+        parts.append(f"{_model_name(str(model))} (bf16 with {'/'.join(bf16)} kernels; {said})")
+    if not parts:
+        return ""
+    return (f"Its halves did not provably run with the same CPU kernels for {', '.join(parts)}: other kernels "
+            "sum in another order, and that alone makes two trainings drift apart, so each difference there "
+            "mixes bf16's effect with the kernels'; one within the spread still shows that both together moved "
+            "that result no more than the seeds do.")
+
+
 def conclusion(rows: pd.DataFrame, status: pd.DataFrame, spec: str) -> str:
     """One paragraph: how many comparisons (rows of :func:`compare` with both halves, leaving out those
     fixed by the protocol) were made and on what, which are beyond the fp32 seed spread, how sure this is
@@ -278,7 +316,7 @@ def conclusion(rows: pd.DataFrame, status: pd.DataFrame, spec: str) -> str:
     if zero:
         text += (f" {zero} of the rows beyond it {'has' if zero == 1 else 'have'} a spread of 0 (the fp32 seeds "
                  "gave the same value), so any difference at all reads as beyond there.")
-    for sentence in (_native_sentence(status), _device_sentence(status)):
+    for sentence in (_native_sentence(status), _device_sentence(status), _kernel_sentence(status)):
         if sentence:
             text += " " + sentence
     if pending:
