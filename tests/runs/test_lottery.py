@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -192,8 +194,15 @@ def test_a_run_in_progress_elsewhere_is_not_started_twice(tmp_path, run):
     cfg = config(rounds=1, epochs=1)
     run_dir = tmp_path / cfg.preset / cfg.run_name()
     run_dir.mkdir(parents=True)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "lottery"])
+    # sleeps far longer than the test lasts under any load (it is killed below), and is only used once its
+    # command line is the one the lock check reads (on a loaded machine that can take a moment)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "lottery"])
     try:
+        cmdline = Path(f"/proc/{sleeper.pid}/cmdline")
+        for _ in range(200):
+            if b"lottery" in cmdline.read_bytes():
+                break
+            time.sleep(0.05)
         (run_dir / ".lock").write_text(str(sleeper.pid))
         with pytest.raises(UserError, match="being run by process"):
             run(tmp_path, cfg)
