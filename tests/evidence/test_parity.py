@@ -306,3 +306,75 @@ def test_halves_with_other_or_unrecorded_cpu_kernels_are_said_to_mix_bf16_with_t
     # a GPU half is the device sentence's, not this one's
     gpu = status((None, None)).assign(device_type=["cpu", "cpu", "cuda"])
     assert "CPU kernels" not in parity.conclusion(rows, gpu, "spec.toml")
+
+
+# ------------------------------------------------------------------------------ the memory-format control
+
+CONTROL_SPEC = """
+out = "results/parity-control"
+[[grid]]
+preset = "lenet300-mnist"
+method = "soft"
+regularizer = "l1"
+rounds = 2
+seed = [0, 1]
+channels_last = true
+"""
+
+
+def _write_control(root, seed: int, records) -> None:
+    """A finished fp32 channels_last run of soft-ℓ1: the recorded run's name, under the control root."""
+    config = resolve_config("lenet300-mnist", {**_overrides("soft-l1", seed, "fp32"), "channels_last": True})
+    run_dir = run_directory(config, root)
+    write_json(run_dir / "config.json", config.to_dict())
+    rows = [{"round": t, "sparsity": s, "remaining_weights": 1, "test_accuracy": a, "best_test_accuracy": a}
+            for t, s, a in records]
+    prov = {"device": "Test CPU", "seconds": 1.0, "git_commit": "abc", "precision": "fp32",
+            "memory_format": "channels_last"}
+    write_json(run_dir / "result.json", {"config": config.to_dict(), "rounds": rows, "provenance": prov})
+    migrate(run_dir)
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_the_memory_format_control_says_whether_the_format_alone_moves_a_result(spec, tmp_path, moved):
+    root = tmp_path / "results"
+    _fill(root)
+    control_spec = tmp_path / "control.toml"
+    control_spec.write_text(CONTROL_SPEC)
+    # soft-ℓ1's round-2 accuracy: fp32 98.00 / 98.20 (spread 0.2 pp); bf16 moved it −0.5 pp (beyond)
+    shift = -0.005 if moved else 0.0005
+    for seed, records in ((0, RECORDS[("soft-l1", 0, "fp32")]), (1, RECORDS[("soft-l1", 1, "fp32")])):
+        _write_control(root / parity.CONTROL_ROOT, seed,
+                       [(t, sp, a + (shift if t == 2 else 0.0)) for t, sp, a in records])
+    result = parity.gather(spec, str(root), control_spec=str(control_spec))
+    checked = result.checked.set_index(["method_label", "round", "quantity"])
+    assert set(checked.index.get_level_values("method_label")) == {"soft-l1"}  # IMP has no control run
+    acc = checked.loc[("soft-l1", 2, "ticket accuracy")]
+    assert acc["difference"] == pytest.approx(shift) and acc["spread"] == pytest.approx(0.002)
+    assert acc["fp32"] == pytest.approx(0.981)  # the contiguous (recorded) mean, not a bf16 value
+    assert acc["reading"] == (parity.BEYOND if moved else parity.WITHIN)
+    shown = result.control_shown()
+    assert len(shown) == 4 and list(shown["ticket"])[-1] == "LeNet-300-100 soft-ℓ1 round 2"
+    assert shown.iloc[-1]["bf16 − fp32 (pp)"] == "−0.50 (−0.50, −0.50)"
+    text = result.text
+    assert "Control: the fp32 runs of LeNet-300-100 soft-ℓ1 trained again (2 seeds), still fp32 but in " \
+           "channels_last" in text
+    if moved:
+        assert "the memory format alone moved 1 beyond the fp32 seed spread, and bf16 with channels_last moved 1" \
+            in text and "not that bf16 is what changed them" in text
+    else:
+        assert "the memory format alone moved 0 beyond" in text and "come with bf16, not with the memory format" \
+            in text
+
+
+def test_the_memory_format_control_pending_or_absent(spec, tmp_path):
+    root = tmp_path / "results"
+    _fill(root)
+    control_spec = tmp_path / "control.toml"
+    control_spec.write_text(CONTROL_SPEC)
+    result = parity.gather(spec, str(root), control_spec=str(control_spec))
+    assert result.checked.empty and result.control_shown().empty
+    assert f"The memory-format control (`{control_spec}`) is pending: LeNet-300-100 soft-ℓ1 fp32 (seeds 0, 1: " \
+           "not started)." in result.text
+    plain = parity.gather(spec, str(root))
+    assert plain.checked is None and "control" not in plain.text and plain.control_shown().empty

@@ -22,6 +22,13 @@ With two seeds per precision (the parity spec's), :math:`S` is a single differen
 :math:`|q(0) - q(1)|`: a rough yardstick, and :func:`conclusion` says so. The issue's rule: if bf16 moves a
 result beyond the seed spread, the conclusion says so and the recorded runs stay fp32. Whether a bf16 run
 was computed natively or emulated is read from its provenance (``native_bf16``), never assumed.
+
+**The memory-format control** (:func:`control`, ``sweeps/parity-control.toml``). Where the bf16 runs trained
+channels_last and the fp32 runs contiguous, a difference mixes bf16 with the memory format (other kernels,
+another summation order, which alone makes two trainings drift apart). The control trains some fp32 runs
+again in channels_last (same names, under :data:`CONTROL_ROOT`) and compares them with the recorded fp32
+runs the same way: where the memory format alone moves a result beyond the seed spread, a bf16 difference
+beyond it is not laid on bf16 (:func:`control_sentence`).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -36,7 +44,8 @@ import pandas as pd
 from . import analysis, tables, tiers
 
 __all__ = ["QUANTITIES", "WITHIN", "BEYOND", "PENDING", "NO_SPREAD", "MODEL_NAMES", "reading", "with_precision",
-           "compare", "status_table", "pending_runs", "conclusion", "Parity", "build", "gather"]
+           "compare", "status_table", "pending_runs", "conclusion", "Parity", "build", "gather", "CONTROL_ROOT",
+           "control", "control_sentence"]
 
 #: The quantities compared, column of the ticket points → the word a reader reads.
 QUANTITIES: dict[str, str] = {"sparsity": "sparsity", "test_accuracy": "ticket accuracy"}
@@ -93,8 +102,8 @@ def with_precision(layer: tiers.Layer) -> pd.DataFrame:
     return points
 
 
-def _one_per_seed(group: pd.DataFrame, precision: str, quantity: str) -> pd.Series:
-    part = group[group["precision"] == precision]
+def _one_per_seed(group: pd.DataFrame, precision: str, quantity: str, by: str = "precision") -> pd.Series:
+    part = group[group[by] == precision]
     if part["seed"].duplicated().any():
         key = ", ".join(f"{k}={group.iloc[0][k]}" for k in KEYS)
         raise ValueError(f"two {precision} runs of the same seed at {key}: a parity spec lists every run once "
@@ -102,13 +111,16 @@ def _one_per_seed(group: pd.DataFrame, precision: str, quantity: str) -> pd.Seri
     return part.set_index("seed")[quantity].astype(float).sort_index()
 
 
-def compare(points: pd.DataFrame, quantities: Mapping[str, str] = QUANTITIES) -> pd.DataFrame:
+def compare(points: pd.DataFrame, quantities: Mapping[str, str] = QUANTITIES, *, by: str = "precision",
+            base: str = "fp32", other: str = "bf16") -> pd.DataFrame:
     """One row per model, dataset, method, round and quantity of ``points`` (ticket points with a
     ``precision`` column, :func:`with_precision`): ``fp32`` and ``bf16`` (means over the paired seeds; over
     the seeds recorded when none is paired), ``difference`` (mean over the paired seeds of bf16 − fp32),
     ``differences`` (per paired seed, ``{seed: d}``), ``spread`` (range over the fp32 seeds, NaN for fewer
     than two), ``paired`` and ``fp32_seeds`` (counts), ``reading`` (:func:`reading`) and ``fixed`` (the
-    quantity is the same in every run of both precisions, e.g. IMP's sparsity, set by the protocol)."""
+    quantity is the same in every run of both precisions, e.g. IMP's sparsity, set by the protocol).
+    ``by``, ``base`` and ``other`` compare two other variants the same way (:func:`control`: the column
+    ``variant``, ``contiguous`` against ``channels_last``); the output columns keep their names."""
     columns = [*KEYS, "quantity", "fp32", "bf16", "difference", "differences", "spread", "paired", "fp32_seeds",
                "reading", "fixed"]
     if points.empty:
@@ -116,7 +128,8 @@ def compare(points: pd.DataFrame, quantities: Mapping[str, str] = QUANTITIES) ->
     rows = []
     for key, group in points.groupby(list(KEYS), sort=False):
         for quantity, word in quantities.items():
-            fp32, bf16 = _one_per_seed(group, "fp32", quantity), _one_per_seed(group, "bf16", quantity)
+            fp32 = _one_per_seed(group, base, quantity, by)
+            bf16 = _one_per_seed(group, other, quantity, by)
             seeds = sorted(set(fp32.index) & set(bf16.index))
             differences = {int(s): float(bf16[s] - fp32[s]) for s in seeds}
             mean = sum(differences.values()) / len(seeds) if seeds else math.nan
@@ -238,6 +251,72 @@ def _device_sentence(status: pd.DataFrame) -> str:
             "beyond it cannot be laid on bf16 alone.")
 
 
+#: The memory-format control of the comparison (``sweeps/parity-control.toml``): some of the recorded fp32
+#: runs trained again in fp32 but channels_last, the memory format the ResNet-20 bf16 runs trained in. They
+#: have the recorded runs' names (the memory format is not part of a run's identity), so they live under a
+#: results root of their own, this folder of the recorded root.
+CONTROL_ROOT = "parity-control"
+CONTIGUOUS, CHANNELS_LAST = "contiguous", "channels_last"
+
+
+def _memory_formats(layer: tiers.Layer) -> dict[str, str]:
+    return {str(t.run_dir): CHANNELS_LAST if t.config.channels_last else CONTIGUOUS for t in layer.tasks}
+
+
+def control(points: pd.DataFrame, recorded: tiers.Layer, again: tiers.Layer) -> pd.DataFrame:
+    """The memory-format control: :func:`compare` rows of the recorded fp32 runs trained contiguous
+    (``recorded``, the parity layer; ``points`` its :func:`with_precision` points) against the same runs
+    trained again in fp32 channels_last (``again``, the control layer), ``by="variant"``: the ``fp32`` column
+    holds the contiguous value, ``bf16`` the channels_last one, ``difference`` channels_last − contiguous,
+    and ``spread`` is still the fp32 seed spread of the recorded runs. Only the (model, dataset, method,
+    round) that the control has finished are compared; empty when it has none."""
+    if points.empty or again.points.empty:
+        return compare(pd.DataFrame())
+    fmt = {**_memory_formats(recorded), **_memory_formats(again)}
+    base = points[points["precision"] == "fp32"].assign(variant=lambda d: [fmt.get(str(r)) for r in d["run_dir"]])
+    base = base[base["variant"] == CONTIGUOUS]
+    other = again.points.assign(variant=[fmt.get(str(r)) for r in again.points["run_dir"]])
+    other = other[other["variant"] == CHANNELS_LAST]
+    keys = set(map(tuple, other[list(KEYS)].itertuples(index=False)))
+    base = base[[tuple(r) in keys for r in base[list(KEYS)].itertuples(index=False)]]
+    both = pd.concat([base, other], ignore_index=True)
+    return compare(both, by="variant", base=CONTIGUOUS, other=CHANNELS_LAST)
+
+
+def control_sentence(rows: pd.DataFrame, checked: pd.DataFrame, status: pd.DataFrame | None = None,
+                     spec: str = "") -> str:
+    """What the control (``checked``, :func:`control`) says about the bf16 comparison (``rows``,
+    :func:`compare`) on the same rows: how many of its comparisons the memory format alone moved beyond
+    the fp32 seed spread, beside how many bf16 moved there; and the control runs still pending (``status``,
+    :func:`status_table` of the control spec). Empty when there is no control."""
+    pending = pending_runs(status) if status is not None and len(status) else ""
+    compared = checked[checked["reading"].isin([WITHIN, BEYOND]) & ~checked["fixed"].astype(bool)] \
+        if len(checked) else checked
+    if compared is None or compared.empty:
+        return (f"The memory-format control (`{spec}`) is pending: {pending}." if pending else "")
+    key = [*KEYS, "quantity"]
+    bf16 = rows.set_index(key)["reading"].to_dict() if len(rows) else {}
+    beyond = compared[compared["reading"] == BEYOND]
+    bf16_beyond = sum(bf16.get(tuple(r)) == BEYOND for r in compared[key].itertuples(index=False))
+    runs = ", ".join(dict.fromkeys(f"{_model_name(r['model'])} {_label(r['method_label'])}"
+                                   for r in compared.to_dict("records")))
+    seeds = int(compared["paired"].max())
+    text = (f"Control: the fp32 runs of {runs} trained again ({tables.count_noun(seeds, 'seed')}), still fp32 but "
+            f"in channels_last, the bf16 runs' memory format (`{spec}`). On the same "
+            f"{tables.count_noun(len(compared), 'comparison')}, the memory format alone moved {len(beyond)} beyond "
+            f"the fp32 seed spread, and bf16 with channels_last moved {bf16_beyond}. ")
+    if len(beyond):
+        text += ("Changing only the kernels' summation order moves these short runs beyond that spread too, so "
+                 "two seeds understate how far any change of the arithmetic moves them: a bf16 difference beyond "
+                 "the spread there shows that the runs changed, not that bf16 is what changed them.")
+    else:
+        text += ("The memory format alone stays within the spread there, so the differences beyond it on those "
+                 "rows come with bf16, not with the memory format.")
+    if pending:
+        text += f" Control runs pending: {pending}."
+    return text
+
+
 def _kernel_sentence(status: pd.DataFrame) -> str:
     """Where a model's finished fp32 and bf16 runs all ran on CPUs but not with the same CPU kernels (torch's
     ``cpu_capability`` in the provenance, e.g. fp32 with AVX2, bf16 with AVX512), or the fp32 runs do not
@@ -329,7 +408,8 @@ def conclusion(rows: pd.DataFrame, status: pd.DataFrame, spec: str) -> str:
 class Parity:
     """The parity comparison of one spec: its ``layer`` (runs read, never trained), ``status`` (one row per
     run, :func:`status_table`), ``points`` (tickets with their precision, :func:`with_precision`), ``rows``
-    (:func:`compare`) and ``text`` (:func:`conclusion`)."""
+    (:func:`compare`), ``text`` (:func:`conclusion`, with :func:`control_sentence`) and ``checked`` (the
+    memory-format control, :func:`control`)."""
 
     spec: str
     layer: tiers.Layer
@@ -337,6 +417,8 @@ class Parity:
     points: pd.DataFrame
     rows: pd.DataFrame
     text: str
+    #: :func:`control` rows (the memory-format control; empty without one)
+    checked: pd.DataFrame | None = None
 
     def shown(self) -> pd.DataFrame:
         """The rows a page shows: both halves recorded, not fixed by the protocol; readable columns (percent
@@ -356,24 +438,67 @@ class Parity:
         """:meth:`shown` for a page (:func:`concave_lottery.evidence.tables.fit_table`)."""
         return tables.fit_table(self.shown())
 
+    def control_shown(self) -> pd.DataFrame:
+        """The memory-format control beside the bf16 differences of the same rows: ticket, quantity,
+        channels_last − contiguous per seed, bf16 − fp32 per seed, the fp32 seed spread and the control's
+        reading (empty without a control)."""
+        columns = ["ticket", "quantity", "channels_last − contiguous, fp32 (pp)", "bf16 − fp32 (pp)",
+                   "fp32 seed spread (pp)", "reading (memory format)"]
+        checked = self.checked
+        if checked is None or checked.empty:
+            return pd.DataFrame(columns=columns)
+        checked = checked[(checked["reading"] != PENDING) & ~checked["fixed"].astype(bool)]
+        bf16 = self.rows.set_index([*KEYS, "quantity"]) if len(self.rows) else None
+
+        def per_seed(r: Mapping[str, Any]) -> str:
+            return f"{_pp(r['difference'])} (" + ", ".join(_pp(d) for d in r["differences"].values()) + ")"
+
+        out = []
+        for r in checked.to_dict("records"):
+            key = tuple(r[k] for k in (*KEYS, "quantity"))
+            other = bf16.loc[key] if bf16 is not None and key in bf16.index else None
+            out.append({"ticket": _row_name(r), "quantity": r["quantity"], columns[2]: per_seed(r),
+                        columns[3]: per_seed(other) if other is not None and other["paired"] else "—",
+                        columns[4]: f"{100 * r['spread']:.2f}" if not math.isnan(r["spread"]) else "—",
+                        columns[5]: r["reading"]})
+        return pd.DataFrame(out, columns=columns)
+
     def show(self) -> None:
-        """Display the table (when a pair is recorded) and the conclusion paragraph."""
+        """Display the table (when a pair is recorded), the memory-format control (when recorded) and the
+        conclusion paragraph."""
         from IPython.display import Markdown, display
 
         if len(self.shown()):
             display(self.table())
+        if len(self.control_shown()):
+            display(tables.fit_table(self.control_shown()))
         display(Markdown(self.text))
 
 
-def build(layer: tiers.Layer, spec: str) -> Parity:
-    """The :class:`Parity` of an already gathered layer (its ``points`` may be synthetic in tests)."""
+def build(layer: tiers.Layer, spec: str, again: tiers.Layer | None = None) -> Parity:
+    """The :class:`Parity` of an already gathered layer (its ``points`` may be synthetic in tests), with the
+    memory-format control ``again`` (a gathered layer of the control spec) where there is one."""
     status = status_table(layer)
     points = with_precision(layer)
     rows = compare(points)
-    return Parity(spec, layer, status, points, rows, conclusion(rows, status, spec))
+    text = conclusion(rows, status, spec)
+    checked = None
+    if again is not None:
+        checked = control(points, layer, again)
+        sentence = control_sentence(rows, checked, status_table(again), again.specs[0] if again.specs else "")
+        text += (" " + sentence) if sentence else ""
+    return Parity(spec, layer, status, points, rows, text, checked)
 
 
-def gather(spec: str, root: str, *, models: Sequence[str] | None = None) -> Parity:
+def gather(spec: str, root: str, *, models: Sequence[str] | None = None, control_spec: str | None = None,
+           control_root: str | None = None) -> Parity:
     """The parity comparison of the sweep spec ``spec`` (fp32 and bf16 runs with the same seeds) under the
-    results root ``root``: its runs read, never trained, paired and read against the fp32 seed spread."""
-    return build(tiers.gather("recorded", spec, root, models=models, compute=False), spec)
+    results root ``root``: its runs read, never trained, paired and read against the fp32 seed spread. With
+    ``control_spec`` (``sweeps/parity-control.toml``), the memory-format control too, read under
+    ``control_root`` (default: the :data:`CONTROL_ROOT` folder of ``root``)."""
+    layer = tiers.gather("recorded", spec, root, models=models, compute=False)
+    again = None
+    if control_spec is not None:
+        where = control_root if control_root is not None else str(Path(root) / CONTROL_ROOT)
+        again = tiers.gather("recorded", control_spec, where, models=models, compute=False)
+    return build(layer, spec, again)
