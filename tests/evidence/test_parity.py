@@ -5,6 +5,7 @@ writes them (fp32 result files older than ``precision`` beside bf16 ones; finish
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -339,6 +340,9 @@ def _write_control(root, seed: int, records) -> None:
 def test_the_memory_format_control_says_whether_the_format_alone_moves_a_result(spec, tmp_path, moved):
     root = tmp_path / "results"
     _fill(root)
+    # as sweeps/parity-bf16.toml does: the spec asks channels_last of runs recorded contiguous; their stored
+    # config, not the spec, says how they trained
+    Path(spec).write_text(SPEC.replace('regularizer = "l1"\n', 'regularizer = "l1"\nchannels_last = true\n'))
     control_spec = tmp_path / "control.toml"
     control_spec.write_text(CONTROL_SPEC)
     # soft-ℓ1's round-2 accuracy: fp32 98.00 / 98.20 (spread 0.2 pp); bf16 moved it −0.5 pp (beyond)

@@ -259,23 +259,27 @@ CONTROL_ROOT = "parity-control"
 CONTIGUOUS, CHANNELS_LAST = "contiguous", "channels_last"
 
 
-def _memory_formats(layer: tiers.Layer) -> dict[str, str]:
-    return {str(t.run_dir): CHANNELS_LAST if t.config.channels_last else CONTIGUOUS for t in layer.tasks}
+def _memory_format(points: pd.DataFrame) -> list[str]:
+    """The memory format each point's run trained in, from its stored config (``channels_last``; a result
+    file older than the field trained contiguous). Not the spec's: a spec may set channels_last for runs
+    recorded before it said so (the memory format is not part of a run's identity)."""
+    flags = points["channels_last"] if "channels_last" in points else pd.Series(False, index=points.index)
+    return [CONTIGUOUS if f is None or pd.isna(f) or not bool(f) else CHANNELS_LAST for f in flags]
 
 
-def control(points: pd.DataFrame, recorded: tiers.Layer, again: tiers.Layer) -> pd.DataFrame:
+def control(points: pd.DataFrame, again: tiers.Layer) -> pd.DataFrame:
     """The memory-format control: :func:`compare` rows of the recorded fp32 runs trained contiguous
-    (``recorded``, the parity layer; ``points`` its :func:`with_precision` points) against the same runs
-    trained again in fp32 channels_last (``again``, the control layer), ``by="variant"``: the ``fp32`` column
-    holds the contiguous value, ``bf16`` the channels_last one, ``difference`` channels_last − contiguous,
-    and ``spread`` is still the fp32 seed spread of the recorded runs. Only the (model, dataset, method,
-    round) that the control has finished are compared; empty when it has none."""
+    (``points``, the parity layer's :func:`with_precision` points) against the same runs trained again in
+    fp32 channels_last (``again``, the control layer), ``by="variant"``: the ``fp32`` column holds the
+    contiguous value, ``bf16`` the channels_last one, ``difference`` channels_last − contiguous, and
+    ``spread`` is still the fp32 seed spread of the recorded runs. Only the (model, dataset, method, round)
+    that the control has finished are compared; empty when it has none."""
     if points.empty or again.points.empty:
         return compare(pd.DataFrame())
-    fmt = {**_memory_formats(recorded), **_memory_formats(again)}
-    base = points[points["precision"] == "fp32"].assign(variant=lambda d: [fmt.get(str(r)) for r in d["run_dir"]])
+    base = points[points["precision"] == "fp32"]
+    base = base.assign(variant=_memory_format(base))
     base = base[base["variant"] == CONTIGUOUS]
-    other = again.points.assign(variant=[fmt.get(str(r)) for r in again.points["run_dir"]])
+    other = again.points.assign(variant=_memory_format(again.points))
     other = other[other["variant"] == CHANNELS_LAST]
     keys = set(map(tuple, other[list(KEYS)].itertuples(index=False)))
     base = base[[tuple(r) in keys for r in base[list(KEYS)].itertuples(index=False)]]
@@ -484,7 +488,7 @@ def build(layer: tiers.Layer, spec: str, again: tiers.Layer | None = None) -> Pa
     text = conclusion(rows, status, spec)
     checked = None
     if again is not None:
-        checked = control(points, layer, again)
+        checked = control(points, again)
         sentence = control_sentence(rows, checked, status_table(again), again.specs[0] if again.specs else "")
         text += (" " + sentence) if sentence else ""
     return Parity(spec, layer, status, points, rows, text, checked)
