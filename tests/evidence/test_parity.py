@@ -382,3 +382,14 @@ def test_the_memory_format_control_pending_or_absent(spec, tmp_path):
            "not started)." in result.text
     plain = parity.gather(spec, str(root))
     assert plain.checked is None and "control" not in plain.text and plain.control_shown().empty
+
+
+def test_many_rows_beyond_the_spread_are_counted_per_model_not_listed(spec, tmp_path, monkeypatch):
+    root = tmp_path / "results"
+    _fill(root)
+    named = "LeNet-300-100 soft-ℓ1 round 2 ticket accuracy: −0.50 pp against a spread of 0.20 pp"
+    assert named in parity.gather(spec, str(root)).text
+    monkeypatch.setattr(parity, "LISTED", 0)  # more rows beyond than a sentence names
+    text = parity.gather(spec, str(root)).text
+    assert "1 beyond the fp32 seed spread (LeNet-300-100: 1 of 7, each marked in the table)" in text
+    assert named not in text

@@ -47,6 +47,10 @@ __all__ = ["QUANTITIES", "WITHIN", "BEYOND", "PENDING", "NO_SPREAD", "MODEL_NAME
            "compare", "status_table", "pending_runs", "conclusion", "Parity", "build", "gather", "CONTROL_ROOT",
            "control", "control_sentence"]
 
+#: At most this many rows beyond the seed spread are named one by one in :func:`conclusion`; more are
+#: counted per model (the table marks each).
+LISTED = 4
+
 #: The quantities compared, column of the ticket points → the word a reader reads.
 QUANTITIES: dict[str, str] = {"sparsity": "sparsity", "test_accuracy": "ticket accuracy"}
 
@@ -384,8 +388,13 @@ def conclusion(rows: pd.DataFrame, status: pd.DataFrame, spec: str) -> str:
     if beyond.empty:
         text += "none is beyond the fp32 seed spread: bf16 moved no result beyond the seed spread here."
     else:
-        listed = "; ".join(f"{_row_name(r)} {r['quantity']}: {_pp(r['difference'])} pp against a spread of "
-                           f"{100 * r['spread']:.2f} pp" for r in beyond.to_dict("records"))
+        if len(beyond) <= LISTED:
+            listed = "; ".join(f"{_row_name(r)} {r['quantity']}: {_pp(r['difference'])} pp against a spread of "
+                               f"{100 * r['spread']:.2f} pp" for r in beyond.to_dict("records"))
+        else:  # too many to read in a sentence: how many per model, each marked in the table
+            listed = "; ".join(
+                f"{_model_name(str(m))}: {int((beyond['model'] == m).sum())} of {int((compared['model'] == m).sum())}"
+                for m in dict.fromkeys(compared["model"])) + ", each marked in the table"
         text += (f"{len(beyond)} beyond the fp32 seed spread ({listed}). bf16 moved "
                  f"{'this result' if len(beyond) == 1 else 'these results'} beyond the seed spread, so recorded "
                  "runs stay fp32.")
