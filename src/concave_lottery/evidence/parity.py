@@ -430,7 +430,7 @@ class Parity:
     points: pd.DataFrame
     rows: pd.DataFrame
     text: str
-    #: :func:`control` rows (the memory-format control; empty without one)
+    #: :func:`control` rows: None without a control spec, empty while its runs are not finished
     checked: pd.DataFrame | None = None
 
     def shown(self) -> pd.DataFrame:
@@ -483,8 +483,9 @@ class Parity:
 
         if len(self.shown()):
             display(self.table())
-        if len(self.control_shown()):
-            display(tables.fit_table(self.control_shown()))
+        checked = self.control_shown()
+        if len(checked):
+            display(tables.fit_table(checked))
         display(Markdown(self.text))
 
 
