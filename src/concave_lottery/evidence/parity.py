@@ -213,6 +213,11 @@ def _pp(x: float) -> str:
     return "0.00" if float(text) == 0 else text.replace("-", "−")
 
 
+def _per_seed(r: Mapping[str, Any]) -> str:
+    """A :func:`compare` row's mean difference and each paired seed's, "−0.50 (−0.40, −0.60)"."""
+    return f"{_pp(r['difference'])} (" + ", ".join(_pp(d) for d in r["differences"].values()) + ")"
+
+
 def _native_sentence(status: pd.DataFrame) -> str:
     done = status[(status["precision"] == "bf16") & (status["status"] == "finished")]
     if done.empty:
@@ -440,8 +445,7 @@ class Parity:
         datasets = self.rows.groupby("model")["dataset_label"].nunique().to_dict() if len(self.rows) else {}
         out = [{"ticket": _row_name(r, datasets.get(r["model"], 1)), "quantity": r["quantity"],
                 "fp32 → bf16 (%)": f"{100 * r['fp32']:.2f} → {100 * r['bf16']:.2f}",
-                "bf16 − fp32 (pp), per seed": f"{_pp(r['difference'])} ("
-                + ", ".join(_pp(d) for d in r["differences"].values()) + ")",
+                "bf16 − fp32 (pp), per seed": _per_seed(r),
                 "fp32 seed spread (pp)": f"{100 * r['spread']:.2f}" if not math.isnan(r["spread"]) else "—",
                 "reading": r["reading"]} for r in rows.to_dict("records")]
         return pd.DataFrame(out, columns=["ticket", "quantity", "fp32 → bf16 (%)", "bf16 − fp32 (pp), per seed",
@@ -463,15 +467,12 @@ class Parity:
         checked = checked[(checked["reading"] != PENDING) & ~checked["fixed"].astype(bool)]
         bf16 = self.rows.set_index([*KEYS, "quantity"]) if len(self.rows) else None
 
-        def per_seed(r: Mapping[str, Any]) -> str:
-            return f"{_pp(r['difference'])} (" + ", ".join(_pp(d) for d in r["differences"].values()) + ")"
-
         out = []
         for r in checked.to_dict("records"):
             key = tuple(r[k] for k in (*KEYS, "quantity"))
             other = bf16.loc[key] if bf16 is not None and key in bf16.index else None
-            out.append({"ticket": _row_name(r), "quantity": r["quantity"], columns[2]: per_seed(r),
-                        columns[3]: per_seed(other) if other is not None and other["paired"] else "—",
+            out.append({"ticket": _row_name(r), "quantity": r["quantity"], columns[2]: _per_seed(r),
+                        columns[3]: _per_seed(other) if other is not None and other["paired"] else "—",
                         columns[4]: f"{100 * r['spread']:.2f}" if not math.isnan(r["spread"]) else "—",
                         columns[5]: r["reading"]})
         return pd.DataFrame(out, columns=columns)
