@@ -29,6 +29,10 @@ another summation order, which alone makes two trainings drift apart). The contr
 again in channels_last (same names, under :data:`CONTROL_ROOT`) and compares them with the recorded fp32
 runs the same way: where the memory format alone moves a result beyond the seed spread, a bf16 difference
 beyond it is not laid on bf16 (:func:`control_sentence`).
+
+**The evaluation control** (:mod:`concave_lottery.evidence.parity_evaluation`). A bf16 run evaluates its
+tickets in bf16 too; the saved bf16 tickets evaluated again in fp32 (a recorded file) tell whether an
+accuracy difference comes from training in bf16 or from evaluating in it.
 """
 
 from __future__ import annotations
@@ -437,6 +441,10 @@ class Parity:
     text: str
     #: :func:`control` rows: None without a control spec, empty while its runs are not finished
     checked: pd.DataFrame | None = None
+    #: the bf16 tickets evaluated again in fp32 (:func:`concave_lottery.evidence.parity_evaluation.load`), and
+    #: the ticket-accuracy rows of :func:`compare` with the bf16 tickets read that way; None without the file
+    evaluated: pd.DataFrame | None = None
+    reread: pd.DataFrame | None = None
 
     def shown(self) -> pd.DataFrame:
         """The rows a page shows: both halves recorded, not fixed by the protocol; readable columns (percent
@@ -490,9 +498,11 @@ class Parity:
         display(Markdown(self.text))
 
 
-def build(layer: tiers.Layer, spec: str, again: tiers.Layer | None = None) -> Parity:
+def build(layer: tiers.Layer, spec: str, again: tiers.Layer | None = None, evaluation: str | None = None) -> Parity:
     """The :class:`Parity` of an already gathered layer (its ``points`` may be synthetic in tests), with the
-    memory-format control ``again`` (a gathered layer of the control spec) where there is one."""
+    memory-format control ``again`` (a gathered layer of the control spec) where there is one, and the bf16
+    tickets' fp32 evaluation (the file ``evaluation``, :mod:`~concave_lottery.evidence.parity_evaluation`)
+    where it exists."""
     status = status_table(layer)
     points = with_precision(layer)
     rows = compare(points)
@@ -502,18 +512,28 @@ def build(layer: tiers.Layer, spec: str, again: tiers.Layer | None = None) -> Pa
         checked = control(points, again)
         sentence = control_sentence(rows, checked, status_table(again), again.specs[0] if again.specs else "")
         text += (" " + sentence) if sentence else ""
-    return Parity(spec, layer, status, points, rows, text, checked)
+    evaluated = reread = None
+    if evaluation is not None and Path(evaluation).exists():
+        from . import parity_evaluation
+
+        evaluated, provenance = parity_evaluation.load(evaluation, layer.root)
+        reread = parity_evaluation.compare_reread(points, evaluated)
+        sentence = parity_evaluation.sentence(rows, reread, evaluated, provenance, evaluation)
+        text += (" " + sentence) if sentence else ""
+    return Parity(spec, layer, status, points, rows, text, checked, evaluated, reread)
 
 
 def gather(spec: str, root: str, *, models: Sequence[str] | None = None, control_spec: str | None = None,
-           control_root: str | None = None) -> Parity:
+           control_root: str | None = None, evaluation: str | None = None) -> Parity:
     """The parity comparison of the sweep spec ``spec`` (fp32 and bf16 runs with the same seeds) under the
     results root ``root``: its runs read, never trained, paired and read against the fp32 seed spread. With
     ``control_spec`` (``sweeps/parity-control.toml``), the memory-format control too, read under
-    ``control_root`` (default: the :data:`CONTROL_ROOT` folder of ``root``)."""
+    ``control_root`` (default: the :data:`CONTROL_ROOT` folder of ``root``). With ``evaluation`` (a file of
+    :func:`concave_lottery.evidence.parity_evaluation.record`, read when it exists), the bf16 tickets'
+    accuracy evaluated in fp32 too."""
     layer = tiers.gather("recorded", spec, root, models=models, compute=False)
     again = None
     if control_spec is not None:
         where = control_root if control_root is not None else str(Path(root) / CONTROL_ROOT)
         again = tiers.gather("recorded", control_spec, where, models=models, compute=False)
-    return build(layer, spec, again)
+    return build(layer, spec, again, evaluation)
