@@ -298,3 +298,67 @@ def test_the_recorded_converged_runs_count_as_trained_on_a_reduced_data_set(repo
     assert points["seed"].nunique() >= 2 and set(points["epochs"]) == {85}  # seeds 0 and 1 finished, more later
     state = claims.training_state_of(points)
     assert state.trained and "on 5,170 of 50,000 training images" in state.note
+
+
+# ------------------------------------------------------------------ the unfinished runs' tickets so far
+
+
+def _record(run_dir: Path, level: int, sparsity: float, accuracy: float | None, *, digest: bool = True) -> None:
+    """``round-<level>/record.json`` as the library writes it (with its digest), or without one."""
+    record = {"round": level, "sparsity": sparsity, "test_accuracy": accuracy,
+              "best_test_accuracy": None if accuracy is None else accuracy + 0.01}
+    path = run_dir / f"round-{level}" / "record.json"
+    if digest:
+        Digests(RunDir(run_dir)).write_json(path, record)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record))
+
+
+def test_the_unfinished_runs_tickets_are_drawn_and_judged_by_no_claim(soft_spec, tmp_path):
+    """An IMP run in level 3 has trained levels 0-2: they are read (verified), listed and drawn, one dotted curve
+    per seed; a record without its digest or without a ticket accuracy yet is not read; no claim uses them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    spec, root = _spec_with_imp(soft_spec, tmp_path), tmp_path / "results"
+    imp = [t for t in tiers.gather("converged", spec, str(root)).tasks if t.config.method == "imp"]
+    run = imp[0].run_dir
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(imp[0].config.to_dict()))
+    for level, (sparsity, accuracy) in enumerate([(0.0, 0.76), (0.2, 0.785), (0.36, 0.77)]):
+        _record(run, level, sparsity, accuracy)
+    _record(run, 3, 0.488, None)  # level 3's mask is chosen, its ticket not trained yet
+    Digests(RunDir(run)).save_torch({"history": [{"epoch": 0}]}, run / "round-3" / "ticket" / "checkpoint.pt")
+    other = imp[1].run_dir  # seed 1: a record that is not the run's (no digest) is not read
+    other.mkdir(parents=True)
+    (other / "config.json").write_text(json.dumps(imp[1].config.to_dict()))
+    _record(other, 0, 0.0, 0.9, digest=False)
+    Digests(RunDir(other)).save_torch({"history": []}, other / "round-1" / "ticket" / "checkpoint.pt")
+
+    layer = converged.gather(spec, str(root))
+    points = layer.provisional
+    assert points[["method_label", "seed", "round"]].values.tolist() == [["imp", imp[0].config.seed, t]
+                                                                         for t in (0, 1, 2)]
+    assert points["test_accuracy"].tolist() == [0.76, 0.785, 0.77]
+    text = converged.provisional_text(points)
+    assert f"imp seed {imp[0].config.seed}, levels 0-2 (up to 36.0% sparse)" in text
+    assert "Not in any verdict yet" in text and "3 finished seeds per method" in text
+    assert (layer.claims["verdict"] == NOT_TESTABLE).all()  # nothing finished: nothing judged
+    fig = layer.provisional_figure()
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == [f"imp seed {imp[0].config.seed}, in progress (dotted)"]
+
+
+def test_no_unfinished_run_with_a_ticket_draws_nothing(soft_spec, tmp_path):
+    layer = converged.gather(soft_spec, str(tmp_path / "results"))
+    assert layer.provisional.empty and converged.provisional_text(layer.provisional) == ""
+    assert layer.provisional_figure() is None
+
+
+def test_span_names_consecutive_rounds_as_a_range():
+    assert converged._span("level", [3, 1, 2]) == "levels 1-3"
+    assert converged._span("round", [1, 3]) == "rounds 1, 3"
+    assert converged._span("level", [0]) == "level 0"
+    assert converged.provisional_text(pd.DataFrame([{"method_label": "imp", "seed": 2, "round": 0, "sparsity": 0.0,
+                                                     "test_accuracy": 0.77}])).count("imp seed 2, level 0 (dense)") == 1

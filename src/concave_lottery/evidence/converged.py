@@ -18,24 +18,30 @@ seeds per method. It takes days on a CPU, so the chapter is written to fill itse
 - ``text``: one paragraph saying how far the campaign is (with the epochs of training left,
   :func:`work_left_text`) and whether a converged verdict is given;
 - ``searched`` and ``collapse``: the collapse check of the soft runs' recorded search phases, round by
-  round, and its paragraph (:mod:`concave_lottery.evidence.collapse`), readable before any run finishes.
+  round, and its paragraph (:mod:`concave_lottery.evidence.collapse`), readable before any run finishes;
+- ``provisional``: the tickets that the unfinished runs have already trained (:func:`provisional_points`),
+  drawn per seed beside the finished runs (:meth:`ConvergedLayer.show_provisional`) and used by no verdict.
+  An IMP run trains 21 levels of 85 epochs; its first levels are final long before it finishes.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..errors import CorruptFile
 from ..method.search import imp_levels_to_pass
+from ..runs.digests import Digests
+from ..runs.paths import RunDir
 from ..runs.progress import epoch_seconds, epochs_planned, epochs_trained, place, progress
 from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
 
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
-           "show_figures", "work_left_text"]
+           "show_figures", "work_left_text", "provisional_points", "provisional_text"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -179,6 +185,71 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
     return text
 
 
+_PROVISIONAL = ["method_label", "seed", "round", "sparsity", "test_accuracy", "best_test_accuracy", "run"]
+
+#: The markers of the unfinished runs' seeds 0, 1, 2, ... in :meth:`ConvergedLayer.show_provisional`.
+SEED_MARKERS = ("v", "^", "D", "P", "X")
+
+
+def provisional_points(layer: tiers.Layer) -> pd.DataFrame:
+    """The tickets that the layer's unfinished runs have trained so far: one row per run in progress and
+    per round (IMP: level) whose record (``round-<t>/record.json``) is on disk, matches the run's digests
+    and holds a test accuracy (method label, seed, round, sparsity, final and best test accuracy, run).
+
+    A round's ticket is final once its record is written: a later round starts again from the rewind point
+    with its own mask and leaves it as it is, and a resumed or extended run keeps it. So these are the
+    numbers the finished run will report for those rounds. They enter no verdict: :func:`claims_table`
+    judges finished seeds only."""
+    rows = []
+    for task, row in zip(layer.tasks, layer.status.to_dict("records"), strict=True):
+        if row["status"] != "in progress" or not task.run_dir.is_dir():
+            continue
+        run = RunDir(task.run_dir)
+        digests = Digests(run)
+        for rnd in sorted(run.rounds(), key=lambda r: r.index):
+            if not rnd.record.exists():
+                continue
+            try:
+                record = digests.read_json(rnd.record)
+                if record.get("test_accuracy") is None:
+                    continue  # the round's ticket has not trained yet
+                values = {k: float(record[k]) for k in ("sparsity", "test_accuracy", "best_test_accuracy")}
+            except (CorruptFile, KeyError, OSError, TypeError, ValueError, AttributeError):
+                continue  # being written, or damaged: not read
+            rows.append({"method_label": analysis.method_label(task.config.to_dict()), "seed": int(task.config.seed),
+                         "round": rnd.index, **values, "run": task.run_dir.name})
+    return pd.DataFrame(rows, columns=_PROVISIONAL)
+
+
+def _span(unit: str, rounds: Sequence[int]) -> str:
+    """"level 0", "levels 0-10", "rounds 1, 3" (a run of consecutive rounds as a range)."""
+    rounds = sorted(rounds)
+    if len(rounds) == 1:
+        return f"{unit} {rounds[0]}"
+    if rounds == list(range(rounds[0], rounds[-1] + 1)):
+        return f"{unit}s {rounds[0]}-{rounds[-1]}"
+    return f"{unit}s {', '.join(map(str, rounds))}"
+
+
+def provisional_text(points: pd.DataFrame) -> str:
+    """One paragraph on :func:`provisional_points`: which unfinished run has trained which tickets, how sparse
+    the sparsest is, and why they are drawn but judged by no claim. Empty when there are none."""
+    if points.empty:
+        return ""
+    parts = []
+    for (method, seed), sub in points.groupby(["method_label", "seed"], sort=False):
+        unit = "level" if method == "imp" else "round"
+        top = float(sub["sparsity"].max())
+        parts.append(f"{_readable(str(method))} seed {seed}, {_span(unit, sub['round'].tolist())} "
+                     + (f"(up to {top:.1%} sparse)" if top > 0 else "(dense)"))
+    return ("Not in any verdict yet: the tickets that the unfinished runs have trained so far, drawn below one "
+            "dotted curve per seed beside the finished runs' mean ± std: " + "; ".join(parts) + ". A round's "
+            "ticket is final once its record is written (a later round starts again from the rewind point and "
+            "leaves it as it is), so these are the numbers those runs will report; but a claim is judged only "
+            f"on {claims.INTERVAL_SEEDS} finished seeds per method, by the interval of their paired gaps, and "
+            "fewer seeds give no interval.")
+
+
 def collapse_rows(searched: pd.DataFrame) -> pd.DataFrame:
     """The collapse check's rounds as the chapter prints them (percent, readable method names)."""
     return pd.DataFrame({"method": searched["method"].map(_readable), "seed": searched["seed"],
@@ -220,6 +291,8 @@ class ConvergedLayer:
     text: str
     searched: pd.DataFrame
     collapse: str
+    #: :func:`provisional_points`: tickets of the unfinished runs, drawn, never judged
+    provisional: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_PROVISIONAL))
 
     @property
     def finished(self) -> int:
@@ -241,6 +314,41 @@ class ConvergedLayer:
                 out[key] = gaps
         return out
 
+    def provisional_figure(self, accuracy: str = "test_accuracy"):
+        """The finished runs' mean ± std per method and round (as in :func:`show_figures`) with one dotted
+        curve per unfinished run through the tickets it has trained (:attr:`provisional`), in its method's
+        colour, one marker per seed (:data:`SEED_MARKERS`); None when there are none."""
+        if self.provisional.empty:
+            return None
+        summary = analysis.summarize_rounds(self.layer.points)
+        colors, styles, markers, extra = {}, {}, {}, []
+        for (method, seed), sub in self.provisional.groupby(["method_label", "seed"], sort=False):
+            label = f"{method} seed {seed}, in progress"
+            colors[label] = plotting.color_for(str(method))
+            styles[label] = ":"
+            markers[label] = SEED_MARKERS[int(seed) % len(SEED_MARKERS)]
+            extra.append(pd.DataFrame({"method_label": label, "round": sub["round"], "n_seeds": 1,
+                                       "sparsity_mean": sub["sparsity"], "sparsity_std": float("nan"),
+                                       f"{accuracy}_mean": sub[accuracy], f"{accuracy}_std": float("nan")}))
+        frames = [f for f in (summary, *extra) if len(f)]
+        fig = plotting.ticket_accuracy_vs_remaining(pd.concat(frames, ignore_index=True), accuracy=accuracy,
+                                                    colors=colors, styles=styles, markers=markers)
+        model, dataset = (self.layer.tasks[0].config.model, self.layer.tasks[0].config.dataset) \
+            if self.layer.tasks else ("", "")
+        fig.axes[0].set_title(f"{LAYER}: {model} on {dataset}, with the unfinished runs' tickets so far")
+        return fig
+
+    def show_provisional(self, accuracy: str = "test_accuracy") -> None:
+        """Display :func:`provisional_text` and :meth:`provisional_figure` (nothing when there are none)."""
+        import matplotlib.pyplot as plt
+        from IPython.display import Markdown, display
+
+        if self.provisional.empty:
+            return
+        display(Markdown(provisional_text(self.provisional)))
+        self.provisional_figure(accuracy)
+        plt.show()
+
     def show(self, accuracy: str = "test_accuracy") -> None:
         """Display the paragraph, the status table, the collapse check, and (with finished runs) the
         figure, the seed-paired gaps with their intervals (:meth:`interval_gaps`), the mean ± std table and
@@ -256,6 +364,7 @@ class ConvergedLayer:
         if not self.finished:
             return
         show_figures([self.layer], accuracy)
+        self.show_provisional(accuracy)
         gaps = self.interval_gaps(accuracy)
         if gaps:
             display(Markdown(f"The seed-paired gaps that decide the verdicts below, each at a matched sparsity "
@@ -278,7 +387,8 @@ def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_a
     levels = min((int(c.rounds) for c in imp), default=None)
     fraction = float(imp[0].prune_fraction) if imp else 0.2
     text = campaign_text(status, methods, layer.spec, searched, levels, fraction, work_left_text(layer))
-    return ConvergedLayer(layer, status, rows, table, text, searched, collapse.collapse_text(searched, rounds))
+    return ConvergedLayer(layer, status, rows, table, text, searched, collapse.collapse_text(searched, rounds),
+                          provisional_points(layer))
 
 
 def gather(spec: str, root: str, *, models: Sequence[str] | None = None, datasets: Sequence[str] | None = None,

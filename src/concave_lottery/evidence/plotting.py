@@ -284,7 +284,8 @@ def ensure_span(ax: plt.Axes, half_span: float, axis: str = "y") -> tuple[float,
 def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, float] | None = None,
                                  accuracy: str = "test_accuracy", label: str = "method_label",
                                  ax: plt.Axes | None = None, colors: Mapping[str, object] | None = None,
-                                 styles: Mapping[str, str] | None = None) -> plt.Figure:
+                                 styles: Mapping[str, str] | None = None,
+                                 markers: Mapping[str, str] | None = None) -> plt.Figure:
     """Ticket test accuracy against the remaining fraction of prunable weights (log axis, dense on the
     left, sparsity growing to the right; the top axis reads the same points as sparsity), one curve
     per method with mean ± std over seeds as error bars (both axes), and the dense network's
@@ -296,8 +297,9 @@ def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, f
     with nothing drawn between, and points stacked at one sparsity carry their round ("r2") instead of
     a vertical line (:data:`STACKED_LOG_GAP`). The accuracy axis spans at least ±:data:`MIN_HALF_SPAN_PP` points
     and at least ± the largest seed std, so noise does not look like an effect; ticks are spaced so
-    their labels never overlap. ``colors`` and ``styles`` (matplotlib line styles, e.g. ``"--"``)
-    override a method's colour and line style; a dashed or dotted curve says so in the legend.
+    their labels never overlap. ``colors``, ``styles`` (matplotlib line styles, e.g. ``"--"``) and
+    ``markers`` override a curve's colour, line style and marker; a dashed or dotted curve says so in the
+    legend.
 
     ``summary`` is :func:`concave_lottery.analysis.summarize_rounds` output (columns
     ``<accuracy>_mean``/``_std``, ``sparsity_mean``/``_std``)."""
@@ -319,7 +321,7 @@ def ticket_accuracy_vs_remaining(summary: pd.DataFrame, *, dense: Mapping[str, f
         largest_std = max(largest_std, float(np.nanmax(acc_std)) if len(acc_std) else 0.0)
         colour = (colors or {}).get(str(lab)) or color_for(str(lab), i)
         style = (styles or {}).get(str(lab), "-")
-        marker = METHOD_MARKERS.get(str(lab), "o")
+        marker = (markers or {}).get(str(lab)) or METHOD_MARKERS.get(str(lab), "o")
         ax.errorbar(remaining, acc, yerr=acc_std, xerr=(sub["sparsity_std"].fillna(0).to_numpy(dtype=float)
                                                     if "sparsity_std" in sub else None),
                     linestyle="none", marker=marker, markersize=5.5, capsize=3, color=colour, alpha=0.9)
