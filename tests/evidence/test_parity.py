@@ -393,3 +393,14 @@ def test_many_rows_beyond_the_spread_are_counted_per_model_not_listed(spec, tmp_
     text = parity.gather(spec, str(root)).text
     assert "1 beyond the fp32 seed spread (LeNet-300-100: 1 of 7, each marked in the table)" in text
     assert named not in text
+
+
+def test_a_missing_evaluation_file_says_how_to_write_it(spec, tmp_path):
+    """Where bf16 tickets are compared but the fp32 evaluation of them is not recorded, the conclusion says that
+    it is not known whether a difference is the training's or the evaluation's, with the command."""
+    root = tmp_path / "results"
+    _fill(root)
+    missing = str(root / "parity-control" / "fp32-evaluation.json")
+    text = parity.gather(spec, str(root), evaluation=missing).text
+    assert text.endswith(f"`python scripts/parity_evaluation.py {spec} --root {root}` writes `{missing}`.")
+    assert "not evaluated in fp32 yet" in text and parity.gather(spec, str(root)).text in text

@@ -520,6 +520,10 @@ def build(layer: tiers.Layer, spec: str, again: tiers.Layer | None = None, evalu
         reread = parity_evaluation.compare_reread(points, evaluated)
         sentence = parity_evaluation.sentence(rows, reread, evaluated, provenance, evaluation)
         text += (" " + sentence) if sentence else ""
+    elif evaluation is not None and len(rows) and rows["reading"].isin([WITHIN, BEYOND]).any():
+        text += (" The bf16 tickets are not evaluated in fp32 yet, so whether an accuracy difference comes from "
+                 f"training in bf16 or from evaluating in it is not known here: `python scripts/parity_evaluation.py "
+                 f"{spec} --root {layer.root}` writes `{evaluation}`.")
     return Parity(spec, layer, status, points, rows, text, checked, evaluated, reread)
 
 
