@@ -362,3 +362,18 @@ def test_span_names_consecutive_rounds_as_a_range():
     assert converged._span("level", [0]) == "level 0"
     assert converged.provisional_text(pd.DataFrame([{"method_label": "imp", "seed": 2, "round": 0, "sparsity": 0.0,
                                                      "test_accuracy": 0.77}])).count("imp seed 2, level 0 (dense)") == 1
+
+
+def test_a_finished_run_reports_what_its_round_records_said_while_it_ran(repo_root):
+    """What makes the provisional points worth drawing: on every committed finished converged run, each round's
+    record (what :func:`converged.provisional_points` reads while the run is unfinished) holds the sparsity and
+    ticket accuracies that the finished run's result reports for that round."""
+    layer = tiers.gather("converged", str(repo_root / CONVERGED_SPEC), str(repo_root / "results"))
+    finished = [t for t, s in zip(layer.tasks, layer.status["status"], strict=True) if s == "finished"]
+    assert len(finished) >= 5
+    for task in finished:
+        run, digests = RunDir(task.run_dir), Digests(RunDir(task.run_dir))
+        for entry in digests.read_json(run.result)["rounds"]:
+            record = digests.read_json(run.round(entry["round"]).record)
+            for key in ("sparsity", "test_accuracy", "best_test_accuracy"):
+                assert record[key] == entry[key], (task.run_dir.name, entry["round"], key)
