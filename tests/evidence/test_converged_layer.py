@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import CONVERGED_SPEC
 
 from concave_lottery.evidence import analysis, claims, converged, tiers
@@ -377,3 +378,27 @@ def test_a_finished_run_reports_what_its_round_records_said_while_it_ran(repo_ro
             record = digests.read_json(run.round(entry["round"]).record)
             for key in ("sparsity", "test_accuracy", "best_test_accuracy"):
                 assert record[key] == entry[key], (task.run_dir.name, entry["round"], key)
+
+
+def test_a_pair_with_its_seeds_that_no_matched_sparsity_judges_is_said_to_be_not_judged_and_why():
+    """The recorded campaign's state on 2026-12-07: soft-ℓ1 and soft-log have 3 finished seeds each, but their
+    rounds are about a halving of the remaining weights apart, so at no matched sparsity do 3 seeds pair. The
+    paragraph must not say that the claim is judged; it says why it is not, with how far apart the rounds are."""
+    status = pd.DataFrame([{"method": m, "seed": s, "status": "finished", "where": ""}
+                           for m in ("soft-l1", "soft-log") for s in (0, 1, 2)]
+                          + [{"method": "imp", "seed": s, "status": "in progress", "where": "level 3"}
+                             for s in (0, 1, 2)])
+    points = pd.DataFrame([{"method_label": m, "seed": s, "round": t, "sparsity": 1 - r}
+                           for m, rem in (("soft-l1", (0.07, 0.03, 0.018)), ("soft-log", (0.09, 0.045, 0.03)))
+                           for s in (0, 1, 2) for t, r in enumerate(rem, start=1)])
+    table = pd.DataFrame([{"claim": c, "a": a, "b": b, "verdict": NOT_TESTABLE}
+                          for c, a, b, _, _ in claims.LOTTERY_CLAIMS])
+    text = converged.campaign_text(status, ["soft-l1", "soft-log", "imp"], "spec.toml", table=table, points=points)
+    assert "is judged below" not in text and "the claims whose methods are short of seeds wait" in text
+    assert ("log-vs-l1 (soft-log against soft-ℓ1) has 3 finished seeds of both methods, but at no matched sparsity "
+            "do 3 seeds pair" in text)
+    assert "shrink 1.50x to 2.33x" in text and "It is therefore not judged" in text
+    assert converged.round_shrink(points, ["soft-l1"]) == pytest.approx((0.03 / 0.018, 0.07 / 0.03))
+    judged = table.assign(verdict=["x" if c == "log-vs-l1" else NOT_TESTABLE for c in table["claim"]])
+    text = converged.campaign_text(status, ["soft-l1", "soft-log", "imp"], "spec.toml", table=judged, points=points)
+    assert "log-vs-l1 (soft-log against soft-ℓ1) is judged below" in text and "not judged" not in text

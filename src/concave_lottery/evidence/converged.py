@@ -41,7 +41,7 @@ from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
 
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
-           "show_figures", "work_left_text", "provisional_points", "provisional_text"]
+           "show_figures", "work_left_text", "provisional_points", "provisional_text", "round_shrink", "unpaired_text"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -129,7 +129,8 @@ def work_left_text(layer: tiers.Layer) -> str:
 
 def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
                   searched: pd.DataFrame | None = None, imp_levels: int | None = None,
-                  prune_fraction: float = 0.2, left: str = "") -> str:
+                  prune_fraction: float = 0.2, left: str = "", table: pd.DataFrame | None = None,
+                  points: pd.DataFrame | None = None) -> str:
     """How far the campaign is, in one paragraph: runs finished of the spec's, where each run in progress
     stands, how many are not started, whether IMP is in the spec and whether its levels pass the highest
     soft sparsity ``searched`` so far (if not, how many it needs,
@@ -137,7 +138,10 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
     run), and which claims get a converged verdict (those whose two methods both have
     :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds).
     ``imp_levels`` and ``prune_fraction`` are the spec's IMP levels (the fewest, if its grids differ) and p;
-    ``left`` (:func:`work_left_text`) follows the first sentence."""
+    ``left`` (:func:`work_left_text`) follows the first sentence. With the claims ``table``
+    (:func:`claims_table`), a claim whose methods have their seeds but that no matched sparsity judges
+    (fewer than :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` seeds pair anywhere) is said to be
+    not judged, and why (:func:`unpaired_text`, from the ticket ``points``)."""
     need = claims.INTERVAL_SEEDS
     n, counts = len(status), status["status"].value_counts()
     finished, running = int(counts.get("finished", 0)), status[status["status"] == "in progress"]
@@ -170,19 +174,57 @@ def campaign_text(status: pd.DataFrame, methods: Sequence[str], spec: str,
                      "(only the new levels train).")
     seeds = finished_seeds(status)
     short = {m: k for m, k in seeds.items() if k < need}
+    ready = [(claim, a, b) for claim, a, b, _, _ in claims.LOTTERY_CLAIMS
+             if seeds.get(a, 0) >= need and seeds.get(b, 0) >= need]
+    judged = None if table is None else {(r["claim"], r["a"], r["b"]) for r in table.to_dict("records")
+                                         if r["verdict"] != NOT_TESTABLE}
+    unpaired = [c for c in ready if judged is not None and c not in judged]
+    ready = [c for c in ready if c not in unpaired]
+    names = [f"{claim} ({_readable(a)} against {_readable(b)})" for claim, a, b in ready]
     if short or not seeds:
         have = ", ".join(f"{_readable(m)} {k} of {need}" for m, k in seeds.items())
-        ready = [f"{claim} ({_readable(a)} against {_readable(b)})" for claim, a, b, _, _ in claims.LOTTERY_CLAIMS
-                 if seeds.get(a, 0) >= need and seeds.get(b, 0) >= need]
         text += (f" A converged verdict needs {need} finished seeds of both methods it compares (finished so far: "
-                 f"{have})")
-        text += (f": {', '.join(ready)} is judged below by the 95% t-interval of the seed-paired gaps at matched "
-                 "sparsity, printed in its evidence; the other claims wait." if ready
-                 else ", so no converged verdict is given yet.")
+                 f"{have}")
+        text += (f"): {', '.join(names)} is judged below by the 95% t-interval of the seed-paired gaps at matched "
+                 "sparsity, printed in its evidence; the other claims wait." if names
+                 else "), so no converged verdict is given yet." if not unpaired
+                 else "); the claims whose methods are short of seeds wait.")
     else:
         text += (f" Every method has {need} or more finished seeds: each verdict below is decided by the 95% "
                  "t-interval of the seed-paired gaps at matched sparsity, printed in its evidence.")
+    if unpaired:
+        text += " " + unpaired_text(unpaired, points if points is not None else pd.DataFrame())
     return text
+
+
+def round_shrink(points: pd.DataFrame, methods: Sequence[str]) -> tuple[float, float] | None:
+    """The least and greatest factor by which a seed's remaining weights shrink from one round to the next
+    (IMP: level), over the finished seeds of ``methods`` in the ticket ``points``; None without two rounds."""
+    factors = []
+    if len(points):
+        for _, sub in points[points["method_label"].isin(list(methods))].groupby(["method_label", "seed"]):
+            remaining = (1.0 - sub.sort_values("round")["sparsity"]).to_numpy(dtype=float)
+            factors += [a / b for a, b in zip(remaining[:-1], remaining[1:], strict=True) if b > 0]
+    return (min(factors), max(factors)) if factors else None
+
+
+def unpaired_text(unpaired: Sequence[tuple[str, str, str]], points: pd.DataFrame) -> str:
+    """Why claims whose two methods have their finished seeds get no verdict: at no matched sparsity do
+    :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` seeds pair, because a seed's curve is read between
+    two of its tickets only when its remaining weights at most halve between them
+    (:data:`~concave_lottery.evidence.analysis.MAX_INTERPOLATION_GAP`), and how far apart the rounds are."""
+    need = claims.INTERVAL_SEEDS
+    names = ", ".join(f"{claim} ({_readable(a)} against {_readable(b)})" for claim, a, b in unpaired)
+    one = len(unpaired) == 1
+    shrink = round_shrink(points, sorted({m for _, a, b in unpaired for m in (a, b)}))
+    apart = (f"; from one round to the next these curves' remaining weights shrink {shrink[0]:.2f}x to "
+             f"{shrink[1]:.2f}x" if shrink else "")
+    return (f"{names} {'has' if one else 'have'} {need} finished seeds of both methods, but at no matched sparsity "
+            f"do {need} seeds pair: a seed's curve is read between two of its tickets only where its remaining "
+            f"weights at most halve between them (`analysis.MAX_INTERPOLATION_GAP`; across a wider jump the accuracy "
+            f"in between was never measured){apart}, so at each method's tickets some seed's curve of the other "
+            f"cannot be read. {'It is' if one else 'They are'} therefore not judged: the gaps where fewer seeds pair "
+            f"are listed in {'its' if one else 'their'} evidence, marked not judged, and no verdict rests on them.")
 
 
 _PROVISIONAL = ["method_label", "seed", "round", "sparsity", "test_accuracy", "best_test_accuracy", "run"]
@@ -386,7 +428,8 @@ def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_a
     imp = [t.config for t in layer.tasks if t.config.method == "imp"]
     levels = min((int(c.rounds) for c in imp), default=None)
     fraction = float(imp[0].prune_fraction) if imp else 0.2
-    text = campaign_text(status, methods, layer.spec, searched, levels, fraction, work_left_text(layer))
+    text = campaign_text(status, methods, layer.spec, searched, levels, fraction, work_left_text(layer), table,
+                         layer.points)
     return ConvergedLayer(layer, status, rows, table, text, searched, collapse.collapse_text(searched, rounds),
                           provisional_points(layer))
 
