@@ -71,31 +71,37 @@ def record(spec: str, root: str, out: Path | str, *, models: Sequence[str] | Non
     from . import tiers
 
     layer = tiers.gather("recorded", spec, root, models=models, compute=False)
-    runs = [t for t in layer.tasks if t.config.precision == "bf16" and (Path(t.run_dir) / "result.json").exists()]
-    started, entries, data = now(), [], {}
-    device = torch.device("cpu")
-    todo = []
-    for task in runs:
+    started, entries, device = now(), [], torch.device("cpu")
+    todo = []  # (run, its digests, config, result, the rounds with saved ticket weights), config read once per run
+    for task in layer.tasks:
+        if task.config.precision != "bf16" or not (Path(task.run_dir) / "result.json").exists():
+            continue
         check_finished_run(Path(task.run_dir))
         run = RunDir(task.run_dir)
-        result = load_result(run.result)
-        todo += [(run, result, t) for t in ticket_rounds(result) if run.round(t).ticket_weights.exists()]
-    for run, result, t in tqdm(todo, desc="bf16 tickets", unit="ticket", disable=not progress):
         digests = Digests(run)
-        config = RunConfig.from_dict(digests.read_json(run.config))
+        result = load_result(run.result)
+        rounds = [t for t in ticket_rounds(result) if run.round(t).ticket_weights.exists()]
+        todo.append((run, digests, RunConfig.from_dict(digests.read_json(run.config)), result, rounds))
+    data, data_key = None, None
+    bar = tqdm(total=sum(len(r[-1]) for r in todo), desc="bf16 tickets", unit="ticket", disable=not progress)
+    for run, digests, config, result, rounds in todo:
         key = (config.dataset, config.train_subset, config.test_subset, config.seed)
-        if key not in data:
-            data = {key: load_data(config, device, progress=False)}  # runs of one dataset come together
-        path = run.round(t).ticket_weights
+        if key != data_key:  # the runs of one dataset come together: load it once for them
+            data, data_key = load_data(config, device, progress=False), key
         model = build_model(config)
-        model.load_state_dict(check_ticket_state(digests.load_torch(path), model, path, run.unit_of(path)))
-        recorded = next(r for r in result["rounds"] if r["round"] == t)["test_accuracy"]
-        _, bf16 = evaluate(model, data[key], bf16=True, channels_last=config.channels_last)
-        _, fp32 = evaluate(model, data[key], bf16=False, channels_last=config.channels_last)
-        entries.append({"run": _run_key(run.path), "model": config.model, "round": t,
-                        "weights_sha256": digests.entries()[run.relative(path)][-1],
-                        "test_images": int(data[key].test_labels.numel()), "recorded": float(recorded),
-                        "bf16": float(bf16), "fp32": float(fp32)})
+        accepted = digests.entries()
+        for t in rounds:
+            path = run.round(t).ticket_weights
+            model.load_state_dict(check_ticket_state(digests.load_torch(path), model, path, run.unit_of(path)))
+            recorded = next(r for r in result["rounds"] if r["round"] == t)["test_accuracy"]
+            _, bf16 = evaluate(model, data, bf16=True, channels_last=config.channels_last)
+            _, fp32 = evaluate(model, data, bf16=False, channels_last=config.channels_last)
+            entries.append({"run": _run_key(run.path), "model": config.model, "round": t,
+                            "weights_sha256": accepted[run.relative(path)][-1],
+                            "test_images": int(data.test_labels.numel()), "recorded": float(recorded),
+                            "bf16": float(bf16), "fp32": float(fp32)})
+            bar.update()
+    bar.close()
     content = {"format": FORMAT, "spec": spec, "command": command,
                "provenance": provenance(device, started, (now() - started).total_seconds()), "tickets": entries}
     out = Path(out)
@@ -187,7 +193,7 @@ def sentence(rows: pd.DataFrame, again: pd.DataFrame, evaluated: pd.DataFrame, p
         return (f"`{source}` evaluates bf16 tickets that are no longer the recorded ones ({stale} of them), so it is "
                 "not used; `python scripts/parity_evaluation.py` writes it again.")
     change = used["fp32"] - used["bf16"]
-    model = used["model"].map(lambda m: parity.MODEL_NAMES.get(m, m))
+    model = used["model"].map(parity._model_name)
     per_model = ", ".join(
         f"by {parity._pp(float(change[model == name].mean()))} pp on average and at most "
         f"{100 * float(change[model == name].abs().max()):.2f} pp for {name} "
