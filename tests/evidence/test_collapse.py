@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,6 +99,20 @@ def test_the_paragraph_says_what_is_known_and_what_is_still_to_come(soft_spec, t
     text = collapse.collapse_text(collapse.searched_rounds(list(tasks.values())), 3)
     assert "soft-l1 round 2: collapsed: sparsity above 99%" in text
     assert "λ is to be chosen again by a short, recorded λ sweep" in text
+
+
+def test_the_rounds_to_come_are_counted_per_method_when_their_grids_differ():
+    """The converged soft-log runs have 4 rounds and soft-ℓ1's 3: a run is unfinished against its own method's."""
+    searched = pd.DataFrame([{"method": m, "seed": 0, "round": r, "sparsity": 0.9, "search_accuracy": 0.7,
+                              "reading": collapse.NO_COLLAPSE} for m, last in (("soft-l1", 3), ("soft-log", 3))
+                             for r in range(1, last + 1)])
+    text = collapse.collapse_text(searched, {"soft-l1": 3, "soft-log": 4})
+    assert text.endswith("Of the rounds (3 per soft-ℓ1 run and 4 per soft-log run), those not listed are still to "
+                         "come.")
+    assert "still to come" not in collapse.collapse_text(searched, {"soft-l1": 3, "soft-log": 3})
+    assert "still to come" not in collapse.collapse_text(searched[searched["method"] == "soft-l1"],
+                                                         {"soft-l1": 3, "soft-log": 4})  # no soft-log search yet
+    assert "Of the 4 rounds per run" in collapse.collapse_text(searched, 4)
 
 
 def test_the_converged_layer_carries_the_collapse_check(soft_spec, tmp_path):

@@ -23,7 +23,7 @@ rounds are still to come, so a reader is never told more than the files show.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -96,10 +96,11 @@ def searched_rounds(tasks: Sequence[RunTask], *, methods: Sequence[str] = ("soft
     return pd.DataFrame(rows, columns=_COLUMNS)
 
 
-def collapse_text(searched: pd.DataFrame, rounds: int) -> str:
+def collapse_text(searched: pd.DataFrame, rounds: int | Mapping[str, int]) -> str:
     """One paragraph: per run, the rounds searched so far with their sparsity and search accuracy, and
     whether any collapsed or stayed nearly dense (then λ must be swept again before more seeds), else
-    that none did so far, with the rounds still to come out of ``rounds``."""
+    that none did so far, with the rounds still to come out of ``rounds`` (per run, or per method label when
+    the methods' grids differ: the converged soft-log runs have 4 rounds, soft-ℓ1's 3)."""
     if searched.empty:
         return ("Collapse check: no search phase of the converged campaign is recorded yet, so whether the "
                 "epoch-matched λ collapses the network at 85 epochs per round is not known.")
@@ -116,8 +117,15 @@ def collapse_text(searched: pd.DataFrame, rounds: int) -> str:
                  "survive E epochs per round here, so λ is to be chosen again by a short, recorded λ sweep "
                  "before more seeds are trained.")
     else:
-        unfinished = int(searched.groupby(["method", "seed"])["round"].max().min()) < rounds
-        rest = f" Of the {rounds} rounds per run, those not listed are still to come." if unfinished else ""
+        per = dict(rounds) if isinstance(rounds, Mapping) else dict.fromkeys(searched["method"], rounds)
+        done = searched.groupby(["method", "seed"])["round"].max()
+        unfinished = any(last < per.get(method, last) for (method, _), last in done.items())
+        if len(set(per.values())) > 1:
+            each = " and ".join(f"{n} per {method.replace('l1', 'ℓ1')} run" for method, n in per.items())
+            rest = f" Of the rounds ({each}), those not listed are still to come." if unfinished else ""
+        else:
+            rest = (f" Of the {next(iter(per.values()))} rounds per run, those not listed are still to come."
+                    if unfinished else "")
         text += (f" None collapsed (sparsity above {COLLAPSE_SPARSITY:.0%} or accuracy within "
                  f"{CHANCE_MARGIN * 100:.0f} pp of chance) so far, and no run ended nearly dense (below "
                  f"{DENSE_SPARSITY:.0%} after its last round).{rest}")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ..errors import CorruptFile
+from ..errors import CorruptFile, ParameterError
 from ..method.search import imp_levels_to_pass
 from ..runs.digests import Digests
 from ..runs.paths import RunDir
@@ -41,7 +41,8 @@ from . import analysis, claims, collapse, narrate, plotting, tables, tiers
 from .verdicts import NOT_TESTABLE
 
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
-           "show_figures", "work_left_text", "provisional_points", "provisional_text", "round_shrink", "unpaired_text"]
+           "show_figures", "work_left_text", "provisional_points", "provisional_text", "round_shrink", "unpaired_text",
+           "extra_round_pairs"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -225,6 +226,34 @@ def unpaired_text(unpaired: Sequence[tuple[str, str, str]], points: pd.DataFrame
             f"in between was never measured){apart}, so at each method's tickets some seed's curve of the other "
             f"cannot be read. {'It is' if one else 'They are'} therefore not judged: the gaps where fewer seeds pair "
             f"are listed in {'its' if one else 'their'} evidence, marked not judged, and no verdict rests on them.")
+
+
+def extra_round_pairs(points: pd.DataFrame, extended: str, other: str, shrinks: Sequence[float], *,
+                      accuracy: str = "test_accuracy") -> pd.DataFrame:
+    """How many seeds would pair at each matched sparsity of ``extended`` against ``other``
+    (:func:`~concave_lottery.evidence.claims.matched_gaps`) if every seed of ``extended`` in the ticket ``points``
+    had one more round, whose remaining weights are its last round's divided by each factor of ``shrinks``.
+
+    This is how the converged spec chose soft-log's 4th round: with 3 rounds no matched sparsity paired
+    :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` seeds (:func:`unpaired_text`). Which seeds pair
+    depends only on where the tickets lie, never on their accuracy, so the added tickets simply repeat their
+    seed's last accuracy, and a decision taken from this table cannot have been steered by the gaps.
+    Columns: shrink, sparsity (the matched sparsity), pairs (seeds paired there)."""
+    columns = ["shrink", "sparsity", "pairs"]
+    mine = points[points["method_label"] == extended] if len(points) else points
+    if mine.empty:
+        return pd.DataFrame(columns=columns)
+    last = mine.sort_values("round").groupby("seed").tail(1)
+    rows = []
+    for shrink in shrinks:
+        if not shrink > 1:
+            raise ParameterError("shrinks", shrink, "each factor is how many times fewer weights remain after the "
+                                 "added round than before it, > 1")
+        added = last.assign(round=last["round"] + 1, sparsity=1.0 - (1.0 - last["sparsity"]) / float(shrink))
+        gaps = claims.matched_gaps(pd.concat([points, added], ignore_index=True), extended, other, accuracy=accuracy)
+        rows += [{"shrink": float(shrink), "sparsity": float(g["sparsity"]), "pairs": int(g["pairs"])}
+                 for g in gaps.to_dict("records")]
+    return pd.DataFrame(rows, columns=columns)
 
 
 _PROVISIONAL = ["method_label", "seed", "round", "sparsity", "test_accuracy", "best_test_accuracy", "run"]
@@ -424,7 +453,8 @@ def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_a
     rows = pd.DataFrame(narrate.round_rows([layer]))
     table = claims_table(layer.points, methods, finished_seeds(status), accuracy=accuracy)
     searched = collapse.searched_rounds(layer.tasks)
-    rounds = max((int(t.config.rounds) for t in layer.tasks if t.config.method == "soft"), default=0)
+    rounds = {analysis.method_label(t.config.to_dict()): int(t.config.rounds) for t in layer.tasks
+              if t.config.method == "soft"}  # per method: the converged soft-log runs have 4 rounds, soft-ℓ1's 3
     imp = [t.config for t in layer.tasks if t.config.method == "imp"]
     levels = min((int(c.rounds) for c in imp), default=None)
     fraction = float(imp[0].prune_fraction) if imp else 0.2
