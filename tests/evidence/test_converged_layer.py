@@ -8,10 +8,11 @@ import json
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import CONVERGED_SPEC
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from concave_lottery.errors import ParameterError
 from concave_lottery.evidence import analysis, claims, converged, tiers
@@ -442,15 +443,25 @@ def test_a_fourth_soft_log_round_pairs_all_three_seeds_whatever_it_prunes(repo_r
         assert len(paired) >= 2 and (paired["sparsity"] > 0.97).all(), shrink
 
 
-def test_which_seeds_pair_after_an_extra_round_does_not_depend_on_accuracy():
-    """The decision cannot have been steered by the gaps already seen: any accuracies give the same table."""
-    points = pd.DataFrame([{"method_label": m, "seed": s, "round": t, "sparsity": 1 - r, "test_accuracy": 0.7}
-                           for m, rem in (("soft-l1", (0.068, 0.028, 0.0175)), ("soft-log", (0.089, 0.045, 0.030)))
-                           for s in (0, 1, 2) for t, r in enumerate(rem, start=1)])
-    rng = np.random.default_rng(0)
-    shuffled = points.assign(test_accuracy=rng.uniform(0.1, 0.9, len(points)))
-    first = converged.extra_round_pairs(points, "soft-log", "soft-l1", [1.3, 1.5])
-    assert len(first) and first.equals(converged.extra_round_pairs(shuffled, "soft-log", "soft-l1", [1.3, 1.5]))
-    assert converged.extra_round_pairs(points, "hard-log", "soft-l1", [1.5]).empty  # not among the points
+@settings(deadline=None, max_examples=25)
+@given(accuracies=st.lists(st.floats(0.1, 0.9), min_size=18, max_size=18),
+       remaining=st.lists(st.floats(0.01, 0.1), min_size=6, max_size=6))
+def test_which_seeds_pair_after_an_extra_round_does_not_depend_on_accuracy(accuracies, remaining):
+    """The decision cannot have been steered by the gaps already seen: whatever the tickets' accuracies, the
+    table is the one that equal accuracies give (3 seeds, 3 rounds of each method, any sparsities)."""
+    rows = []
+    for i, (method, seed) in enumerate((m, s) for m in ("soft-l1", "soft-log") for s in (0, 1, 2)):
+        start = remaining[i]
+        rows += [{"method_label": method, "seed": seed, "round": t, "sparsity": 1 - start / 1.8 ** (t - 1)}
+                 for t in (1, 2, 3)]
+    points = pd.DataFrame(rows).assign(test_accuracy=0.7)
+    scored = points.assign(test_accuracy=accuracies)
+    same = converged.extra_round_pairs(points, "soft-log", "soft-l1", [1.3, 1.5])
+    assert same.equals(converged.extra_round_pairs(scored, "soft-log", "soft-l1", [1.3, 1.5]))
+
+
+def test_an_extra_round_of_a_method_not_among_the_points_or_a_shrink_of_one_or_less():
+    points = pd.DataFrame([{"method_label": "soft-log", "seed": 0, "round": 1, "sparsity": 0.9, "test_accuracy": 0.7}])
+    assert converged.extra_round_pairs(points, "hard-log", "soft-l1", [1.5]).empty
     with pytest.raises(ParameterError, match="shrinks"):
         converged.extra_round_pairs(points, "soft-log", "soft-l1", [1.0])
