@@ -168,4 +168,7 @@ def test_gap_intervals_draw_each_pairs_interval_and_the_two_thresholds():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[:2] == ["soft-log − imp (3 seeds)", "soft-log − soft-l1 (3 seeds)"]
     assert ax.get_xlim()[0] > ax.get_xlim()[1]  # dense side on the left
+    # each bar says its matched sparsity, just above the top of its interval
+    assert [t.get_text() for t in ax.texts] == ["93.0% sparse", "97.0% sparse", "93.0% sparse"]
+    assert np.allclose([t.xy[1] for t in ax.texts], [0.9, -0.4, 0.9])
     plt.close(fig)

@@ -725,7 +725,8 @@ def gap_intervals(gaps: Mapping[tuple[str, str], pd.DataFrame], *, min_gap: floa
     pairs) with its 95% t-interval as an error bar, against the remaining weights (log axis, dense on the
     left, as :func:`ticket_accuracy_vs_remaining`). A solid line at 0 (``better`` needs the whole interval
     above it) and a dotted one at ``−min_gap`` (``comparable`` needs the whole interval above it). Pairs
-    measured at the same sparsity are set a little apart so their bars stay readable."""
+    measured at the same sparsity are set a little apart so their bars stay readable, and each bar is labelled
+    with its matched sparsity (over a narrow range the log axis shows few ticks)."""
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(9.0, 3.6))
@@ -743,6 +744,9 @@ def gap_intervals(gaps: Mapping[tuple[str, str], pd.DataFrame], *, min_gap: floa
         marker = METHOD_MARKERS.get(a, "o")
         ax.errorbar(remaining, mean, yerr=[below, above], linestyle="none", marker=marker, markersize=5.5,
                     capsize=3, color=colour)
+        for x, top, sparsity in zip(remaining, mean + np.nan_to_num(above), rows["sparsity"], strict=True):
+            ax.annotate(f"{100 * sparsity:.1f}% sparse", (x, top), textcoords="offset points", xytext=(0, 4),
+                        ha="center", fontsize="x-small", color=colour)  # the log axis may show few ticks
         seeds = sorted(set(rows["pairs"].astype(int)))
         handles.append(Line2D([], [], color=colour, linestyle="none", marker=marker, markersize=5.5,
                               label=f"{a} − {b} ({'/'.join(map(str, seeds))} seeds)"))
@@ -760,5 +764,7 @@ def gap_intervals(gaps: Mapping[tuple[str, str], pd.DataFrame], *, min_gap: floa
     ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
     ax.set(xlabel="remaining prunable weights (log scale)", ylabel="paired gap (pp), 95% t-interval")
     ensure_span(ax, 2.0)
+    bottom, top = ax.get_ylim()
+    ax.set_ylim(bottom, top + 0.1 * (top - bottom))  # room for the sparsity labels above the highest bar
     ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
