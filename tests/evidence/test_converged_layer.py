@@ -465,3 +465,23 @@ def test_an_extra_round_of_a_method_not_among_the_points_or_a_shrink_of_one_or_l
     assert converged.extra_round_pairs(points, "hard-log", "soft-l1", [1.5]).empty
     with pytest.raises(ParameterError, match="shrinks"):
         converged.extra_round_pairs(points, "soft-log", "soft-l1", [1.0])
+
+
+def test_the_inconclusive_comparable_gaps_say_how_many_seeds_would_decide_them():
+    """A projection, labelled as one, for every inconclusive matched sparsity of a comparable-type claim; decided
+    ones, and claims of another rule (higher-sparsity), get none."""
+    table = pd.DataFrame([{"claim": "log-vs-l1", "a": "soft-log", "b": "soft-l1"},
+                          {"claim": "higher-sparsity", "a": "soft-log", "b": "imp"}])
+    gaps = {("soft-log", "soft-l1"): pd.DataFrame({"sparsity": [0.979, 0.971], "gap_mean": [0.0009, 0.0012],
+                                                   "gap_low": [-0.0438, -0.0291], "gap_high": [0.0455, 0.0315],
+                                                   "pairs": [3, 3]}),
+            ("soft-log", "imp"): pd.DataFrame({"sparsity": [0.97], "gap_mean": [0.0], "gap_low": [-0.05],
+                                              "gap_high": [0.05], "pairs": [3]})}
+    text = converged.seeds_needed_text(table, gaps)
+    assert text.startswith("**How many seeds would decide the inconclusive ones** (a projection to plan with, not a "
+                           "result)")
+    assert ("log-vs-l1 (soft-log against soft-ℓ1): about 8 seeds at 97.1% sparse (+0.1 pp [-2.9, +3.1] (95%, 3 "
+            "seeds)), about 13 seeds at 97.9% sparse" in text)
+    assert "imp" not in text and "may decide either way" in text
+    decided = {("soft-log", "soft-l1"): gaps[("soft-log", "soft-l1")].assign(gap_low=0.001, gap_high=0.002)}
+    assert converged.seeds_needed_text(table, decided) == ""

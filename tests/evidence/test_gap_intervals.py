@@ -184,3 +184,42 @@ def test_pairing_at_own_tickets_is_pairing_at_the_mean_when_every_seed_prunes_al
         assert g.pairs == expected.n
         assert math.isclose(g.gap_mean, expected.mean, abs_tol=1e-12) or (math.isnan(g.gap_mean)
                                                                           and math.isnan(expected.mean))
+
+
+# ------------------------------------------------------------------ how many seeds would decide (a projection)
+
+
+def _interval(mean: float, sd: float, n: int) -> GapInterval:
+    """The t-interval that ``n`` per-seed gaps with this mean and standard deviation give."""
+    half = verdicts.t_quantile(n - 1) * sd / math.sqrt(n)
+    return GapInterval(mean, mean - half, mean + half, n)
+
+
+@settings(deadline=None)
+@given(mean=st.floats(-0.05, 0.05), sd=st.floats(0.001, 0.05), n=st.integers(2, 6),
+       want=st.sampled_from(["better", "comparable"]))
+def test_the_seeds_to_decide_are_the_fewest_whose_interval_decides_at_the_same_mean_and_spread(mean, sd, n, want):
+    interval = _interval(mean, sd, n)
+    needed = verdicts.seeds_to_decide(interval, want=want, max_seeds=400)
+    if judge_interval(interval, want=want) != INCONCLUSIVE:
+        assert needed == n  # already decided
+        return
+    if needed is None:  # the mean on the edge, or more than 400 seeds
+        assert all(judge_interval(_interval(mean, sd, k), want=want) == INCONCLUSIVE for k in (n + 1, 100, 400))
+        return
+    assert needed > n
+    assert judge_interval(_interval(mean, sd, needed), want=want) != INCONCLUSIVE
+    assert judge_interval(_interval(mean, sd, needed - 1), want=want) == INCONCLUSIVE
+
+
+def test_seeds_to_decide_needs_a_measured_spread_and_a_known_rule():
+    assert verdicts.seeds_to_decide(GapInterval(0.01, math.nan, math.nan, 1), want="better") is None
+    assert verdicts.seeds_to_decide(_interval(0.0, 0.01, 3), want="better") is None  # on the edge: never
+    # the converged log-vs-l1 gap at 97.1% (+0.12 pp [-2.91, +3.15], 3 seeds): 8 seeds at that mean and spread
+    assert verdicts.seeds_to_decide(GapInterval(0.0012, -0.0291, 0.0315, 3), want="comparable") == 8
+    try:
+        verdicts.seeds_to_decide(_interval(0.01, 0.01, 3), want="worse")
+    except ValueError as exc:
+        assert "want must be" in str(exc)
+    else:
+        raise AssertionError("an unknown rule was accepted")

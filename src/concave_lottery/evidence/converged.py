@@ -37,12 +37,12 @@ from ..method.search import imp_levels_to_pass
 from ..runs.digests import Digests
 from ..runs.paths import RunDir
 from ..runs.progress import epoch_seconds, epochs_planned, epochs_trained, place, progress
-from . import analysis, claims, collapse, narrate, plotting, tables, tiers
+from . import analysis, claims, collapse, narrate, plotting, tables, tiers, verdicts
 from .verdicts import NOT_TESTABLE
 
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
            "show_figures", "work_left_text", "provisional_points", "provisional_text", "round_shrink", "unpaired_text",
-           "extra_round_pairs"]
+           "extra_round_pairs", "seeds_needed_text", "COMPARABLE_CLAIMS"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -226,6 +226,40 @@ def unpaired_text(unpaired: Sequence[tuple[str, str, str]], points: pd.DataFrame
             f"in between was never measured){apart}, so at each method's tickets some seed's curve of the other "
             f"cannot be read. {'It is' if one else 'They are'} therefore not judged: the gaps where fewer seeds pair "
             f"are listed in {'its' if one else 'their'} evidence, marked not judged, and no verdict rests on them.")
+
+
+#: The claims judged at every matched sparsity by the ``comparable`` rule (the whole interval above −1 pp):
+#: those :func:`seeds_needed_text` projects for.
+COMPARABLE_CLAIMS = ("comparable", "log-vs-l1")
+
+
+def seeds_needed_text(table: pd.DataFrame, gaps: dict[tuple[str, str], pd.DataFrame]) -> str:
+    """For every inconclusive matched sparsity of a judged ``comparable``-type claim (:data:`COMPARABLE_CLAIMS`;
+    ``table`` from :func:`claims_table`, ``gaps`` from :meth:`ConvergedLayer.interval_gaps`), how many seeds would
+    put its 95% t-interval wholly on one side of −1 pp if the seed-paired gaps kept the mean and spread measured
+    (:func:`~concave_lottery.evidence.verdicts.seeds_to_decide`): a projection to plan seeds with, labelled so,
+    never a verdict. Empty when nothing judged is inconclusive."""
+    parts = []
+    for row in table.to_dict("records"):
+        rows = gaps.get((str(row["a"]), str(row["b"])))
+        if row["claim"] not in COMPARABLE_CLAIMS or rows is None:
+            continue
+        each = []
+        for g in rows.sort_values("sparsity").to_dict("records"):
+            interval = verdicts.GapInterval(g["gap_mean"], g["gap_low"], g["gap_high"], int(g["pairs"]))
+            if verdicts.judge_interval(interval, want="comparable", min_gap=claims.MIN_GAP) != verdicts.INCONCLUSIVE:
+                continue
+            n = verdicts.seeds_to_decide(interval, want="comparable", min_gap=claims.MIN_GAP)
+            need = f"about {n} seeds" if n is not None else "more than 100 seeds"
+            each.append(f"{need} at {g['sparsity']:.1%} sparse ({interval.text()})")
+        if each:
+            parts.append(f"{row['claim']} ({_readable(row['a'])} against {_readable(row['b'])}): " + ", ".join(each))
+    if not parts:
+        return ""
+    return ("**How many seeds would decide the inconclusive ones** (a projection to plan with, not a result): if the "
+            f"seed-paired gaps kept the mean and spread of the seeds measured, the 95% t-interval would lie wholly on "
+            f"one side of −{100 * claims.MIN_GAP:g} pp with {'; '.join(parts)}. More seeds also move the mean, so they "
+            "may decide either way, or not at all.")
 
 
 def extra_round_pairs(points: pd.DataFrame, extended: str, other: str, shrinks: Sequence[float], *,
@@ -422,8 +456,9 @@ class ConvergedLayer:
 
     def show(self, accuracy: str = "test_accuracy") -> None:
         """Display the paragraph, the status table, the collapse check, and (with finished runs) the
-        figure, the seed-paired gaps with their intervals (:meth:`interval_gaps`), the mean ± std table and
-        the claims with their intervals."""
+        figure, the seed-paired gaps with their intervals (:meth:`interval_gaps`), the mean ± std table,
+        the claims with their intervals and, for the inconclusive ones, how many seeds would decide them
+        (:func:`seeds_needed_text`, a projection)."""
         import matplotlib.pyplot as plt
         from IPython.display import Markdown, display
 
@@ -444,6 +479,9 @@ class ConvergedLayer:
             plt.show()
         display(tables.fit_table(self.rows, ["method", "round", "seeds", "sparsity %", "ticket acc % (final)"]))
         display(tables.fit_table(self.claims.drop(columns="note"), ["claim", "a", "b", "verdict", "evidence"]))
+        projection = seeds_needed_text(self.claims, gaps)
+        if projection:
+            display(Markdown(projection))
 
 
 def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_accuracy") -> ConvergedLayer:

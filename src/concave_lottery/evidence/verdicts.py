@@ -171,6 +171,31 @@ def judge_interval(interval: GapInterval, *, want: str, min_gap: float = MIN_GAP
     return INCONCLUSIVE
 
 
+def seeds_to_decide(interval: GapInterval, *, want: str, min_gap: float = MIN_GAP,
+                    max_seeds: int = 100) -> int | None:
+    """How many seeds would let :func:`judge_interval` decide, if the per-seed gaps kept the mean
+    :math:`\\bar g` and standard deviation :math:`s_g` measured so far: the fewest :math:`n \\ge 2` with
+    :math:`t_{n-1}\\, s_g/\\sqrt n < |\\bar g - e|`, where the edge :math:`e` is 0 (``want = better``) or
+    :math:`-` ``min_gap`` (``comparable``); :math:`s_g` is recovered from the interval's half-width. A
+    projection to plan seeds with, never a verdict: more seeds also move the mean. ``interval.n`` when it
+    already decides; None without a measured spread (fewer than 2 seeds), with the mean on the edge, or when more
+    than ``max_seeds`` would be needed."""
+    if want not in ("better", "comparable"):
+        raise ValueError(f"want must be 'better' or 'comparable', not {want!r}")
+    if interval.n < 2 or math.isnan(interval.low) or math.isnan(interval.high):
+        return None
+    if judge_interval(interval, want=want, min_gap=min_gap) != INCONCLUSIVE:
+        return interval.n
+    distance = abs(interval.mean - (0.0 if want == "better" else -min_gap))
+    if distance == 0:
+        return None
+    sd = (interval.high - interval.low) / 2 * math.sqrt(interval.n) / t_quantile(interval.n - 1, interval.level)
+    for n in range(interval.n + 1, max_seeds + 1):  # fewer seeds give a wider interval: no need to look below
+        if t_quantile(n - 1, interval.level) * sd / math.sqrt(n) < distance:
+            return n
+    return None
+
+
 @dataclass(frozen=True)
 class TrainingState:
     """Whether a layer's dense network is trained enough for its claims to speak: ``note`` says why
