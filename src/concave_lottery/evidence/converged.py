@@ -250,7 +250,7 @@ def seeds_needed_text(table: pd.DataFrame, gaps: dict[tuple[str, str], pd.DataFr
             if verdicts.judge_interval(interval, want="comparable", min_gap=claims.MIN_GAP) != verdicts.INCONCLUSIVE:
                 continue
             n = verdicts.seeds_to_decide(interval, want="comparable", min_gap=claims.MIN_GAP)
-            need = f"about {n} seeds" if n is not None else "more than 100 seeds"
+            need = f"about {n} seeds" if n is not None else f"more than {verdicts.MAX_PROJECTED_SEEDS} seeds"
             each.append(f"{need} at {g['sparsity']:.1%} sparse ({interval.text()})")
         if each:
             parts.append(f"{row['claim']} ({_readable(row['a'])} against {_readable(row['b'])}): " + ", ".join(each))

@@ -171,8 +171,12 @@ def judge_interval(interval: GapInterval, *, want: str, min_gap: float = MIN_GAP
     return INCONCLUSIVE
 
 
+#: The most seeds :func:`seeds_to_decide` looks for before it gives up (None: "more than this many").
+MAX_PROJECTED_SEEDS = 100
+
+
 def seeds_to_decide(interval: GapInterval, *, want: str, min_gap: float = MIN_GAP,
-                    max_seeds: int = 100) -> int | None:
+                    max_seeds: int = MAX_PROJECTED_SEEDS) -> int | None:
     """How many seeds would let :func:`judge_interval` decide, if the per-seed gaps kept the mean
     :math:`\\bar g` and standard deviation :math:`s_g` measured so far: the fewest :math:`n \\ge 2` with
     :math:`t_{n-1}\\, s_g/\\sqrt n < |\\bar g - e|`, where the edge :math:`e` is 0 (``want = better``) or
