@@ -485,3 +485,56 @@ def test_the_inconclusive_comparable_gaps_say_how_many_seeds_would_decide_them()
     assert "imp" not in text and "may decide either way" in text
     decided = {("soft-log", "soft-l1"): gaps[("soft-log", "soft-l1")].assign(gap_low=0.001, gap_high=0.002)}
     assert converged.seeds_needed_text(table, decided) == ""
+
+
+FIG8_SPEC = "sweeps/resnet20-cifar10-subset-converged-fig8.toml"
+
+
+def test_the_planned_fig8_fraction_pairs_all_three_seeds_of_both_thresholded_runs(repo_root, soft_spec):
+    """The decision recorded in the Fig. 8 spec, checked on the committed thresholded runs: its fixed fraction
+    and rounds pair all 3 seeds at one matched sparsity against soft-ℓ1 and at two against soft-log, as every
+    fraction from 0.6975 to 0.71 does; the 0.75 an earlier note proposed pairs none for either."""
+    grids = tomllib.loads((repo_root / FIG8_SPEC).read_text())["grid"]
+    assert [g["method"] for g in grids] == ["hard", "hard"] and {g["regularizer"] for g in grids} == {"l1", "log"}
+    points = tiers.gather("converged", soft_spec, str(repo_root / "results")).points
+    assert set(points.groupby("method_label")["seed"].nunique()) == {claims.INTERVAL_SEEDS}
+    expected = {"l1": [0.973], "log": [0.911, 0.973]}
+    for grid in grids:
+        fraction, reference = grid["prune_fraction"], f"soft-{grid['regularizer']}"
+        table = converged.fixed_fraction_pairs(points, reference, [fraction, 0.6975, 0.71, 0.75], grid["rounds"])
+        full = table[table["pairs"] == claims.INTERVAL_SEEDS]
+        assert sorted(full[full["fraction"] == fraction]["sparsity"].round(3)) == expected[grid["regularizer"]]
+        for other in (0.6975, 0.71):  # targets within a point of each other (90.8% and 91.1%) are one place
+            places = set(full[full["fraction"] == other]["sparsity"].round(2))
+            assert len(places) == len(expected[grid["regularizer"]]), (reference, other)
+        assert full[full["fraction"] == 0.75].empty, reference
+        # the hard curve's own sparsities: 1 - (1 - p)^t, the same on every seed
+        assert table["sparsity"].max() <= 1 - (1 - max(fraction, 0.75)) ** grid["rounds"] + 1e-9
+
+
+@settings(deadline=None, max_examples=25)
+@given(accuracies=st.lists(st.floats(0.1, 0.9), min_size=9, max_size=9),
+       remaining=st.lists(st.floats(0.01, 0.1), min_size=3, max_size=3),
+       fraction=st.floats(0.3, 0.9))
+def test_which_seeds_a_planned_fraction_pairs_does_not_depend_on_accuracy(accuracies, remaining, fraction):
+    """A fraction chosen from this table cannot have been steered by accuracy: whatever the thresholded tickets
+    score, the table is the one equal accuracies give (3 seeds, 3 rounds, any sparsities)."""
+    rows = [{"method_label": "soft-l1", "seed": seed, "round": t, "sparsity": 1 - remaining[seed] / 1.8 ** (t - 1)}
+            for seed in (0, 1, 2) for t in (1, 2, 3)]
+    points = pd.DataFrame(rows).assign(test_accuracy=0.7)
+    same = converged.fixed_fraction_pairs(points, "soft-l1", [fraction, 0.5], 3)
+    assert same.equals(converged.fixed_fraction_pairs(points.assign(test_accuracy=accuracies), "soft-l1",
+                                                      [fraction, 0.5], 3))
+    assert (same["pairs"] <= 3).all()
+
+
+def test_a_planned_fraction_of_a_method_not_among_the_points_or_out_of_range():
+    points = pd.DataFrame([{"method_label": "soft-log", "seed": 0, "round": 1, "sparsity": 0.9, "test_accuracy": 0.7}])
+    assert converged.fixed_fraction_pairs(points, "soft-l1", [0.5], 3).empty
+    table = converged.fixed_fraction_pairs(points, "soft-log", [0.9], 2)  # hard round 1 at 90%: the same sparsity
+    assert list(table["pairs"]) == [1] and table["sparsity"].round(6).tolist() == [0.9]
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ParameterError, match="fractions"):
+            converged.fixed_fraction_pairs(points, "soft-log", [bad], 3)
+    with pytest.raises(ParameterError, match="rounds"):
+        converged.fixed_fraction_pairs(points, "soft-log", [0.5], 0)

@@ -42,7 +42,7 @@ from .verdicts import NOT_TESTABLE
 
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
            "show_figures", "work_left_text", "provisional_points", "provisional_text", "round_shrink", "unpaired_text",
-           "extra_round_pairs", "seeds_needed_text", "COMPARABLE_CLAIMS"]
+           "extra_round_pairs", "fixed_fraction_pairs", "seeds_needed_text", "COMPARABLE_CLAIMS"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -286,6 +286,43 @@ def extra_round_pairs(points: pd.DataFrame, extended: str, other: str, shrinks: 
         added = last.assign(round=last["round"] + 1, sparsity=1.0 - (1.0 - last["sparsity"]) / float(shrink))
         gaps = claims.matched_gaps(pd.concat([points, added], ignore_index=True), extended, other, accuracy=accuracy)
         rows += [{"shrink": float(shrink), "sparsity": float(g["sparsity"]), "pairs": int(g["pairs"])}
+                 for g in gaps.to_dict("records")]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def fixed_fraction_pairs(points: pd.DataFrame, reference: str, fractions: Sequence[float], rounds: int, *,
+                         label: str | None = None, accuracy: str = "test_accuracy") -> pd.DataFrame:
+    r"""How many seeds a planned run of the hard variant (Fig. 8: each round prunes a fixed ``fraction`` of
+    the surviving entries, so round :math:`t` is :math:`1 - (1 - p)^t` sparse on every seed) would pair with the
+    ticket ``points`` of ``reference`` (its thresholded counterpart, e.g. ``soft-l1``) at each matched sparsity
+    (:func:`~concave_lottery.evidence.claims.matched_gaps`), for each fraction :math:`p` of ``fractions`` and
+    ``rounds`` rounds, on the seeds ``reference`` has. The planned method is called ``label``
+    (default ``reference`` with ``soft`` replaced by ``hard``).
+
+    This is how the converged Fig. 8 spec chose its fraction before any hard ticket existed, as
+    :func:`extra_round_pairs` chose soft-log's 4th round: a fixed fraction jumps by the same factor every round,
+    and a curve is read only across a jump of at most a halving (``analysis.MAX_INTERPOLATION_GAP``), so most
+    fractions leave the thresholded tickets unpaired. Which seeds pair depends only on where the tickets lie,
+    never on their accuracy; the planned tickets repeat their seed's first reference accuracy.
+    Columns: fraction, sparsity (the matched sparsity), pairs (seeds paired there)."""
+    columns = ["fraction", "sparsity", "pairs"]
+    if not (isinstance(rounds, int) and rounds >= 1):
+        raise ParameterError("rounds", rounds, "the planned run's number of rounds, a whole number >= 1")
+    mine = points[points["method_label"] == reference] if len(points) else points
+    if mine.empty:
+        return pd.DataFrame(columns=columns)
+    planned = label or reference.replace("soft", "hard", 1)
+    first = mine.sort_values("round").groupby("seed").head(1)
+    rows = []
+    for fraction in fractions:
+        if not 0 < fraction < 1:
+            raise ParameterError("fractions", fraction, "each is the share of the surviving entries a round prunes, "
+                                 "strictly between 0 and 1")
+        added = pd.concat([first.assign(method_label=planned, round=t, sparsity=1.0 - (1.0 - float(fraction)) ** t)
+                           for t in range(1, rounds + 1)], ignore_index=True)
+        gaps = claims.matched_gaps(pd.concat([points, added], ignore_index=True), reference, planned,
+                                   accuracy=accuracy)
+        rows += [{"fraction": float(fraction), "sparsity": float(g["sparsity"]), "pairs": int(g["pairs"])}
                  for g in gaps.to_dict("records")]
     return pd.DataFrame(rows, columns=columns)
 
