@@ -538,3 +538,28 @@ def test_a_planned_fraction_of_a_method_not_among_the_points_or_out_of_range():
             converged.fixed_fraction_pairs(points, "soft-log", [bad], 3)
     with pytest.raises(ParameterError, match="rounds"):
         converged.fixed_fraction_pairs(points, "soft-log", [0.5], 0)
+
+
+def test_the_fig8_plan_paragraph_says_where_each_hard_method_pairs(repo_root, soft_spec, tmp_path):
+    """The ablations chapter's paragraph on the planned hard pair: runs recorded, epochs left, and for each hard
+    method its fraction, its rounds' sparsities and where all 3 seeds of the thresholded method pair with it."""
+    points = tiers.gather("converged", soft_spec, str(repo_root / "results")).points
+    spec = tomllib.loads((repo_root / FIG8_SPEC).read_text())
+    lines = [f"out = {json.dumps(str(tmp_path / 'results'))}"]  # an empty results root: nothing recorded
+    for grid in spec["grid"]:
+        lines += ["", "[[grid]]"] + [f"{k} = {json.dumps(v)}" for k, v in grid.items()]
+    path = tmp_path / "fig8.toml"
+    path.write_text("\n".join(lines) + "\n")
+    plan = tiers.gather("converged", str(path), str(tmp_path / "results"))
+    text = converged.fraction_plan_text(plan, points)
+    assert text.startswith(f"**Planned at the converged scale** (`{path}`): 0 of 6 runs recorded, 3,060 of 3,060 "
+                           "epochs of training left.")
+    assert ("hard-ℓ1 prunes 70% of the surviving entries per round, 3 rounds (70.0%, 91.0%, 97.3% sparse): all 3 "
+            "seeds of soft-ℓ1 pair with it at 97.3%.") in text
+    assert "soft-log pair with it at 91.1%, 97.3%." in text
+    done = plan.status.assign(status="finished")
+    finished = tiers.Layer(plan.name, plan.specs, plan.root, plan.tasks, done, plan.runs, plan.points)
+    assert converged.fraction_plan_text(finished, points).startswith("**At the converged scale**")
+    # without thresholded tickets the paragraph says so instead of inventing a place
+    assert "no matched sparsity pairs 3 seeds of soft-ℓ1 (0 recorded)" in converged.fraction_plan_text(
+        plan, points.iloc[0:0])

@@ -42,7 +42,7 @@ from .verdicts import NOT_TESTABLE
 
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
            "show_figures", "work_left_text", "provisional_points", "provisional_text", "round_shrink", "unpaired_text",
-           "extra_round_pairs", "fixed_fraction_pairs", "seeds_needed_text", "COMPARABLE_CLAIMS"]
+           "extra_round_pairs", "fixed_fraction_pairs", "fraction_plan_text", "seeds_needed_text", "COMPARABLE_CLAIMS"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -326,6 +326,39 @@ def fixed_fraction_pairs(points: pd.DataFrame, reference: str, fractions: Sequen
                  for g in gaps.to_dict("records")]
     return pd.DataFrame(rows, columns=columns)
 
+
+
+def fraction_plan_text(plan: tiers.Layer, points: pd.DataFrame) -> str:
+    r"""One paragraph on a spec of hard runs (Fig. 8) planned beside the thresholded ones: how many of its runs
+    are recorded and how many epochs are left, and, for each of its methods, the fixed fraction :math:`p` and the
+    rounds it prunes (its tickets at :math:`1 - (1 - p)^t` sparse on every seed) and where all
+    :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` seeds of its thresholded counterpart in ``points``
+    (``hard-`` read as ``soft-``) pair with it (:func:`fixed_fraction_pairs`): the places a converged verdict
+    on "a threshold is better than a fixed fraction" can be given, known before any hard ticket exists."""
+    need = claims.INTERVAL_SEEDS
+    planned = sum(epochs_planned(t.config) for t in plan.tasks)
+    trained = sum(epochs_trained(t.run_dir, t.config) for t in plan.tasks)
+    head = "At the converged scale" if plan.n_finished == len(plan.tasks) else "Planned at the converged scale"
+    text = (f"**{head}** (`{plan.spec}`): {plan.n_finished} of {len(plan.tasks)} runs "
+            f"recorded, {planned - trained:,} of {planned:,} epochs of training left.")
+    grids: dict[str, tuple[float, int]] = {}
+    for task in plan.tasks:
+        label = f"{task.config.method}-{task.config.regularizer}"
+        grids.setdefault(label, (float(task.config.prune_fraction), int(task.config.rounds)))
+    for label, (fraction, rounds) in grids.items():
+        reference = label.replace("hard", "soft", 1)
+        where = ", ".join(f"{1 - (1 - fraction) ** t:.1%}" for t in range(1, rounds + 1))
+        table = fixed_fraction_pairs(points, reference, [fraction], rounds, label=label)
+        full = sorted(table[table["pairs"] >= need]["sparsity"])
+        seeds = points[points["method_label"] == reference]["seed"].nunique() if len(points) else 0
+        count = f"all {need}" if seeds == need else str(need)
+        pairs = (f"{count} seeds of {_readable(reference)} pair with it at "
+                 + ", ".join(f"{x:.1%}" for x in full) if full else
+                 f"no matched sparsity pairs {need} seeds of {_readable(reference)} ({seeds} recorded)")
+        text += (f" {_readable(label)} prunes {fraction:.0%} of the surviving entries per round, {rounds} rounds "
+                 f"({where} sparse): {pairs}.")
+    return text + (" The fraction was chosen from where the thresholded tickets lie, never from their accuracy "
+                   "(`converged.fixed_fraction_pairs`); its spec's comment records the choice.")
 
 _PROVISIONAL = ["method_label", "seed", "round", "sparsity", "test_accuracy", "best_test_accuracy", "run"]
 
