@@ -508,7 +508,7 @@ def test_the_planned_fig8_fraction_pairs_all_three_seeds_of_both_thresholded_run
             places = set(full[full["fraction"] == other]["sparsity"].round(2))
             assert len(places) == len(expected[grid["regularizer"]]), (reference, other)
         assert full[full["fraction"] == 0.75].empty, reference
-        # the hard curve's own sparsities: 1 - (1 - p)^t, the same on every seed
+        # no matched sparsity lies past the planned curve's last ticket, 1 - (1 - p)^rounds: nothing is extrapolated
         assert table["sparsity"].max() <= 1 - (1 - max(fraction, 0.75)) ** grid["rounds"] + 1e-9
 
 

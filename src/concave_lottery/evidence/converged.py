@@ -327,7 +327,6 @@ def fixed_fraction_pairs(points: pd.DataFrame, reference: str, fractions: Sequen
     return pd.DataFrame(rows, columns=columns)
 
 
-
 def fraction_plan_text(plan: tiers.Layer, points: pd.DataFrame) -> str:
     r"""One paragraph on a spec of hard runs (Fig. 8) planned beside the thresholded ones: how many of its runs
     are recorded and how many epochs are left, and, for each of its methods, the fixed fraction :math:`p` and the
@@ -342,9 +341,8 @@ def fraction_plan_text(plan: tiers.Layer, points: pd.DataFrame) -> str:
     text = (f"**{head}** (`{plan.spec}`): {plan.n_finished} of {len(plan.tasks)} runs "
             f"recorded, {planned - trained:,} of {planned:,} epochs of training left.")
     grids: dict[str, tuple[float, int]] = {}
-    for task in plan.tasks:
-        label = f"{task.config.method}-{task.config.regularizer}"
-        grids.setdefault(label, (float(task.config.prune_fraction), int(task.config.rounds)))
+    for task, label in zip(plan.tasks, plan.status["method"], strict=True):
+        grids.setdefault(str(label), (float(task.config.prune_fraction), int(task.config.rounds)))
     for label, (fraction, rounds) in grids.items():
         reference = label.replace("hard", "soft", 1)
         where = ", ".join(f"{1 - (1 - fraction) ** t:.1%}" for t in range(1, rounds + 1))
@@ -359,6 +357,7 @@ def fraction_plan_text(plan: tiers.Layer, points: pd.DataFrame) -> str:
                  f"({where} sparse): {pairs}.")
     return text + (" The fraction was chosen from where the thresholded tickets lie, never from their accuracy "
                    "(`converged.fixed_fraction_pairs`); its spec's comment records the choice.")
+
 
 _PROVISIONAL = ["method_label", "seed", "round", "sparsity", "test_accuracy", "best_test_accuracy", "run"]
 
