@@ -93,6 +93,11 @@ PAPER_CLAIMS: tuple[dict[str, str], ...] = (
      "statement": "the concave regularizers perform significantly better than the sigmoid reparameterization"},
 )
 
+#: What each claim asks of the gap a − b at a matched sparsity (:func:`concave_lottery.evidence.verdicts.judge`):
+#: ``comparable`` (a not worse than b by more than the tolerance) or ``better`` (a ahead of b).
+WANT = {"comparable": "comparable", "log-vs-l1": "comparable", "higher-sparsity": "better", "threshold": "better",
+        "concave-vs-sigmoid": "better"}
+
 #: One line per claim name, for the chapters' summaries.
 CLAIM_NAMES = {c: words for c, _, _, _, words in LOTTERY_CLAIMS + ABLATION_CLAIMS}
 CLAIM_NAMES.update({
@@ -342,19 +347,16 @@ def check_better_at_highest(points: pd.DataFrame, a: str, b: str = "imp", *, acc
     prunes less than ``min_sparsity`` of the weights."""
     near_dense = _near_dense(points, accuracy) if near_dense is None else near_dense
     kw = dict(points=points, state=state, min_pairs=min_pairs)
-    own = points[(points["method_label"] == a) & (points["sparsity"] > 0)] if len(points) else points
-    if own.empty or b not in set(points["method_label"]):
+    sparsest = _sparsest_round(points, a, accuracy)
+    if sparsest is None or b not in set(points["method_label"]):
         return _row(claim, a, b, points.iloc[0:0], NOT_TESTABLE, f"{a} or {b} has no recorded ticket", **kw)
-    sparsest = own.groupby("round")[["sparsity", accuracy]].mean().sort_values("sparsity").iloc[-1]
     if sparsest["sparsity"] < min_sparsity:
         return _row(claim, a, b, points.iloc[0:0], NOT_TESTABLE,
                     f"{a}'s sparsest ticket prunes {100 * sparsest['sparsity']:.1f}% of the weights, "
                     f"below the {100 * min_sparsity:.0f}% this claim needs", **kw)
     gaps = matched_gaps(points, a, b, accuracy=accuracy)  # only once the claim is testable
-    # a's sparsest round among the matched sparsities (not always the last: b's levels may go further)
-    at_sparsest = gaps[np.isclose(gaps["sparsity"].astype(float), sparsest["sparsity"], rtol=0, atol=1e-6)]
-    if len(at_sparsest):
-        g = at_sparsest.iloc[[-1]]
+    g = _at_sparsest(gaps, sparsest)
+    if len(g):
         judged, read = _verdicts(g, near_dense, min_gap, "better", min_pairs)
         return _row(claim, a, b, g, judged[0] if judged else NOT_TESTABLE, reading=read[0] if read else None,
                     floor=_gaps_floor(g, near_dense), **kw)
@@ -373,6 +375,41 @@ def check_better_at_highest(points: pd.DataFrame, a: str, b: str = "imp", *, acc
                     f"{text}: the sparser one is less accurate, and the curves do not overlap there", **kw)
     return _row(claim, a, b, gaps.iloc[0:0], outcome if n >= 2 else INCONCLUSIVE, f"{text}: {why}",
                 reading=outcome, **kw)
+
+
+def _sparsest_round(points: pd.DataFrame, a: str, accuracy: str) -> pd.Series | None:
+    """``a``'s pruned round with the highest mean sparsity over seeds (its mean sparsity and accuracy), or None."""
+    own = points[(points["method_label"] == a) & (points["sparsity"] > 0)] if len(points) else points
+    if own.empty:
+        return None
+    return own.groupby("round")[["sparsity", accuracy]].mean().sort_values("sparsity").iloc[-1]
+
+
+def _at_sparsest(gaps: pd.DataFrame, sparsest: pd.Series) -> pd.DataFrame:
+    """The one matched sparsity of ``gaps`` at ``a``'s sparsest round (not always the last: ``b``'s levels may
+    go further), as a one-row frame; empty when ``b``'s curve does not reach it."""
+    at = gaps[np.isclose(gaps["sparsity"].astype(float), float(sparsest["sparsity"]), rtol=0, atol=1e-6)]
+    return at.iloc[[-1]] if len(at) else at
+
+
+def decisive_gaps(points: pd.DataFrame, claim: str, a: str, b: str, *, accuracy: str = "test_accuracy",
+                  min_gap: float = MIN_GAP, min_pairs: int = INTERVAL_SEEDS) -> pd.DataFrame:
+    """The matched sparsities (:func:`matched_gaps` rows) on which ``claim``'s verdict of ``a`` against ``b``
+    rests when it is judged by the seed-paired interval, each with its own ``verdict``
+    (:func:`concave_lottery.evidence.verdicts.judge_interval`, ``want`` from :data:`WANT`): every matched
+    sparsity where at least ``min_pairs`` (and :data:`INTERVAL_SEEDS`) seeds pair, and for ``higher-sparsity``
+    only the one at ``a``'s sparsest round. The rows :func:`lottery_claims` and :func:`ablation_claims` combine
+    into one verdict with ``min_pairs``, kept apart so that a chapter can say which sparsities decided it.
+    Empty when none is judged by an interval (too few seeds pair, or the curves do not overlap)."""
+    if claim not in WANT:
+        raise ValueError(f"claim must be one of {', '.join(WANT)}, not {claim!r}")
+    gaps = matched_gaps(points, a, b, accuracy=accuracy)
+    if claim == "higher-sparsity":
+        sparsest = _sparsest_round(points, a, accuracy)
+        gaps = gaps.iloc[0:0] if sparsest is None else _at_sparsest(gaps, sparsest)
+    gaps = gaps[gaps["pairs"] >= max(min_pairs, INTERVAL_SEEDS)].reset_index(drop=True)
+    intervals = (verdicts.GapInterval(g.gap_mean, g.gap_low, g.gap_high, int(g.pairs)) for g in gaps.itertuples())
+    return gaps.assign(verdict=[verdicts.judge_interval(i, want=WANT[claim], min_gap=min_gap) for i in intervals])
 
 
 def lottery_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP,
@@ -442,8 +479,10 @@ def layer_claims(layers: Sequence[Any], *, accuracy: str = "test_accuracy", chec
 
 
 def ablation_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", min_gap: float = MIN_GAP,
-                    state: TrainingState | None = None) -> pd.DataFrame:
-    """The claims of Sec. V-G: threshold beats fixed fraction (Fig. 8), concave beats sigmoid (Fig. 9)."""
+                    state: TrainingState | None = None, min_pairs: int = 0) -> pd.DataFrame:
+    """The claims of Sec. V-G: threshold beats fixed fraction (Fig. 8), concave beats sigmoid (Fig. 9). With
+    ``min_pairs`` (a converged layer: :data:`INTERVAL_SEEDS`), a matched sparsity where fewer seeds pair is
+    listed, marked *not judged*, and left out of the verdict, as in :func:`lottery_claims`."""
     state = training_state_of(points, accuracy) if state is None else state
     near_dense = _near_dense(points, accuracy)
     rows = []
@@ -451,30 +490,32 @@ def ablation_claims(points: pd.DataFrame, *, accuracy: str = "test_accuracy", mi
     for reg in ("l1", "log"):
         if f"hard-{reg}" in labels:
             rows.append(_better_anywhere(points, f"soft-{reg}", f"hard-{reg}", "threshold", accuracy, min_gap,
-                                         near_dense, state))
+                                         near_dense, state, min_pairs))
     sigmoids = sorted(label for label in labels if label.split("-")[0] == "sigmoid")
     for b in sigmoids:  # the sigmoid baseline and its variants (another mask step: sigmoid-lr1)
         for a in ("soft-l1", "soft-log"):
-            rows.append(_better_anywhere(points, a, b, "concave-vs-sigmoid", accuracy, min_gap, near_dense, state))
+            rows.append(_better_anywhere(points, a, b, "concave-vs-sigmoid", accuracy, min_gap, near_dense, state,
+                                         min_pairs))
     return pd.DataFrame(rows)
 
 
 def _better_anywhere(points: pd.DataFrame, a: str, b: str, claim: str, accuracy: str, min_gap: float,
-                     near_dense: float, state: TrainingState) -> dict:
+                     near_dense: float, state: TrainingState, min_pairs: int = 0) -> dict:
     """``a`` beats ``b`` at matched sparsity: at every matched sparsity not worse beyond the noise
     floor, and better beyond it at one at least (else inconclusive); falls back to the
-    sparsest-round check when the curves do not overlap."""
+    sparsest-round check when the curves do not overlap. Matched sparsities where fewer than ``min_pairs``
+    seeds pair are not judged."""
     gaps = matched_gaps(points, a, b, accuracy=accuracy)
     if gaps.empty:
         return check_better_at_highest(points, a, b, accuracy=accuracy, min_gap=min_gap, claim=claim,
-                                       min_sparsity=0.0, near_dense=near_dense, state=state)
-    judged, read = _verdicts(gaps, near_dense, min_gap, "better")
+                                       min_sparsity=0.0, near_dense=near_dense, state=state, min_pairs=min_pairs)
+    judged, read = _verdicts(gaps, near_dense, min_gap, "better", min_pairs)
     return _row(claim, a, b, gaps, verdicts.any_better(judged), reading=verdicts.any_better(read), points=points,
-                floor=_gaps_floor(gaps, near_dense), state=state)
+                floor=_gaps_floor(gaps, near_dense), state=state, min_pairs=min_pairs)
 
 
 __all__ = ["HIGH_SPARSITY", "MIN_GAP", "SAME_SPARSITY", "VERDICTS", "LOTTERY_CLAIMS", "ABLATION_CLAIMS", "CLAIM_NAMES",
            "PAPER_CLAIMS",
            "table_ii_claim", "layer_claims",
            "training_state_of", "matched_gaps", "check_comparable", "check_better_at_highest", "lottery_claims",
-           "ablation_claims", "INCONCLUSIVE"]
+           "ablation_claims", "decisive_gaps", "WANT", "INCONCLUSIVE"]

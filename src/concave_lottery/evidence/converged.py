@@ -38,11 +38,13 @@ from ..runs.digests import Digests
 from ..runs.paths import RunDir
 from ..runs.progress import epoch_seconds, epochs_planned, epochs_trained, place, progress
 from . import analysis, claims, collapse, narrate, plotting, tables, tiers, verdicts
+from .parity import MODEL_NAMES
 from .verdicts import NOT_TESTABLE
 
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
            "show_figures", "work_left_text", "provisional_points", "provisional_text", "round_shrink", "unpaired_text",
-           "extra_round_pairs", "fixed_fraction_pairs", "fraction_plan_text", "seeds_needed_text", "COMPARABLE_CLAIMS"]
+           "extra_round_pairs", "fixed_fraction_pairs", "fraction_plan_text", "seeds_needed_text", "verdict_text",
+           "threshold_claims", "points_of", "scale_of", "THRESHOLD_PAIRS", "COMPARABLE_CLAIMS"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -89,9 +91,21 @@ def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, 
     sparsity where fewer than that many seeds pair is listed, marked *not judged*, and does not count."""
     need = claims.INTERVAL_SEEDS
     table = claims.lottery_claims(points, accuracy=accuracy, min_pairs=need) if len(points) else pd.DataFrame(
-        [{"claim": c, "a": a, "b": b, "matched sparsities": 0, "evidence": "", "verdict": NOT_TESTABLE,
-          "reading": NOT_TESTABLE, "noise floor": "", "rounds": "", "note": ""}
-         for c, a, b, _, _ in claims.LOTTERY_CLAIMS])
+        [_untested(c, a, b) for c, a, b, _, _ in claims.LOTTERY_CLAIMS])
+    return _waiting(table, methods, seeds)
+
+
+def _untested(claim: str, a: str, b: str) -> dict:
+    """A claim row with no ticket behind it yet (set to wait by :func:`_waiting`)."""
+    return {"claim": claim, "a": a, "b": b, "matched sparsities": 0, "evidence": "", "verdict": NOT_TESTABLE,
+            "reading": NOT_TESTABLE, "noise floor": "", "rounds": "", "note": ""}
+
+
+def _waiting(table: pd.DataFrame, methods: Sequence[str], seeds: dict[str, int]) -> pd.DataFrame:
+    """``table`` with every claim whose two methods do not both have
+    :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished ``seeds`` set to ``not testable``, the
+    reason in its evidence, ending with :data:`WAITING`."""
+    need = claims.INTERVAL_SEEDS
     for i, row in table.iterrows():
         why = []
         for m in (row["a"], row["b"]):
@@ -103,6 +117,34 @@ def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, 
             table.loc[i, ["verdict", "reading", "matched sparsities"]] = [NOT_TESTABLE, NOT_TESTABLE, 0]
             table.loc[i, "evidence"] = "; ".join(why) + WAITING
     return table
+
+
+def points_of(*layers: tiers.Layer) -> pd.DataFrame:
+    """The ticket points of several layers in one table (empty when none has a finished run)."""
+    frames = [layer.points for layer in layers if len(layer.points)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+#: The Fig. 8 claims a converged hard pair is judged on: (claim, thresholded method, its hard counterpart).
+THRESHOLD_PAIRS = tuple((c, a, b) for c, a, b, _, _ in claims.ABLATION_CLAIMS if c == "threshold")
+
+
+def threshold_claims(plan: tiers.Layer, thresholded: tiers.Layer, *, accuracy: str = "test_accuracy") -> pd.DataFrame:
+    """Fig. 8 at the converged scale: "a threshold α is better than a fixed fraction", each hard method of the
+    ``plan`` (the hard pair's spec) against its thresholded counterpart in ``thresholded`` (``soft-`` for
+    ``hard-``), judged as :func:`claims_table` judges Figs. 5-7: only once both methods have
+    :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds, then by the 95% t-interval of the
+    seed-paired gaps at matched sparsity (:func:`~concave_lottery.evidence.claims.ablation_claims` with
+    ``min_pairs``), a matched sparsity where fewer seeds pair listed as *not judged*. One row per hard method
+    of the plan; before its seeds finish the row is ``not testable`` and says what it waits for."""
+    points = points_of(thresholded, plan)
+    seeds = {**finished_seeds(status_table(thresholded)), **finished_seeds(status_table(plan))}
+    methods = list(seeds)
+    judged = claims.ablation_claims(points, accuracy=accuracy, min_pairs=claims.INTERVAL_SEEDS) \
+        if len(points) else pd.DataFrame()
+    found = {(r["claim"], r["a"], r["b"]): r for r in judged.to_dict("records")}
+    rows = [found.get((claim, a, b), _untested(claim, a, b)) for claim, a, b in THRESHOLD_PAIRS if b in methods]
+    return _waiting(pd.DataFrame(rows, columns=list(_untested("", "", ""))), methods, seeds)
 
 
 def work_left_text(layer: tiers.Layer) -> str:
@@ -260,6 +302,83 @@ def seeds_needed_text(table: pd.DataFrame, gaps: dict[tuple[str, str], pd.DataFr
             f"seed-paired gaps kept the mean and spread of the seeds measured, the 95% t-interval would lie wholly on "
             f"one side of −{100 * claims.MIN_GAP:g} pp with {'; '.join(parts)}. More seeds also move the mean, so they "
             "may decide either way, or not at all.")
+
+
+#: What a matched sparsity's own verdict says of ``a`` against ``b``, by what the claim asks of the gap
+#: (:data:`~concave_lottery.evidence.claims.WANT`): the words of :func:`verdict_text`.
+_SAYS = {("comparable", verdicts.HOLDS): "{a} is within {tol} of {b} or ahead",
+         ("comparable", verdicts.FAILS): "{b} is ahead of {a} by more than {tol}",
+         ("better", verdicts.HOLDS): "{a} is ahead of {b}",
+         ("better", verdicts.FAILS): "{b} is ahead of {a}"}
+
+
+def _interval(g: dict) -> str:
+    return verdicts.GapInterval(g["gap_mean"], g["gap_low"], g["gap_high"], int(g["pairs"])).text()
+
+
+def verdict_text(table: pd.DataFrame, points: pd.DataFrame, *, accuracy: str = "test_accuracy",
+                 scale: str = "") -> str:
+    r"""Every judged claim of ``table`` (:func:`claims_table`, or :func:`threshold_table`) in plain words, one
+    item each: the paper's claim, the verdict, and the matched sparsities that decided it with their seed-paired
+    gap :math:`a - b` and 95% t-interval (:func:`~concave_lottery.evidence.claims.decisive_gaps` on the ticket
+    ``points``). A ``fails`` says that the paper's claim does not hold on this layer (``scale``: what the
+    layer is, e.g. its model, data and epochs). Where a verdict rests on some of several sparsities, it says how
+    many, and that each interval is 95% on its own: a claim looked at in :math:`N` places has more than a 5%
+    chance that one interval falls past its edge by chance (less than :math:`N` times 5%: the places share
+    their seeds). Claims not judged yet are left out (:func:`campaign_text` says what they wait for); empty
+    when none is judged."""
+    items = []
+    for row in table.to_dict("records"):
+        if row["verdict"] == NOT_TESTABLE:
+            continue
+        claim, a, b = str(row["claim"]), str(row["a"]), str(row["b"])
+        names = {"a": _readable(a), "b": "IMP" if b == "imp" else _readable(b), "tol": f"{100 * claims.MIN_GAP:g} pp"}
+        want = claims.WANT[claim]
+        words = claims.CLAIM_NAMES[claim]  # log-vs-l1's words name both regularizers
+        head = f"- **{words if claim == 'log-vs-l1' else names['a'] + ' ' + words}: {row['verdict']}.**"
+        edge = "0" if want == "better" else f"−{names['tol']}"
+        gaps = claims.decisive_gaps(points, claim, a, b, accuracy=accuracy)
+        if gaps.empty:  # decided without an interval (curves that do not overlap): the evidence says how
+            items.append(f"{head} {row['evidence']}.")
+            continue
+        records = gaps.sort_values("sparsity").to_dict("records")
+        decided = [g for g in records if g["verdict"] != verdicts.INCONCLUSIVE]
+        n = len(records)
+        where = "the matched sparsity" if n == 1 else f"the {n} matched sparsities"
+        parts = []
+        for outcome in (verdicts.FAILS, verdicts.HOLDS):
+            these = [g for g in decided if g["verdict"] == outcome]
+            if these:
+                k = len(these)
+                count = ("at the one matched sparsity judged" if n == 1 else f"at all {n} matched sparsities judged"
+                         if k == n else f"at {k} of the {n} matched sparsities judged")
+                at = ", ".join(f"{_interval(g)} at {g['sparsity']:.1%} sparse" for g in these)
+                parts.append(f"{count}, {_SAYS[(want, outcome)].format(**names)} with 95% confidence: "
+                             f"{names['a']} − {names['b']} is {at}")
+        undecided = n - len(decided)
+        if not decided:
+            means = [100 * g["gap_mean"] for g in records]
+            span = (" and ".join(f"{_interval(g)} at {g['sparsity']:.1%} sparse" for g in records) if n <= 2
+                    else f"from {min(means):+.2f} to {max(means):+.2f} pp")
+            text = (f"At {where} judged, no interval decides: the paired gap {names['a']} − {names['b']} is "
+                    f"{span}, and {'its interval reaches' if n == 1 else 'every interval reaches'} both sides of "
+                    f"{edge}.")
+        else:
+            text = "; ".join(parts) + "."
+            text = (text[0].upper() + text[1:]
+                    + (f" The other {undecided} interval{'s reach' if undecided > 1 else ' reaches'} both sides "
+                       f"of {edge}." if undecided else ""))
+            deciding = sum(g["verdict"] == row["verdict"] for g in decided)
+            if row["verdict"] in (verdicts.FAILS, verdicts.HOLDS) and 0 < deciding < n:
+                text += (f" Each interval is 95% on its own: with {n} places looked at, the chance that one falls "
+                         "past its edge by chance is above 5% (the places share their seeds, so below "
+                         f"{n} × 5%), so a verdict resting on {deciding} of them is less sure than one interval.")
+        if row["verdict"] == verdicts.FAILS:
+            text += f" **The paper's claim does not hold on this layer{f' ({scale})' if scale else ''}.**"
+        elif row["verdict"] == verdicts.HOLDS:
+            text += f" The paper's claim holds on this layer{f' ({scale})' if scale else ''}."
+        items.append(f"{head} {text}")
+    return "\n".join(items)
 
 
 def extra_round_pairs(points: pd.DataFrame, extended: str, other: str, shrinks: Sequence[float], *,
@@ -432,6 +551,16 @@ def collapse_rows(searched: pd.DataFrame) -> pd.DataFrame:
                          "reading": searched["reading"]})
 
 
+def scale_of(layer: tiers.Layer) -> str:
+    """"ResNet-20 on cifar10-subset, 85 epochs a phase, 3 seeds": the scale a converged verdict speaks for (the
+    first run's model, data and epochs per phase, and :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS`)."""
+    if not layer.tasks:
+        return ""
+    config = layer.tasks[0].config
+    return (f"{MODEL_NAMES.get(config.model, config.model)} on {config.dataset}, {config.epochs} epochs a phase, "
+            f"{claims.INTERVAL_SEEDS} seeds")
+
+
 def show_figures(layers: Sequence[tiers.Layer], accuracy: str = "test_accuracy") -> int:
     """The Figs. 5-7 panel of every layer, model and dataset: its caption
     (:func:`concave_lottery.evidence.narrate.lottery_figure_caption`), then ticket accuracy against the
@@ -471,6 +600,11 @@ class ConvergedLayer:
     @property
     def finished(self) -> int:
         return int((self.status["status"] == "finished").sum())
+
+    @property
+    def scale(self) -> str:
+        """What the layer is, for its verdicts: model, data, epochs per phase and the seeds a verdict needs."""
+        return scale_of(self.layer)
 
     def interval_gaps(self, accuracy: str = "test_accuracy") -> dict[tuple[str, str], pd.DataFrame]:
         """For every pair of methods a claim judges (not waiting for seeds), the matched sparsities where
@@ -548,6 +682,9 @@ class ConvergedLayer:
             plt.show()
         display(tables.fit_table(self.rows, ["method", "round", "seeds", "sparsity %", "ticket acc % (final)"]))
         display(tables.fit_table(self.claims.drop(columns="note"), ["claim", "a", "b", "verdict", "evidence"]))
+        said = verdict_text(self.claims, self.layer.points, accuracy=accuracy, scale=self.scale)
+        if said:
+            display(Markdown("**What the converged verdicts say**, claim by claim:\n\n" + said))
         projection = seeds_needed_text(self.claims, gaps)
         if projection:
             display(Markdown(projection))
