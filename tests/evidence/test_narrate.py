@@ -308,6 +308,17 @@ def test_lottery_figure_caption_names_the_paper_protocol():
     assert text.endswith("The paper's figure uses the full datasets, 120 epochs per round and 3 seeds.")
 
 
+def test_the_caption_says_why_a_curve_has_a_gap_in_its_line():
+    summary = pd.DataFrame({"method_label": ["imp", "imp", "soft-l1", "soft-l1", "soft-l1"], "round": [0, 1, 1, 2, 3],
+                            "sparsity_mean": [0.0, 0.2, 0.932, 0.971, 0.982]})
+    assert narrate.jumps_sentence(summary) == (
+        "No line is drawn across a jump of more than a halving of the remaining weights between two tickets: "
+        "soft-ℓ1 from 93.2% to 97.1% sparse (2.3x fewer weights). Nothing was measured in between, and no claim "
+        "reads a curve there (`analysis.MAX_INTERPOLATION_GAP`).")
+    joined = pd.DataFrame({"method_label": "imp", "round": [0, 1, 2], "sparsity_mean": [0.0, 0.2, 0.36]})
+    assert narrate.jumps_sentence(joined) == ""
+
+
 def test_theory_sentences():
     df = pd.DataFrame({"premises": [True, True, False], "thm1_holds": [True, True, False],
                        "thm2_printed_holds": [True, False, False], "thm2_proof_holds": [True, True, True],

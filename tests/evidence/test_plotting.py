@@ -98,6 +98,15 @@ def test_measured_segments_break_at_jumps_wider_than_a_halving():
     assert plotting.measured_segments([]) == []
 
 
+def test_the_unjoined_jumps_are_where_no_line_is_drawn():
+    summary = pd.concat([_summary("imp", [0.0, 0.2, 0.36, 0.49], [0.60, 0.61, 0.60, 0.59]),
+                         _summary("soft-l1", [0.932, 0.971, 0.982], [0.75, 0.75, 0.73]),
+                         _summary("soft-log", [0.01, 0.97, 0.98], [0.60, 0.40, 0.38])], ignore_index=True)
+    # soft-ℓ1: 6.8% -> 2.9% of the weights is 2.3x, more than a halving; 2.9% -> 1.8% is joined
+    assert plotting.unjoined_jumps(summary) == [("soft-l1", 0.932, 0.971), ("soft-log", 0.01, 0.97)]
+    assert plotting.unjoined_jumps(summary.iloc[0:0]) == []
+
+
 def test_no_line_through_territory_never_measured():
     """ℓ1 jumping from 0% to 97% sparsity: its points are drawn, no line between them."""
     summary = pd.concat([_summary("imp", [0.0, 0.2, 0.36, 0.49], [0.60, 0.61, 0.60, 0.59]),

@@ -572,8 +572,10 @@ def show_figures(layers: Sequence[tiers.Layer], accuracy: str = "test_accuracy")
     figures = 0
     for layer in layers:
         for (model, dataset), sub in layer.by_model_and_dataset():
-            display(Markdown(narrate.lottery_figure_caption(layer, sub, model, dataset)))
             summary, dense = analysis.summarize_rounds(sub), analysis.dense_reference(sub, accuracy)
+            caption = narrate.lottery_figure_caption(layer, sub, model, dataset)
+            jumps = narrate.jumps_sentence(summary)
+            display(Markdown(caption + (f" {jumps}" if jumps else "")))
             fig = plotting.ticket_accuracy_vs_remaining(summary, dense=dense, accuracy=accuracy)
             fig.axes[0].set_title(f"{layer.name}: {model} on {dataset}")
             plt.show()

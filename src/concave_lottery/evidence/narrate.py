@@ -662,7 +662,23 @@ def lottery_figure_caption(layer: Any, points: pd.DataFrame, model: str, dataset
             f"datasets, {epochs} epochs per round and 3 seeds.")
 
 
-__all__ += ["lottery_figure_caption"]
+def jumps_sentence(summary: pd.DataFrame) -> str:
+    """Why a curve of the Figs. 5-7 panel has a gap in its line: every jump between two neighbouring tickets
+    wider than a halving of the remaining weights (:func:`concave_lottery.evidence.plotting.unjoined_jumps`),
+    with how many times the remaining weights shrink across it. Empty when every curve is joined."""
+    from .plotting import unjoined_jumps
+
+    jumps = [(lab, a, b) for lab, a, b in unjoined_jumps(summary) if a > 0]  # the first prune from dense: obvious
+    if not jumps:
+        return ""
+    each = "; ".join(f"{lab.replace('l1', 'ℓ1')} from {100 * a:.1f}% to {100 * b:.1f}% sparse "
+                     f"({(1 - a) / (1 - b):.1f}x fewer weights)" for lab, a, b in jumps)
+    return (f"No line is drawn across a jump of more than a halving of the remaining weights between two tickets: "
+            f"{each}. Nothing was measured in between, and no claim reads a curve there "
+            "(`analysis.MAX_INTERPOLATION_GAP`).")
+
+
+__all__ += ["lottery_figure_caption", "jumps_sentence"]
 
 
 # ----------------------------------------------------------------------------------------------

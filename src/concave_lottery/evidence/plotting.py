@@ -9,6 +9,7 @@ the same blue and log the same orange in every chapter.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import matplotlib as mpl
@@ -257,6 +258,19 @@ def measured_segments(remaining: Sequence[float], max_log_gap: float | None = No
     return segments
 
 
+def unjoined_jumps(summary: pd.DataFrame, label: str = "method_label") -> list[tuple[str, float, float]]:
+    """Where :func:`ticket_accuracy_vs_remaining` draws no line between two neighbouring points of a curve
+    (:func:`measured_segments`): one ``(curve, sparsity before, sparsity after)`` per jump, mean sparsities,
+    in the order of the curves and from dense to sparse. ``summary`` as for that figure."""
+    jumps = []
+    for lab in dict.fromkeys(summary[label]) if len(summary) else ():
+        sparsity = summary[summary[label] == lab]["sparsity_mean"].sort_values().to_numpy(dtype=float)
+        segments = measured_segments(np.clip(1.0 - sparsity, 1e-6, None))
+        jumps += [(str(lab), float(sparsity[before[-1]]), float(sparsity[after[0]]))
+                  for before, after in pairwise(segments)]
+    return jumps
+
+
 def spaced_ticks(candidates: Sequence[float], lo: float, hi: float, *, min_fraction: float = 0.09) -> list[float]:
     """The ticks among ``candidates`` inside [lo, hi] on a log axis, from the largest down, keeping a
     tick only when it lies at least ``min_fraction`` of the axis' log length from the last kept one,
@@ -384,8 +398,8 @@ def mask_below_alpha(stats: pd.DataFrame, *, hue: str, style: str | None = None,
     return fig
 
 
-__all__ += ["ticket_accuracy_vs_remaining", "mask_below_alpha", "measured_segments", "spaced_ticks", "ensure_span",
-            "METHOD_MARKERS", "MIN_HALF_SPAN_PP", "shows_variation"]
+__all__ += ["ticket_accuracy_vs_remaining", "mask_below_alpha", "measured_segments", "unjoined_jumps", "spaced_ticks",
+            "ensure_span", "METHOD_MARKERS", "MIN_HALF_SPAN_PP", "shows_variation"]
 
 
 def shows_variation(values: Sequence[float] | pd.Series, tol: float = 1e-9) -> bool:
