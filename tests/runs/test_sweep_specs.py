@@ -14,7 +14,7 @@ import pytest
 from concave_lottery.data.registry import PAPER_DATASET, PAPER_TRAIN_SIZES
 from concave_lottery.evidence.tiers import train_images
 from concave_lottery.runs.config import PAPER_LAMBDA, epoch_matched_lambda
-from concave_lottery.runs.sweep import load_spec
+from concave_lottery.runs.sweep import load_spec, select_tasks
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "sweeps").glob("*.toml"))
 
@@ -61,3 +61,23 @@ def test_epoch_matched_lambda_scales_with_steps_per_epoch():
 
     with pytest.raises(ParameterError, match="paper_dataset"):
         epoch_matched_lambda(1e-6, num_train=10, paper_dataset="mnist")
+
+
+#: The lanes of each campaign a 2-core CPU trains side by side (``scripts/cpu_lanes.sh``): its spec and lane files.
+LANES = {"sweeps/resnet20-cifar10-subset-converged.toml": ["converged-a.txt", "converged-b.txt"],
+         "sweeps/resnet20-cifar10-subset-converged-fig8.toml": ["converged-fig8-a.txt", "converged-fig8-b.txt"]}
+
+
+@pytest.mark.parametrize("spec", sorted(LANES))
+def test_the_lanes_of_a_campaign_train_each_of_its_runs_once(spec):
+    root = Path(__file__).resolve().parents[2]
+    tasks = load_spec(root / spec).tasks
+    lanes = [select_tasks(tasks, f"@{root / 'sweeps' / 'lanes' / lane}") for lane in LANES[spec]]
+    names = [t.run_dir.name for lane in lanes for t in lane]
+    assert sorted(names) == sorted(t.run_dir.name for t in tasks)  # every run, none twice, none missing
+
+
+def test_every_lane_file_belongs_to_a_campaign():
+    root = Path(__file__).resolve().parents[2]
+    files = sorted(p.name for p in (root / "sweeps" / "lanes").glob("*.txt"))
+    assert files == sorted(f for lanes in LANES.values() for f in lanes)
