@@ -73,8 +73,10 @@ def test_a_fail_that_rests_on_one_of_several_places_says_it_is_less_sure():
     assert ("At 2 of the 4 matched sparsities judged, IMP is ahead of soft-ℓ1 by more than 1 pp with 95% confidence"
             in l1 and "at 48.8% sparse, " in l1 and "at 59.0% sparse; " in l1)
     assert "; at 2 of the 4 matched sparsities judged, soft-ℓ1 is within 1 pp of IMP or ahead" in l1  # 20%, 36%
-    assert ("with 4 places looked at, the chance that one falls past its edge by chance is above 5%" in l1
-            and "a verdict resting on 2 of them is less sure than one interval" in l1)
+    # 1 - (39/40)^4 = 9.6% for 4 independent places
+    assert ("it would fall wholly past it 1 time in 40. With 4 places looked at, at least one does more often: "
+            "about 10% of the time were the places independent" in l1
+            and "So a verdict resting on 2 of them is less sure than one interval." in l1)
     assert "does not hold on this layer" in l1
 
 
@@ -111,6 +113,25 @@ def test_the_decisive_places_combine_into_the_verdict_of_the_claims_table(offset
         if row["claim"] == "higher-sparsity":
             assert len(decisive) == 1 and decisive["sparsity"].iloc[0] == pytest.approx(1 - 0.8 ** 4)
         assert verdicts.combine(list(decisive["verdict"])) == row["verdict"]
+
+
+def test_the_chance_that_one_of_several_intervals_falls_past_the_edge():
+    one = verdicts.chance_past_edge(1)
+    assert one == pytest.approx(1 / 40, abs=0.004)  # a 95% interval lies wholly below the true gap 1 time in 40
+    assert verdicts.chance_past_edge(9) == pytest.approx(1 - (39 / 40) ** 9, abs=0.012)  # independent places
+    shared = verdicts.chance_past_edge(9, correlation=0.8)
+    assert one < shared < verdicts.chance_past_edge(9)  # places that share their seeds add less
+    assert verdicts.chance_past_edge(9, correlation=1.0) == pytest.approx(one, abs=0.004)  # one place, 9 times
+    assert verdicts.chance_past_edge(9, seeds=8) == pytest.approx(1 - (39 / 40) ** 9, abs=0.012)  # any seeds
+
+
+@pytest.mark.parametrize("bad", [{"places": 0}, {"places": 2, "seeds": 1}, {"places": 2, "correlation": 1.5},
+                                 {"places": 2, "level": 1.0}, {"places": 2, "trials": 0}])
+def test_chance_past_edge_refuses_what_it_cannot_compute(bad):
+    from concave_lottery.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=f"{next(reversed(bad))}="):
+        verdicts.chance_past_edge(**bad)
 
 
 def test_decisive_gaps_of_an_unknown_claim_is_refused():

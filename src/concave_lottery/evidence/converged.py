@@ -44,7 +44,7 @@ from .verdicts import NOT_TESTABLE
 __all__ = ["ConvergedLayer", "gather", "progress", "status_table", "claims_table", "campaign_text", "collapse_rows",
            "show_figures", "work_left_text", "provisional_points", "provisional_text", "round_shrink", "unpaired_text",
            "extra_round_pairs", "fixed_fraction_pairs", "fraction_plan_text", "seeds_needed_text", "verdict_text",
-           "threshold_claims", "points_of", "scale_of", "THRESHOLD_PAIRS", "COMPARABLE_CLAIMS"]
+           "threshold_claims", "show_threshold", "points_of", "scale_of", "THRESHOLD_PAIRS", "COMPARABLE_CLAIMS"]
 
 #: The name the converged layer goes by in captions and tables.
 LAYER = "converged"
@@ -116,6 +116,18 @@ def _waiting(table: pd.DataFrame, methods: Sequence[str], seeds: dict[str, int])
         if why:
             table.loc[i, ["verdict", "reading", "matched sparsities"]] = [NOT_TESTABLE, NOT_TESTABLE, 0]
             table.loc[i, "evidence"] = "; ".join(why) + WAITING
+    return table
+
+
+def show_threshold(plan: tiers.Layer, thresholded: tiers.Layer, *, accuracy: str = "test_accuracy") -> pd.DataFrame:
+    """Display Fig. 8 at the converged scale: :func:`threshold_claims` as a table, then each judged claim in words
+    (:func:`verdict_text`), or a line saying that none is judged yet. Returns the table."""
+    from IPython.display import Markdown, display
+
+    table = threshold_claims(plan, thresholded, accuracy=accuracy)
+    display(tables.fit_table(table.drop(columns="note"), ["claim", "a", "b", "verdict", "evidence"]))
+    said = verdict_text(table, points_of(thresholded, plan), accuracy=accuracy, scale=scale_of(plan))
+    display(Markdown(said or "No converged verdict on Fig. 8 yet: each row above says what it waits for."))
     return table
 
 
@@ -323,8 +335,9 @@ def verdict_text(table: pd.DataFrame, points: pd.DataFrame, *, accuracy: str = "
     gap :math:`a - b` and 95% t-interval (:func:`~concave_lottery.evidence.claims.decisive_gaps` on the ticket
     ``points``). A ``fails`` says that the paper's claim does not hold on this layer (``scale``: what the
     layer is, e.g. its model, data and epochs). Where a verdict rests on some of several sparsities, it says how
-    many, and that each interval is 95% on its own: a claim looked at in :math:`N` places has more than a 5%
-    chance that one interval falls past its edge by chance (less than :math:`N` times 5%: the places share
+    many, and that each interval is 95% on its own: with the true gap on the edge, one interval falls wholly past
+    it 1 time in 40, and one of :math:`N` places does so more often
+    (:func:`~concave_lottery.evidence.verdicts.chance_past_edge`, independent places; less where they share
     their seeds). Claims not judged yet are left out (:func:`campaign_text` says what they wait for); empty
     when none is judged."""
     items = []
@@ -370,9 +383,12 @@ def verdict_text(table: pd.DataFrame, points: pd.DataFrame, *, accuracy: str = "
                        f"of {edge}." if undecided else ""))
             deciding = sum(g["verdict"] == row["verdict"] for g in decided)
             if row["verdict"] in (verdicts.FAILS, verdicts.HOLDS) and 0 < deciding < n:
-                text += (f" Each interval is 95% on its own: with {n} places looked at, the chance that one falls "
-                         "past its edge by chance is above 5% (the places share their seeds, so below "
-                         f"{n} × 5%), so a verdict resting on {deciding} of them is less sure than one interval.")
+                chance = verdicts.chance_past_edge(n, seeds=claims.INTERVAL_SEEDS)
+                text += (" Each interval is 95% on its own: were the true gap exactly on the edge, it would fall "
+                         f"wholly past it 1 time in 40. With {n} places looked at, at least one does more often: "
+                         f"about {chance:.0%} of the time were the places independent, less as they share their "
+                         f"seeds (`verdicts.chance_past_edge`). So a verdict resting on {deciding} of them is less "
+                         "sure than one interval.")
         if row["verdict"] == verdicts.FAILS:
             text += f" **The paper's claim does not hold on this layer{f' ({scale})' if scale else ''}.**"
         elif row["verdict"] == verdicts.HOLDS:

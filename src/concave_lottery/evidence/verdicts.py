@@ -200,6 +200,41 @@ def seeds_to_decide(interval: GapInterval, *, want: str, min_gap: float = MIN_GA
     return None
 
 
+def chance_past_edge(places: int, *, seeds: int = 3, correlation: float = 0.0, level: float = 0.95,
+                     trials: int = 20_000, rng_seed: int = 0) -> float:
+    r"""How often at least one of ``places`` matched sparsities gets a t-interval (:func:`gap_interval`, confidence
+    ``level``) wholly below the edge by chance alone, when the true gap sits exactly on the edge at every place:
+    the chance that "comparable" (or "better") fails, or holds, on noise, because it was looked at in several
+    places. A Monte Carlo estimate from ``trials`` draws (generator seeded with ``rng_seed``): the ``seeds``
+    per-seed gaps of each place are normal, with correlation ``correlation`` between the places of one seed
+    (they share that seed's networks and data order; 0: independent places, 1: one place counted many times).
+
+    One place gives :math:`(1 - \text{level})/2` (1 in 40 at 95%); :math:`N` independent places give
+    :math:`1 - (1 - (1 - \text{level})/2)^N`, at most :math:`N` times one place's chance. A number to read a
+    verdict's sureness by, never a verdict."""
+    from ..errors import ParameterError
+
+    if not isinstance(places, int) or places < 1:
+        raise ParameterError("places", places, "give the number of matched sparsities looked at, 1 or more")
+    if not isinstance(seeds, int) or seeds < 2:
+        raise ParameterError("seeds", seeds, "an interval needs 2 seeds or more")
+    if not 0.0 <= correlation <= 1.0:
+        raise ParameterError("correlation", correlation, "a correlation between places lies in [0, 1]")
+    if not 0.0 < level < 1.0:
+        raise ParameterError("level", level, "a confidence level lies in the open interval (0, 1)")
+    if not isinstance(trials, int) or trials < 1:
+        raise ParameterError("trials", trials, "give 1 trial or more")
+    import numpy as np
+
+    rng = np.random.default_rng(rng_seed)
+    shared = rng.standard_normal((trials, seeds, 1))  # one draw per seed, common to its places
+    own = rng.standard_normal((trials, seeds, places))
+    gaps = math.sqrt(correlation) * shared + math.sqrt(1.0 - correlation) * own  # true gap 0: on the edge
+    mean, sd = gaps.mean(axis=1), gaps.std(axis=1, ddof=1)
+    high = mean + t_quantile(seeds - 1, level) * sd / math.sqrt(seeds)
+    return float((high < 0).any(axis=1).mean())
+
+
 @dataclass(frozen=True)
 class TrainingState:
     """Whether a layer's dense network is trained enough for its claims to speak: ``note`` says why
