@@ -200,3 +200,37 @@ def test_the_committed_fig8_plan_waits_for_its_runs(repo_root):
     for row in table.to_dict("records"):
         if finished.get(row["b"], 0) < claims.INTERVAL_SEEDS:
             assert row["verdict"] == NOT_TESTABLE and row["evidence"].endswith(converged.WAITING)
+
+
+def test_the_scorecard_takes_the_converged_fig8_verdict_once_judged(repo_root, tmp_path, monkeypatch):
+    """Fig. 8's scorecard row: the short-round row, saying what the converged hard pair waits for, until 3 hard
+    seeds are finished; then the converged row, its why ending with what the short-round layer read."""
+    from types import SimpleNamespace
+
+    from concave_lottery.evidence import scorecard
+
+    monkeypatch.setattr(scorecard, "theory_rows", lambda **_: [])
+    soft, hard = _fig8_points(-0.02)
+    soft = soft.assign(dataset="cifar10-subset", epochs=85, train_subset=5170, classes=0)
+    hard = hard.assign(dataset="cifar10-subset", epochs=85, train_subset=5170, classes=0)
+    thresholded = _layer(str(repo_root / CONVERGED_SPEC), tmp_path, soft, 3, ["soft-l1", "soft-log"])
+    short = pd.concat([soft, hard]).assign(epochs=8)
+    recorded = SimpleNamespace(name="recorded", by_model_and_dataset=lambda: list(
+        short.groupby(["model", "dataset_label"], sort=False)))
+
+    def card(seeds: int):
+        conv = converged.build(thresholded, ["soft-l1", "soft-log"])
+        conv.fig8 = _layer(str(repo_root / FIG8_SPEC), tmp_path, hard[hard["seed"] < seeds], seeds)
+        return scorecard.scorecard(ablation_layers=[recorded], converged_layers=[conv]).set_index("id")
+
+    waiting = card(2).loc["threshold"]
+    assert waiting["evidence"] == "recorded" and "8 epochs per round" in waiting["scale"]
+    assert waiting["why"].endswith(f"the converged layer (4 of 6 runs of `{repo_root / FIG8_SPEC}` finished) does "
+                                   "not judge it yet: hard-l1 has 2 of 3 finished seeds; hard-log has 2 of 3 "
+                                   "finished seeds")
+    judged = card(3)
+    row = judged.loc["threshold"]
+    assert row["evidence"] == "converged" and row["verdict"] == "confirmed"
+    assert row["scale"].startswith(f"{SCALE}; 6 of 6 runs of")
+    assert "95% t-interval" in row["why"] and "; the recorded layer (" in row["why"]
+    assert len(judged.loc[["threshold"]]) == 1  # replaced, not added

@@ -614,10 +614,19 @@ class ConvergedLayer:
     collapse: str
     #: :func:`provisional_points`: tickets of the unfinished runs, drawn, never judged
     provisional: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_PROVISIONAL))
+    #: the hard pair of Fig. 8 at this scale (its spec's runs, read, never trained), or None
+    fig8: tiers.Layer | None = None
 
     @property
     def finished(self) -> int:
         return int((self.status["status"] == "finished").sum())
+
+    def threshold_claims(self, accuracy: str = "test_accuracy") -> pd.DataFrame:
+        """Fig. 8 at this scale (:func:`threshold_claims` of :attr:`fig8` against this layer's thresholded runs);
+        empty without a Fig. 8 spec."""
+        if self.fig8 is None:
+            return pd.DataFrame(columns=list(_untested("", "", "")))
+        return threshold_claims(self.fig8, self.layer, accuracy=accuracy)
 
     @property
     def scale(self) -> str:
@@ -727,10 +736,14 @@ def build(layer: tiers.Layer, methods: Sequence[str], *, accuracy: str = "test_a
 
 
 def gather(spec: str, root: str, *, models: Sequence[str] | None = None, datasets: Sequence[str] | None = None,
-           accuracy: str = "test_accuracy") -> ConvergedLayer:
+           accuracy: str = "test_accuracy", fig8_spec: str | None = None) -> ConvergedLayer:
     """The converged layer of ``spec`` under the results root ``root``: its runs read (never trained),
-    the status of each, and the figure, table, claims and paragraph of :class:`ConvergedLayer`."""
+    the status of each, and the figure, table, claims and paragraph of :class:`ConvergedLayer`. With
+    ``fig8_spec`` (the hard pair planned at the same scale), its runs are read too, as :attr:`ConvergedLayer.fig8`."""
     layer = tiers.gather(LAYER, spec, root, models=models, datasets=datasets)
     methods = list(dict.fromkeys(analysis.method_label(t.config.to_dict()) for t in layer.tasks))
-    return build(layer, methods, accuracy=accuracy)
+    built = build(layer, methods, accuracy=accuracy)
+    if fig8_spec is not None:
+        built.fig8 = tiers.gather(LAYER, fig8_spec, root, models=models, datasets=datasets)
+    return built
 

@@ -200,13 +200,43 @@ def ablation_rows(layers: Sequence[Any], accuracy: str = "test_accuracy") -> lis
             table = claims.ablation_claims(sub, accuracy=accuracy).to_dict("records") if len(sub) else []
             state = claims.training_state_of(sub, accuracy)
             scale = scale_brief(sub, accuracy) + ("" if state.trained else " (untrained)")
-            for claim_id, figure in (("threshold", "Fig. 8"), ("concave-vs-sigmoid", "Fig. 9")):
-                rows = [r for r in table if r["claim"] == claim_id]
-                why = "; ".join(f"{r['a']} vs {r['b']}: {r['verdict']}, {_why(r)}" for r in rows)
-                out.append(_row(claim_id, f"{figure}, {model} on {dataset}: {claims.CLAIM_NAMES[claim_id]}",
-                                SCORECARD[_combined(rows)] if rows else SCORECARD[verdicts.NOT_TESTABLE],
-                                layer.name, scale, why or "no recorded runs of these methods"))
+            for claim_id in ("threshold", "concave-vs-sigmoid"):
+                out.append(_ablation_row(table, claim_id, model, dataset, layer.name, scale))
     return out
+
+
+def _ablation_row(table: Sequence[dict[str, Any]], claim_id: str, model: str, dataset: str, evidence: str,
+                  scale: str) -> dict[str, Any]:
+    rows = [r for r in table if r["claim"] == claim_id]
+    why = "; ".join(f"{r['a']} vs {r['b']}: {r['verdict']}, {_why(r)}" for r in rows)
+    figure = "Fig. 8" if claim_id == "threshold" else "Fig. 9"
+    return _row(claim_id, f"{figure}, {model} on {dataset}: {claims.CLAIM_NAMES[claim_id]}",
+                SCORECARD[_combined(rows)] if rows else SCORECARD[verdicts.NOT_TESTABLE], evidence, scale,
+                why or "no recorded runs of these methods") | {"key": (claim_id, model, dataset)}
+
+
+def converged_fig8_rows(layer: Any, accuracy: str = "test_accuracy") -> list[dict[str, Any]]:
+    """Fig. 8 from a converged layer with its hard pair
+    (:attr:`~concave_lottery.evidence.converged.ConvergedLayer.fig8`): one row, from
+    :func:`~concave_lottery.evidence.converged.threshold_claims`, judged by the 95% t-interval of the seed-paired
+    gaps once a hard method has :data:`~concave_lottery.evidence.claims.INTERVAL_SEEDS` finished seeds, and with
+    the reason it waits (``wait``) before that. Empty without a Fig. 8 spec."""
+    from . import tiers
+
+    if layer.fig8 is None or not layer.fig8.tasks:
+        return []
+    config = layer.fig8.tasks[0].config.to_dict()
+    model, dataset = str(config["model"]), tiers.dataset_label(config)
+    table = layer.threshold_claims(accuracy).to_dict("records")
+    done = f"{layer.fig8.n_finished} of {len(layer.fig8.tasks)} runs of `{layer.fig8.spec}` finished"
+    row = _ablation_row(table, "threshold", model, dataset, converged.LAYER,
+                        f"{converged.scale_of(layer.fig8)}; {done}")
+    waits = [why for r in table if str(r["evidence"]).endswith(converged.WAITING)
+             for why in str(r["evidence"]).removesuffix(converged.WAITING).split("; ")]
+    if waits:
+        row["wait"] = (f"the {converged.LAYER} layer ({done}) does not judge it yet: "
+                       + "; ".join(dict.fromkeys(waits)))
+    return [row]
 
 
 def theory_rows(*, n_instances: int = 8, lam_factors: Sequence[float] = (0.5, 1.0, 4.0), max_iter: int = 3000,
@@ -273,13 +303,15 @@ def scorecard(lottery_layers: Sequence[Any] = (), table_ii_layers: Sequence[Any]
     one row per claim (and per model and dataset for the lottery claims). A claim without runs in
     the given layers gets a ``not tested`` row that says so. ``theory``: keyword arguments of
     :func:`theory_rows` (``None``: its defaults). ``converged_layers``
-    (:class:`~concave_lottery.evidence.converged.ConvergedLayer`): their verdicts of Figs. 5-7 take the
-    place of the ``lottery_layers``' where they give one (:func:`prefer_converged`)."""
+    (:class:`~concave_lottery.evidence.converged.ConvergedLayer`): their verdicts of Figs. 5-7, and of Fig. 8 where
+    the layer has its hard pair, take the place of the ``lottery_layers``' and ``ablation_layers``' where they give
+    one (:func:`prefer_converged`)."""
     rows = figs34_rows() + theory_rows(**(theory or {}))
     rows += prefer_converged(lottery_rows(lottery_layers, accuracy),
                              [r for layer in converged_layers for r in converged_rows(layer, accuracy)])
     rows += table_ii_rows(table_ii_layers, accuracy)
-    rows += ablation_rows(ablation_layers, accuracy)
+    rows += prefer_converged(ablation_rows(ablation_layers, accuracy),
+                             [r for layer in converged_layers for r in converged_fig8_rows(layer, accuracy)])
     seen = {r["id"] for r in rows}
     for c in claims.PAPER_CLAIMS:
         if c["id"] not in seen:
@@ -329,7 +361,8 @@ def tally(card: pd.DataFrame) -> str:
     return ", ".join(f"{int(counts.get(w, 0))} {w}" for w in SCORECARD.values()) + f" ({len(card)} rows)."
 
 
-__all__ = ["COLUMNS", "scale_brief", "recorded_layers", "lottery_rows", "converged_rows", "prefer_converged",
+__all__ = ["COLUMNS", "scale_brief", "recorded_layers", "lottery_rows", "converged_rows", "converged_fig8_rows",
+           "prefer_converged",
            "table_ii_rows", "ablation_rows", "theory_rows", "figs34_rows",
            "scorecard", "as_markdown", "paper_statements", "tally"]
 
