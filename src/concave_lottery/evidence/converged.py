@@ -21,7 +21,13 @@ seeds per method. It takes days on a CPU, so the chapter is written to fill itse
   round, and its paragraph (:mod:`concave_lottery.evidence.collapse`), readable before any run finishes;
 - ``provisional``: the tickets that the unfinished runs have already trained (:func:`provisional_points`),
   drawn per seed beside the finished runs (:meth:`ConvergedLayer.show_provisional`) and used by no verdict.
-  An IMP run trains 21 levels of 85 epochs; its first levels are final long before it finishes.
+  An IMP run trains 21 levels of 85 epochs; its first levels are final long before it finishes;
+- ``fig8`` (with ``gather(..., fig8_spec=...)``): the hard pair of Fig. 8 planned at the same scale, judged
+  against this layer's thresholded runs by :func:`threshold_claims` in the same way.
+
+Every judged claim is also said in words (:func:`verdict_text`): the matched sparsities that decided it, each
+with its gap and interval, a plain "does not hold" on a fail, and how much less sure a verdict is that rests on
+some of several places.
 """
 
 from __future__ import annotations
@@ -330,7 +336,7 @@ def _interval(g: dict) -> str:
 
 def verdict_text(table: pd.DataFrame, points: pd.DataFrame, *, accuracy: str = "test_accuracy",
                  scale: str = "") -> str:
-    r"""Every judged claim of ``table`` (:func:`claims_table`, or :func:`threshold_table`) in plain words, one
+    r"""Every judged claim of ``table`` (:func:`claims_table`, or :func:`threshold_claims`) in plain words, one
     item each: the paper's claim, the verdict, and the matched sparsities that decided it with their seed-paired
     gap :math:`a - b` and 95% t-interval (:func:`~concave_lottery.evidence.claims.decisive_gaps` on the ticket
     ``points``). A ``fails`` says that the paper's claim does not hold on this layer (``scale``: what the
