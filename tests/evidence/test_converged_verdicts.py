@@ -89,6 +89,9 @@ def test_no_interval_deciding_gives_the_intervals_and_no_conclusion():
     assert l1.startswith("- **soft-ℓ1 comparable to IMP at matching sparsity: inconclusive.** At the 4 matched "
                          "sparsities judged, no interval decides")
     assert "every interval reaches both sides of −1 pp" in l1 and "claim" not in l1.split("**", 2)[2]
+    high = next(line for line in text.splitlines() if line.startswith("- **soft-ℓ1 better than IMP"))
+    assert ("At the matched sparsity judged, no interval decides: the paired gap soft-ℓ1 − IMP is -0.2 pp [" in high
+            and "(95%, 3 seeds) at 59.0% sparse, and its interval reaches both sides of 0." in high)
 
 
 def test_claims_that_wait_for_seeds_are_left_out_and_nothing_judged_says_nothing():
