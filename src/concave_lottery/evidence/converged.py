@@ -83,7 +83,8 @@ def _readable(label: str) -> str:
 
 
 def finished_seeds(status: pd.DataFrame) -> dict[str, int]:
-    """Finished seeds per method label of a :func:`status_table`."""
+    """Finished seeds per method label of a :func:`status_table` or a layer's ``status`` (columns method, seed,
+    status)."""
     done = status[status["status"] == "finished"]
     return {m: int(done[done["method"] == m]["seed"].nunique()) for m in dict.fromkeys(status["method"])}
 
@@ -99,6 +100,11 @@ def claims_table(points: pd.DataFrame, methods: Sequence[str], seeds: dict[str, 
     table = claims.lottery_claims(points, accuracy=accuracy, min_pairs=need) if len(points) else pd.DataFrame(
         [_untested(c, a, b) for c, a, b, _, _ in claims.LOTTERY_CLAIMS])
     return _waiting(table, methods, seeds)
+
+
+#: The columns of a claims row (:func:`concave_lottery.evidence.claims.lottery_claims`).
+CLAIM_COLUMNS = ["claim", "a", "b", "matched sparsities", "evidence", "verdict", "reading", "noise floor", "rounds",
+                 "note"]
 
 
 def _untested(claim: str, a: str, b: str) -> dict:
@@ -156,13 +162,13 @@ def threshold_claims(plan: tiers.Layer, thresholded: tiers.Layer, *, accuracy: s
     ``min_pairs``), a matched sparsity where fewer seeds pair listed as *not judged*. One row per hard method
     of the plan; before its seeds finish the row is ``not testable`` and says what it waits for."""
     points = points_of(thresholded, plan)
-    seeds = {**finished_seeds(status_table(thresholded)), **finished_seeds(status_table(plan))}
+    seeds = {**finished_seeds(thresholded.status), **finished_seeds(plan.status)}
     methods = list(seeds)
     judged = claims.ablation_claims(points, accuracy=accuracy, min_pairs=claims.INTERVAL_SEEDS) \
         if len(points) else pd.DataFrame()
     found = {(r["claim"], r["a"], r["b"]): r for r in judged.to_dict("records")}
     rows = [found.get((claim, a, b), _untested(claim, a, b)) for claim, a, b in THRESHOLD_PAIRS if b in methods]
-    return _waiting(pd.DataFrame(rows, columns=list(_untested("", "", ""))), methods, seeds)
+    return _waiting(pd.DataFrame(rows, columns=CLAIM_COLUMNS), methods, seeds)
 
 
 def work_left_text(layer: tiers.Layer) -> str:
@@ -631,7 +637,7 @@ class ConvergedLayer:
         """Fig. 8 at this scale (:func:`threshold_claims` of :attr:`fig8` against this layer's thresholded runs);
         empty without a Fig. 8 spec."""
         if self.fig8 is None:
-            return pd.DataFrame(columns=list(_untested("", "", "")))
+            return pd.DataFrame(columns=CLAIM_COLUMNS)
         return threshold_claims(self.fig8, self.layer, accuracy=accuracy)
 
     @property
